@@ -1,0 +1,32 @@
+# Third-party libraries, all from Debian packages, gathered in one interface
+# target (streamfit::deps) so that every target links the same set.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
+pkg_check_modules(LAPACKE REQUIRED IMPORTED_TARGET lapacke)
+pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
+find_path(FAST_FLOAT_INCLUDE_DIR fast_float/fast_float.h REQUIRED)
+if(STREAMFIT_KAFKA)
+  pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
+endif()
+
+add_library(streamfit_deps INTERFACE)
+add_library(streamfit::deps ALIAS streamfit_deps)
+target_link_libraries(streamfit_deps INTERFACE
+  PkgConfig::OPENBLAS PkgConfig::LAPACKE PkgConfig::CJSON Threads::Threads m)
+target_include_directories(streamfit_deps INTERFACE ${FAST_FLOAT_INCLUDE_DIR})
+if(STREAMFIT_KAFKA)
+  target_link_libraries(streamfit_deps INTERFACE PkgConfig::RDKAFKA)
+  target_compile_definitions(streamfit_deps INTERFACE STREAMFIT_HAVE_KAFKA)
+endif()
+install(TARGETS streamfit_deps EXPORT streamfitTargets)
+
+function(streamfit_print_summary)
+  message(STATUS "streamfit ${PROJECT_VERSION} configuration:")
+  message(STATUS "  build type      ${CMAKE_BUILD_TYPE}")
+  message(STATUS "  BLAS/LAPACK     OpenBLAS ${OPENBLAS_VERSION}, LAPACKE ${LAPACKE_VERSION}")
+  message(STATUS "  Kafka           ${STREAMFIT_KAFKA} (librdkafka ${RDKAFKA_VERSION})")
+  message(STATUS "  CUDA compiler   ${CMAKE_CUDA_COMPILER}")
+  message(STATUS "  CUDA backend    ${STREAMFIT_CUDA_ENABLED}")
+  message(STATUS "  sanitizers      ${STREAMFIT_SANITIZE}")
+endfunction()

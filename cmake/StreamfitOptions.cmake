@@ -1,0 +1,18 @@
+# Build options. STREAMFIT_CUDA is AUTO by default: on when a CUDA compiler is found.
+include(CheckLanguage)
+
+set(STREAMFIT_CUDA AUTO CACHE STRING "Build the CUDA backend (AUTO, ON, OFF)")
+set_property(CACHE STREAMFIT_CUDA PROPERTY STRINGS AUTO ON OFF)
+option(STREAMFIT_KAFKA "Build the Kafka source, sink and development broker (librdkafka)" ON)
+set(STREAMFIT_SANITIZE "" CACHE STRING "Sanitizers to build with, e.g. address,undefined")
+option(STREAMFIT_BENCH "Build the Google Benchmark harness" ON)
+
+set(STREAMFIT_CUDA_ENABLED OFF)
+if(NOT STREAMFIT_CUDA STREQUAL "OFF")
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    set(STREAMFIT_CUDA_ENABLED ON)
+  elseif(STREAMFIT_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "STREAMFIT_CUDA=ON but no CUDA compiler was found")
+  endif()
+endif()

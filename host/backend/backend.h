@@ -1,0 +1,104 @@
+/*
+ * backend.h — the only door to a compute device.
+ *
+ * A backend is a table of operations on device-resident batches (rows x d
+ * features plus labels) and on small dense matrices (d x d). The model code
+ * calls only these; `cpu` (OpenBLAS + LAPACKE) and `cuda` (cuBLAS +
+ * cuSOLVER) implement them. Every reduction over rows is returned to the host
+ * as float64 sums of the batch; merging batches is the caller's job.
+ *
+ * Small matrices are column-major (LAPACK order); batches are uploaded from
+ * row-major host arrays.
+ */
+#ifndef STREAMFIT_BACKEND_H
+#define STREAMFIT_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "streamfit.h"
+
+typedef struct sf_backend sf_backend;
+typedef struct sf_dbatch sf_dbatch; /* a batch living on the backend */
+
+typedef struct sf_backend_ops {
+    const char *name;
+    void (*destroy)(sf_backend *be);
+
+    /* Copy rows x d features (row-major) and rows labels to the device. */
+    sf_status (*batch_upload)(sf_backend *be, const double *X, const double *y, size_t rows,
+                              size_t d, sf_dbatch **out);
+    void (*batch_free)(sf_backend *be, sf_dbatch *b);
+    size_t (*batch_rows)(const sf_dbatch *b);
+
+    /* In place: x_j <- (x_j - shift_j) / scale_j. */
+    sf_status (*batch_standardize)(sf_backend *be, sf_dbatch *b, const double *shift,
+                                   const double *scale);
+
+    /* Mean (d+1: features then label) and co-moment M2 = sum (v - mean)(v - mean)^T
+     * ((d+1)^2, column-major, full) of the batch's augmented rows v = [x, y],
+     * centered by the batch's own mean before any product is formed. */
+    sf_status (*batch_moments)(sf_backend *be, const sf_dbatch *b, double *mean, double *m2);
+
+    /* R ((d+1)^2, column-major upper triangle, zeros below) of the QR
+     * factorization of the augmented rows ([x, y] - center) / scale. */
+    sf_status (*batch_qr)(sf_backend *be, const sf_dbatch *b, const double *center,
+                          const double *scale, double *R);
+
+    /* Least-squares residuals r_i = y_i - b0 - x_i.w in extended precision:
+     * sum_r = sum r_i, sum_r2 = sum r_i^2, g_j = sum (x_ij - center_j) r_i,
+     * sxc_j = sum (x_ij - center_j). */
+    sf_status (*batch_residuals)(sf_backend *be, const sf_dbatch *b, const double *w, double b0,
+                                 const double *center, double *sum_r, double *sum_r2, double *g,
+                                 double *sxc);
+
+    /* Scores T = X W^T + bias (rows x k, row-major), W k x d row-major. */
+    sf_status (*batch_scores)(sf_backend *be, const sf_dbatch *b, const double *W,
+                              const double *bias, size_t k, double *T);
+
+    /* Binary logistic pieces over the batch for parameters theta = [w (d), b]:
+     * loss = sum [log(1+exp(t)) - y t], grad (d+1) = sum (p - y)[x, 1],
+     * hess ((d+1)^2 column-major, NULL: skip) = sum p(1-p)[x,1][x,1]^T. */
+    sf_status (*logistic_terms)(sf_backend *be, const sf_dbatch *b, const double *theta,
+                                double *loss, double *grad, double *hess);
+
+    /* Softmax pieces for theta = K blocks of [w_k (d), b_k]:
+     * loss = sum [logsumexp(t_i) - t_{i,y_i}], grad (K(d+1)), hess
+     * ((K(d+1))^2 column-major, NULL: skip). Labels are class indices. */
+    sf_status (*softmax_terms)(sf_backend *be, const sf_dbatch *b, const double *theta, size_t K,
+                               double *loss, double *grad, double *hess);
+
+    /* Solve A X = B for symmetric positive definite A (n x n), B n x nrhs, in
+     * place (B <- X, A <- its Cholesky factor). SF_ERR_NOT_POSITIVE_DEFINITE
+     * when it is not. rcond (may be NULL) gets the reciprocal condition estimate. */
+    sf_status (*solve_spd)(sf_backend *be, size_t n, double *A, double *B, size_t nrhs,
+                           double *rcond);
+
+    /* Minimum-norm least-squares solution of A x = b (A m x n, rank-revealing,
+     * relative singular-value cut-off rcond); x returned in b[0..n). */
+    sf_status (*solve_lstsq)(sf_backend *be, size_t m, size_t n, double *A, double *b,
+                             double rcond, int *rank);
+
+    /* Solve U X = B (trans = false) or U^T X = B (trans = true) for upper
+     * triangular U (n x n, column-major), B n x nrhs in place. */
+    sf_status (*solve_triangular)(sf_backend *be, size_t n, const double *U, double *B,
+                                  size_t nrhs, bool trans);
+
+    /* QR of a small m x n (m >= n) column-major matrix: R (n x n, upper). */
+    sf_status (*qr_small)(sf_backend *be, size_t m, size_t n, double *A, double *R);
+} sf_backend_ops;
+
+struct sf_backend {
+    const sf_backend_ops *ops;
+    int threads;
+    sf_log_fn log;
+    void *log_user;
+};
+
+sf_status sf_backend_cpu_create(int threads, sf_backend **out);
+
+/* Built only with STREAMFIT_CUDA; `why` receives the reason when no GPU is usable. */
+sf_status sf_backend_cuda_create(int threads, sf_backend **out, char *why, size_t whylen);
+size_t sf_backend_cuda_describe(char *buf, size_t len);
+
+#endif

@@ -1,0 +1,377 @@
+/*
+ * backend_cpu.c — the CPU implementation of the backend interface, on
+ * OpenBLAS (level-2/3 BLAS, threaded by OpenBLAS) and LAPACKE.
+ *
+ * Batches stay in host memory, row-major. Products over rows go through BLAS
+ * on centered (and, for QR, scaled) copies, so that nothing is squared before
+ * it is centered. This backend is also the reference the CUDA backend is
+ * tested against.
+ */
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "backend_util.h"
+
+struct sf_dbatch {
+    size_t rows, d;
+    double *X; /* rows x d row-major */
+    double *y;
+};
+
+static void cpu_destroy(sf_backend *be) { free(be); }
+
+static sf_status cpu_batch_upload(sf_backend *be, const double *X, const double *y, size_t rows,
+                                  size_t d, sf_dbatch **out)
+{
+    (void)be;
+    sf_dbatch *b = calloc(1, sizeof *b);
+    if (!b) return SF_ERR_NO_MEMORY;
+    b->rows = rows;
+    b->d = d;
+    b->X = malloc(sizeof(double) * (rows * d + 1));
+    b->y = malloc(sizeof(double) * (rows + 1));
+    if (!b->X || !b->y) {
+        free(b->X);
+        free(b->y);
+        free(b);
+        return SF_ERR_NO_MEMORY;
+    }
+    if (rows > 0 && d > 0) memcpy(b->X, X, sizeof(double) * rows * d);
+    if (rows) memcpy(b->y, y, sizeof(double) * rows);
+    *out = b;
+    return SF_OK;
+}
+
+static void cpu_batch_free(sf_backend *be, sf_dbatch *b)
+{
+    (void)be;
+    if (!b) return;
+    free(b->X);
+    free(b->y);
+    free(b);
+}
+
+static size_t cpu_batch_rows(const sf_dbatch *b) { return b->rows; }
+
+static sf_status cpu_batch_standardize(sf_backend *be, sf_dbatch *b, const double *shift,
+                                       const double *scale)
+{
+    (void)be;
+    for (size_t i = 0; i < b->rows; i++) {
+        double *x = b->X + i * b->d;
+        for (size_t j = 0; j < b->d; j++) x[j] = (x[j] - shift[j]) / scale[j];
+    }
+    return SF_OK;
+}
+
+/* Column-major rows x (d+1) copy of [x, y], each column minus center and
+ * divided by scale (scale may be NULL). */
+static double *augmented_copy(const sf_dbatch *b, const double *center, const double *scale)
+{
+    size_t p = b->d + 1, n = b->rows;
+    double *A = malloc(sizeof(double) * (n * p + 1));
+    if (!A) return NULL;
+    for (size_t j = 0; j < p; j++) {
+        double c = center[j], s = scale ? scale[j] : 1.0;
+        double *col = A + j * n;
+        if (j < b->d)
+            for (size_t i = 0; i < n; i++) col[i] = (b->X[i * b->d + j] - c) / s;
+        else
+            for (size_t i = 0; i < n; i++) col[i] = (b->y[i] - c) / s;
+    }
+    return A;
+}
+
+static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, double *m2)
+{
+    (void)be;
+    size_t p = b->d + 1, n = b->rows;
+    memset(m2, 0, sizeof(double) * p * p);
+    memset(mean, 0, sizeof(double) * p);
+    if (n == 0) return SF_OK;
+    sf_column_means(b->X, b->y, n, b->d, mean);
+    double *A = augmented_copy(b, mean, NULL);
+    if (!A) return SF_ERR_NO_MEMORY;
+    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)p, (int)n, 1.0, A, (int)n, 0.0, m2,
+                (int)p);
+    sf_symmetrize_upper(m2, p);
+    free(A);
+    return SF_OK;
+}
+
+static sf_status cpu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *center,
+                              const double *scale, double *R)
+{
+    (void)be;
+    size_t p = b->d + 1, n = b->rows;
+    memset(R, 0, sizeof(double) * p * p);
+    if (n == 0) return SF_OK;
+    double *A = augmented_copy(b, center, scale);
+    double *tau = malloc(sizeof(double) * p);
+    if (!A || !tau) {
+        free(A);
+        free(tau);
+        return SF_ERR_NO_MEMORY;
+    }
+    lapack_int info =
+        LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)p, A, (lapack_int)n, tau);
+    if (info == 0) sf_copy_upper(A, n, n < p ? n : p, p, R, p);
+    free(A);
+    free(tau);
+    return info == 0 ? SF_OK : SF_ERR_LAPACK;
+}
+
+static sf_status cpu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double *w,
+                                     double b0, const double *center, double *sum_r,
+                                     double *sum_r2, double *g, double *sxc)
+{
+    (void)be;
+    size_t d = b->d;
+    long double *lg = calloc(2 * d + 1, sizeof(long double));
+    if (!lg) return SF_ERR_NO_MEMORY;
+    long double *lsxc = lg + d, sr = 0, sr2 = 0;
+    for (size_t i = 0; i < b->rows; i++) {
+        const double *x = b->X + i * d;
+        long double r = (long double)b->y[i] - b0;
+        for (size_t j = 0; j < d; j++) r -= (long double)x[j] * w[j];
+        sr += r;
+        sr2 += r * r;
+        for (size_t j = 0; j < d; j++) {
+            long double xc = (long double)x[j] - center[j];
+            lg[j] += xc * r;
+            lsxc[j] += xc;
+        }
+    }
+    *sum_r = (double)sr;
+    *sum_r2 = (double)sr2;
+    for (size_t j = 0; j < d; j++) {
+        g[j] = (double)lg[j];
+        sxc[j] = (double)lsxc[j];
+    }
+    free(lg);
+    return SF_OK;
+}
+
+static sf_status cpu_batch_scores(sf_backend *be, const sf_dbatch *b, const double *W,
+                                  const double *bias, size_t k, double *T)
+{
+    (void)be;
+    size_t n = b->rows, d = b->d;
+    if (n == 0) return SF_OK;
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < k; c++) T[i * k + c] = bias ? bias[c] : 0.0;
+    if (d == 0) return SF_OK;
+    /* Column-major views: X is d x n, W is d x k, T is k x n. */
+    cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)d, 1.0, W, (int)d,
+                b->X, (int)d, 1.0, T, (int)k);
+    return SF_OK;
+}
+
+/* sum_i s_i v_i v_i^T for v_i = [x_i, 1], written into the p x p block at H
+ * (leading dimension ldh), s_i >= 0 not required. */
+static sf_status weighted_gram(const sf_dbatch *b, const double *s, double *H, size_t ldh)
+{
+    size_t n = b->rows, d = b->d;
+    double *SX = malloc(sizeof(double) * (n * d + 1));
+    if (!SX) return SF_ERR_NO_MEMORY;
+    double sum_s = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum_s += s[i];
+        for (size_t j = 0; j < d; j++) SX[i * d + j] = s[i] * b->X[i * d + j];
+    }
+    /* H_xx = X^T diag(s) X: column-major views X (d x n), SX (d x n). */
+    if (d)
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)n, 1.0, SX,
+                    (int)d, b->X, (int)d, 0.0, H, (int)ldh);
+    for (size_t j = 0; j < d; j++) {
+        double acc = 0;
+        for (size_t i = 0; i < n; i++) acc += SX[i * d + j];
+        H[d * ldh + j] = acc;
+        H[j * ldh + d] = acc;
+    }
+    H[d * ldh + d] = sum_s;
+    free(SX);
+    return SF_OK;
+}
+
+static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
+                                    double *loss, double *grad, double *hess)
+{
+    size_t n = b->rows, d = b->d;
+    double *t = malloc(sizeof(double) * (2 * n + 1));
+    if (!t) return SF_ERR_NO_MEMORY;
+    double *e = t + n;
+    sf_status st = cpu_batch_scores(be, b, theta, theta + d, 1, t);
+    double acc = 0, gb = 0;
+    for (size_t i = 0; i < n; i++) {
+        double p = sf_sigmoid(t[i]);
+        acc += sf_log1pexp(t[i]) - b->y[i] * t[i];
+        e[i] = p - b->y[i];
+        gb += e[i];
+        t[i] = p * (1.0 - p); /* IRLS weight, reusing t */
+    }
+    *loss = acc;
+    memset(grad, 0, sizeof(double) * (d + 1));
+    if (n && d)
+        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)d, (int)n, 1.0, b->X, (int)d, e, 1, 0.0,
+                    grad, 1);
+    grad[d] = gb;
+    if (hess && st == SF_OK) st = weighted_gram(b, t, hess, d + 1);
+    free(t);
+    return st;
+}
+
+static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
+                                   size_t K, double *loss, double *grad, double *hess)
+{
+    size_t n = b->rows, d = b->d, p = d + 1, P = K * p;
+    double *W = malloc(sizeof(double) * (K * d + K + 2 * n * K + n + 1));
+    if (!W) return SF_ERR_NO_MEMORY;
+    double *bias = W + K * d, *T = bias + K, *E = T + n * K, *s = E + n * K;
+    for (size_t k = 0; k < K; k++) {
+        memcpy(W + k * d, theta + k * p, sizeof(double) * d);
+        bias[k] = theta[k * p + d];
+    }
+    sf_status st = cpu_batch_scores(be, b, W, bias, K, T);
+    double acc = 0;
+    for (size_t i = 0; i < n; i++) {
+        double *ti = T + i * K;
+        size_t yi = (size_t)b->y[i];
+        double t_label = ti[yi];
+        acc += sf_softmax_inplace(ti, K) - t_label; /* ti <- probabilities */
+        for (size_t k = 0; k < K; k++) E[i * K + k] = ti[k] - (k == yi ? 1.0 : 0.0);
+    }
+    *loss = acc;
+    /* Gradient block k: X^T E_k and sum_i E_ik. */
+    double *G = malloc(sizeof(double) * (d * K + 1));
+    if (!G) {
+        free(W);
+        return SF_ERR_NO_MEMORY;
+    }
+    memset(G, 0, sizeof(double) * (d * K + 1));
+    if (n && d)
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)d, (int)K, (int)n, 1.0, b->X,
+                    (int)d, E, (int)K, 0.0, G, (int)d);
+    for (size_t k = 0; k < K; k++) {
+        memcpy(grad + k * p, G + k * d, sizeof(double) * d);
+        double gb = 0;
+        for (size_t i = 0; i < n; i++) gb += E[i * K + k];
+        grad[k * p + d] = gb;
+    }
+    free(G);
+    if (hess && st == SF_OK) {
+        for (size_t k = 0; k < K && st == SF_OK; k++)
+            for (size_t l = k; l < K && st == SF_OK; l++) {
+                for (size_t i = 0; i < n; i++) {
+                    const double *pi = T + i * K;
+                    s[i] = pi[k] * ((k == l ? 1.0 : 0.0) - pi[l]);
+                }
+                st = weighted_gram(b, s, hess + (l * p) * P + k * p, P);
+                if (st == SF_OK && l != k)
+                    for (size_t a = 0; a < p; a++)
+                        for (size_t c = 0; c < p; c++)
+                            hess[(k * p + c) * P + l * p + a] = hess[(l * p + a) * P + k * p + c];
+            }
+    }
+    free(W);
+    return st;
+}
+
+static sf_status cpu_solve_spd(sf_backend *be, size_t n, double *A, double *B, size_t nrhs,
+                               double *rcond)
+{
+    (void)be;
+    double anorm = LAPACKE_dlansy(LAPACK_COL_MAJOR, '1', 'U', (lapack_int)n, A, (lapack_int)n);
+    lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)n, A, (lapack_int)n);
+    if (info > 0) return SF_ERR_NOT_POSITIVE_DEFINITE;
+    if (info < 0) return SF_ERR_LAPACK;
+    if (rcond) {
+        double rc = 0;
+        if (LAPACKE_dpocon(LAPACK_COL_MAJOR, 'U', (lapack_int)n, A, (lapack_int)n, anorm, &rc))
+            rc = 0;
+        *rcond = rc;
+    }
+    info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', (lapack_int)n, (lapack_int)nrhs, A,
+                          (lapack_int)n, B, (lapack_int)n);
+    return info == 0 ? SF_OK : SF_ERR_LAPACK;
+}
+
+static sf_status cpu_solve_lstsq(sf_backend *be, size_t m, size_t n, double *A, double *b,
+                                 double rcond, int *rank)
+{
+    (void)be;
+    size_t ldb = m > n ? m : n;
+    double *bb = calloc(ldb, sizeof(double));
+    double *sv = malloc(sizeof(double) * (n + 1));
+    if (!bb || !sv) {
+        free(bb);
+        free(sv);
+        return SF_ERR_NO_MEMORY;
+    }
+    memcpy(bb, b, sizeof(double) * m);
+    lapack_int rk = 0;
+    lapack_int info = LAPACKE_dgelsd(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)n, 1, A,
+                                     (lapack_int)m, bb, (lapack_int)ldb, sv, rcond, &rk);
+    if (info == 0) memcpy(b, bb, sizeof(double) * n);
+    if (rank) *rank = (int)rk;
+    free(bb);
+    free(sv);
+    return info == 0 ? SF_OK : (info > 0 ? SF_ERR_SINGULAR : SF_ERR_LAPACK);
+}
+
+static sf_status cpu_solve_triangular(sf_backend *be, size_t n, const double *U, double *B,
+                                      size_t nrhs, bool trans)
+{
+    (void)be;
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, trans ? CblasTrans : CblasNoTrans,
+                CblasNonUnit, (int)n, (int)nrhs, 1.0, U, (int)n, B, (int)n);
+    return SF_OK;
+}
+
+static sf_status cpu_qr_small(sf_backend *be, size_t m, size_t n, double *A, double *R)
+{
+    (void)be;
+    double *tau = malloc(sizeof(double) * (n + 1));
+    if (!tau) return SF_ERR_NO_MEMORY;
+    lapack_int info =
+        LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)m, (lapack_int)n, A, (lapack_int)m, tau);
+    free(tau);
+    if (info != 0) return SF_ERR_LAPACK;
+    memset(R, 0, sizeof(double) * n * n);
+    sf_copy_upper(A, m, m < n ? m : n, n, R, n);
+    return SF_OK;
+}
+
+static const sf_backend_ops cpu_ops = {
+    .name = "cpu",
+    .destroy = cpu_destroy,
+    .batch_upload = cpu_batch_upload,
+    .batch_free = cpu_batch_free,
+    .batch_rows = cpu_batch_rows,
+    .batch_standardize = cpu_batch_standardize,
+    .batch_moments = cpu_batch_moments,
+    .batch_qr = cpu_batch_qr,
+    .batch_residuals = cpu_batch_residuals,
+    .batch_scores = cpu_batch_scores,
+    .logistic_terms = cpu_logistic_terms,
+    .softmax_terms = cpu_softmax_terms,
+    .solve_spd = cpu_solve_spd,
+    .solve_lstsq = cpu_solve_lstsq,
+    .solve_triangular = cpu_solve_triangular,
+    .qr_small = cpu_qr_small,
+};
+
+sf_status sf_backend_cpu_create(int threads, sf_backend **out)
+{
+    sf_backend *be = calloc(1, sizeof *be);
+    if (!be) return SF_ERR_NO_MEMORY;
+    be->ops = &cpu_ops;
+    be->threads = threads > 0 ? threads : openblas_get_num_procs();
+    openblas_set_num_threads(be->threads);
+    *out = be;
+    return SF_OK;
+}

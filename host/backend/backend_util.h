@@ -1,0 +1,75 @@
+/*
+ * backend_util.h — small numeric helpers shared by backends and models:
+ * stable sigmoid / log(1+e^t) / softmax, and column-major matrix chores.
+ */
+#ifndef STREAMFIT_BACKEND_UTIL_H
+#define STREAMFIT_BACKEND_UTIL_H
+
+#include <math.h>
+#include <stddef.h>
+#include <string.h>
+
+static inline double sf_sigmoid(double t)
+{
+    if (t >= 0) return 1.0 / (1.0 + exp(-t));
+    double e = exp(t);
+    return e / (1.0 + e);
+}
+
+/* log(1 + e^t) without overflow or loss of digits for large |t|. */
+static inline double sf_log1pexp(double t)
+{
+    if (t > 0) return t + log1p(exp(-t));
+    return log1p(exp(t));
+}
+
+/* t <- softmax(t); returns logsumexp(t) of the input. */
+static inline double sf_softmax_inplace(double *t, size_t k)
+{
+    double mx = t[0];
+    for (size_t c = 1; c < k; c++)
+        if (t[c] > mx) mx = t[c];
+    double s = 0;
+    for (size_t c = 0; c < k; c++) {
+        t[c] = exp(t[c] - mx);
+        s += t[c];
+    }
+    for (size_t c = 0; c < k; c++) t[c] /= s;
+    return mx + log(s);
+}
+
+/* Means of the d feature columns and the label of a row-major batch; the
+ * second pass corrects the first pass's rounding (sum of deviations). */
+static inline void sf_column_means(const double *X, const double *y, size_t n, size_t d,
+                                   double *mean)
+{
+    for (size_t j = 0; j <= d; j++) mean[j] = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < d; j++) mean[j] += X[i * d + j];
+        mean[d] += y[i];
+    }
+    for (size_t j = 0; j <= d; j++) mean[j] /= (double)n;
+    for (size_t j = 0; j <= d; j++) {
+        double c = 0;
+        for (size_t i = 0; i < n; i++) c += (j < d ? X[i * d + j] : y[i]) - mean[j];
+        mean[j] += c / (double)n;
+    }
+}
+
+/* Mirror the upper triangle of a p x p column-major matrix into the lower. */
+static inline void sf_symmetrize_upper(double *A, size_t p)
+{
+    for (size_t c = 0; c < p; c++)
+        for (size_t r = c + 1; r < p; r++) A[c * p + r] = A[r * p + c];
+}
+
+/* Copy the upper-trapezoidal rows x cols part of A (leading dim lda) into R
+ * (leading dim ldr), leaving R's other entries as they are. */
+static inline void sf_copy_upper(const double *A, size_t lda, size_t rows, size_t cols, double *R,
+                                 size_t ldr)
+{
+    for (size_t c = 0; c < cols; c++)
+        for (size_t r = 0; r <= c && r < rows; r++) R[c * ldr + r] = A[c * lda + r];
+}
+
+#endif

@@ -1,0 +1,337 @@
+/*
+ * cmd_train.c — `streamfit train`: a file (or stdin) to a fitted model file.
+ * Parse all rows (in parallel), map class labels, feed micro-batches to the
+ * trainer, fit exactly, write the model atomically.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+
+static const char train_help[] =
+    "Usage: streamfit train --model MODEL --input PATH|- --out MODEL.json [options]\n"
+    "\n"
+    "Fit a model on a whole file and write it as JSON.\n"
+    "\n"
+    "Model:\n"
+    "  --model ols|ridge|logistic|softmax   what to fit (required)\n"
+    "  --lambda X            L2 strength (ridge, logistic, softmax; default 0)\n"
+    "  --standardize         fit on standardized features (population std);\n"
+    "                        coefficients are still reported in raw units\n"
+    "  --no-intercept        fit without an intercept\n"
+    "  --solver S            auto|cholesky|qr (least squares), auto|newton|lbfgs\n"
+    "                        (logistic, softmax); default auto\n"
+    "  --max-iter N          Newton / L-BFGS iterations (default 100 / 1000)\n"
+    "  --tol X               gradient-norm target (default 1e-10)\n"
+    "\n"
+    "Input:\n"
+    "  --input PATH|-        CSV or LIBSVM file, '-' for stdin (required)\n"
+    "  --format csv|libsvm   input format (default csv)\n"
+    "  --label NAME|INDEX    label column (default: the first column)\n"
+    "  --no-header           the CSV has no header line\n"
+    "  --features N          LIBSVM: number of features (default: largest index)\n"
+    "  --batch-rows N        rows per micro-batch (default 65536)\n"
+    "  --on-error skip|fail  bad records: skip and report (default), or stop\n"
+    "\n"
+    "Compute:\n"
+    "  --device auto|cpu|cuda  backend (default auto: GPU when usable, else CPU)\n"
+    "  --threads N           CPU threads for parsing and BLAS (default: all cores)\n"
+    "  --verbose             say what the solver did\n"
+    "\n"
+    "Output:\n"
+    "  --out MODEL.json      model file, written atomically ('-': stdout)\n";
+
+enum {
+    OPT_MODEL = 2000,
+    OPT_LAMBDA,
+    OPT_STANDARDIZE,
+    OPT_NO_INTERCEPT,
+    OPT_SOLVER,
+    OPT_MAX_ITER,
+    OPT_TOL,
+    OPT_BATCH_ROWS,
+    OPT_OUT,
+    OPT_VERBOSE,
+    OPT_HELP,
+};
+
+typedef struct train_args {
+    cli_input in;
+    sf_fit_params fit;
+    bool model_set;
+    sf_device_kind device;
+    long batch_rows;
+    const char *out;
+    bool verbose;
+} train_args;
+
+static int parse_train_args(int argc, char **argv, train_args *a)
+{
+    static const struct option longopts[] = {
+        CLI_INPUT_LONG_OPTIONS,
+        {"model", required_argument, 0, OPT_MODEL},
+        {"lambda", required_argument, 0, OPT_LAMBDA},
+        {"standardize", no_argument, 0, OPT_STANDARDIZE},
+        {"no-intercept", no_argument, 0, OPT_NO_INTERCEPT},
+        {"solver", required_argument, 0, OPT_SOLVER},
+        {"max-iter", required_argument, 0, OPT_MAX_ITER},
+        {"tol", required_argument, 0, OPT_TOL},
+        {"batch-rows", required_argument, 0, OPT_BATCH_ROWS},
+        {"device", required_argument, 0, OPT_DEVICE},
+        {"out", required_argument, 0, OPT_OUT},
+        {"verbose", no_argument, 0, OPT_VERBOSE},
+        {"help", no_argument, 0, OPT_HELP},
+        {0, 0, 0, 0},
+    };
+    const char *cmd = "train";
+    int opt;
+    long v;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        bool bad = false;
+        if (cli_input_option(&a->in, cmd, opt, optarg, &bad)) {
+            if (bad) return SF_EXIT_USAGE;
+            continue;
+        }
+        switch (opt) {
+        case OPT_MODEL:
+            if (!sf_model_kind_parse(optarg, &a->fit.model))
+                return cli_usage_error(cmd, "unknown --model '%s' (ols, ridge, logistic, softmax)",
+                                       optarg);
+            a->model_set = true;
+            break;
+        case OPT_LAMBDA:
+            if (!cli_parse_double(optarg, &a->fit.lambda) || a->fit.lambda < 0)
+                return cli_usage_error(cmd, "--lambda needs a number >= 0, not '%s'", optarg);
+            break;
+        case OPT_STANDARDIZE: a->fit.standardize = true; break;
+        case OPT_NO_INTERCEPT: a->fit.fit_intercept = false; break;
+        case OPT_SOLVER:
+            if (!sf_solver_kind_parse(optarg, &a->fit.solver))
+                return cli_usage_error(cmd, "unknown --solver '%s'", optarg);
+            break;
+        case OPT_MAX_ITER:
+            if (!cli_parse_long(optarg, 1, 100000000L, &v))
+                return cli_usage_error(cmd, "--max-iter needs a positive integer, not '%s'",
+                                       optarg);
+            a->fit.max_iter = (int)v;
+            break;
+        case OPT_TOL:
+            if (!cli_parse_double(optarg, &a->fit.tol) || a->fit.tol < 0)
+                return cli_usage_error(cmd, "--tol needs a number >= 0, not '%s'", optarg);
+            break;
+        case OPT_BATCH_ROWS:
+            if (!cli_parse_long(optarg, 1, 1L << 30, &a->batch_rows))
+                return cli_usage_error(cmd, "--batch-rows needs a positive integer, not '%s'",
+                                       optarg);
+            break;
+        case OPT_DEVICE:
+            if (!sf_device_kind_parse(optarg, &a->device))
+                return cli_usage_error(cmd, "unknown --device '%s' (auto, cpu, cuda)", optarg);
+            break;
+        case OPT_OUT: a->out = optarg; break;
+        case OPT_VERBOSE: a->verbose = true; break;
+        case OPT_HELP: fputs(train_help, stdout); return -1;
+        default:
+            if (optopt || opt == '?')
+                return cli_usage_error(cmd, "unknown or incomplete option '%s'",
+                                       argv[optind - 1]);
+            return cli_usage_error(cmd, "bad option");
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!a->model_set) return cli_usage_error(cmd, "--model is required");
+    if (!a->in.path) return cli_usage_error(cmd, "--input is required");
+    if (!a->out) return cli_usage_error(cmd, "--out is required");
+    if (a->fit.model == SF_MODEL_OLS && a->fit.lambda > 0)
+        return cli_usage_error(cmd, "--lambda applies to ridge, logistic and softmax, not ols");
+    bool lsq = a->fit.model == SF_MODEL_OLS || a->fit.model == SF_MODEL_RIDGE;
+    sf_solver_kind s = a->fit.solver;
+    if (lsq && (s == SF_SOLVER_NEWTON || s == SF_SOLVER_LBFGS))
+        return cli_usage_error(cmd, "--solver %s is for logistic and softmax",
+                               sf_solver_kind_name(s));
+    if (!lsq && (s == SF_SOLVER_CHOLESKY || s == SF_SOLVER_QR))
+        return cli_usage_error(cmd, "--solver %s is for ols and ridge", sf_solver_kind_name(s));
+    return SF_EXIT_OK;
+}
+
+/* Drop row i of the table (keeping order) when keep[i] is false. */
+static void drop_rows(sf_table *t, const bool *keep)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < t->rows; i++) {
+        if (!keep[i]) continue;
+        if (w != i) {
+            memmove(t->X + w * t->d, t->X + i * t->d, sizeof(double) * t->d);
+            t->y[w] = t->y[i];
+            t->line[w] = t->line[i];
+        }
+        w++;
+    }
+    t->bad_rows += t->rows - w;
+    t->rows = w;
+}
+
+/* Which labels are classes: for logistic, the two values when there are
+ * exactly two, else 0 and 1; for softmax, every integer value. */
+static bool label_is_class(sf_model_kind kind, double y, const double *two, size_t k)
+{
+    if (kind == SF_MODEL_SOFTMAX) return y == (double)(long long)y;
+    if (k == 2) return y == two[0] || y == two[1];
+    return y == 0.0 || y == 1.0;
+}
+
+/* Map labels to class indices in place; rows whose label is not a class are
+ * bad records (reported, then skipped or fatal). Returns the classes, or NULL
+ * with *status set. */
+static double *map_classes(train_args *a, sf_table *t, size_t *K, int *status)
+{
+    double *classes = NULL;
+    *status = SF_EXIT_FAILURE;
+    size_t k = cli_distinct_labels(t->y, t->rows, &classes);
+    bool *keep = malloc(t->rows + 1);
+    if (!classes || !keep) {
+        cli_error("out of memory");
+        free(classes);
+        free(keep);
+        return NULL;
+    }
+    size_t shown = 0;
+    for (size_t i = 0; i < t->rows; i++) {
+        keep[i] = label_is_class(a->fit.model, t->y[i], classes, k);
+        if (keep[i]) continue;
+        char why[96];
+        snprintf(why, sizeof why, "unknown class label %.17g%s", t->y[i],
+                 a->fit.model == SF_MODEL_SOFTMAX ? " (classes are integers)"
+                                                  : " (logistic classes are 0 and 1)");
+        if (a->in.on_error == CLI_ON_ERROR_FAIL) {
+            cli_error("line %llu: %s (--on-error fail)", (unsigned long long)t->line[i], why);
+            free(classes);
+            free(keep);
+            return NULL;
+        }
+        cli_report_bad_row(t->line[i], why, &shown);
+    }
+    if (shown) {
+        fprintf(stderr, "streamfit: skipped %zu rows with unknown class labels\n", shown);
+        drop_rows(t, keep);
+        free(classes);
+        k = cli_distinct_labels(t->y, t->rows, &classes);
+    }
+    free(keep);
+    if (a->fit.model == SF_MODEL_LOGISTIC && k != 2) { /* keep the 0/1 convention */
+        double *two = realloc(classes, 2 * sizeof(double));
+        if (!two) {
+            free(classes);
+            return NULL;
+        }
+        classes = two;
+        classes[0] = 0;
+        classes[1] = 1;
+        k = 2;
+    }
+    if (k < 2) {
+        cli_error("softmax needs at least two classes in the label");
+        free(classes);
+        return NULL;
+    }
+    for (size_t i = 0; i < t->rows; i++) t->y[i] = (double)cli_class_index(classes, k, t->y[i]);
+    *K = k;
+    *status = SF_EXIT_OK;
+    return classes;
+}
+
+static int fit_and_save(train_args *a, sf_table *t, const double *classes, size_t K)
+{
+    bool verbose = a->verbose;
+    sf_context_options copt;
+    sf_context_options_init(&copt);
+    copt.device = a->device;
+    copt.threads = a->in.parse.threads;
+    copt.log = cli_log;
+    copt.log_user = &verbose;
+    sf_context *ctx = NULL;
+    sf_trainer *tr = NULL;
+    sf_model *m = NULL;
+    int rc = SF_EXIT_FAILURE;
+    sf_status st = sf_context_create(&copt, &ctx);
+    if (st != SF_OK) {
+        if (st != SF_ERR_DEVICE) cli_error("cannot start a backend: %s", sf_strerror(st));
+        return SF_EXIT_FAILURE;
+    }
+    st = sf_trainer_create(ctx, &a->fit, t->d, K, &tr);
+    size_t step = (size_t)a->batch_rows;
+    for (size_t r = 0; st == SF_OK && r < t->rows; r += step) {
+        size_t n = t->rows - r < step ? t->rows - r : step;
+        st = sf_trainer_add_batch(tr, t->X + r * t->d, t->y + r, n);
+    }
+    if (st == SF_OK) st = sf_trainer_fit(tr, &m);
+    if (st != SF_OK) {
+        cli_error("training failed: %s", st == SF_ERR_EMPTY ? "no good rows to train on"
+                                                             : sf_strerror(st));
+        goto done;
+    }
+    sf_fit_report rep;
+    sf_trainer_report(tr, &rep);
+    if (verbose)
+        fprintf(stderr,
+                "streamfit: %s on %s: solver %s, %d iterations, gradient norm %.3g, rcond %.3g, "
+                "%d refinement steps%s\n",
+                sf_model_kind_name(a->fit.model), sf_context_backend_name(ctx),
+                sf_solver_kind_name(rep.solver_used), rep.iterations, rep.grad_norm, rep.rcond,
+                rep.refinement_steps, rep.rank_deficient ? ", rank-deficient" : "");
+    if (rep.iterations > 0 && rep.grad_norm > a->fit.tol)
+        fprintf(stderr, "streamfit: warning: stopped at gradient norm %.3g (target %.3g)\n",
+                rep.grad_norm, a->fit.tol);
+    if (K) memcpy(sf_model_classes(m), classes, sizeof(double) * K);
+    sf_model_set_feature_names(m, (const char *const *)t->feature_names, t->label_name);
+    sf_model_set_counts(m, t->rows, t->bad_rows);
+    char err[512] = "";
+    st = sf_model_save(m, a->out, err, sizeof err);
+    if (st != SF_OK) {
+        cli_error("%s", err[0] ? err : sf_strerror(st));
+        goto done;
+    }
+    rc = SF_EXIT_OK;
+done:
+    sf_model_destroy(m);
+    sf_trainer_destroy(tr);
+    sf_context_destroy(ctx);
+    return rc;
+}
+
+int cmd_train(int argc, char **argv)
+{
+    train_args a;
+    memset(&a, 0, sizeof a);
+    cli_input_init(&a.in);
+    sf_fit_params_init(&a.fit);
+    a.device = SF_DEVICE_AUTO;
+    a.batch_rows = 65536;
+    int rc = parse_train_args(argc, argv, &a);
+    if (rc != SF_EXIT_OK) return rc < 0 ? SF_EXIT_OK : rc;
+    sf_table t;
+    memset(&t, 0, sizeof t);
+    rc = cli_read_input(&a.in, &t);
+    if (rc != SF_EXIT_OK) {
+        sf_table_free(&t);
+        return rc;
+    }
+    double *classes = NULL;
+    size_t K = 0;
+    if (a.fit.model == SF_MODEL_LOGISTIC || a.fit.model == SF_MODEL_SOFTMAX) {
+        classes = map_classes(&a, &t, &K, &rc);
+        if (!classes) {
+            sf_table_free(&t);
+            return rc;
+        }
+    }
+    rc = fit_and_save(&a, &t, classes, K);
+    free(classes);
+    sf_table_free(&t);
+    return rc;
+}

@@ -1,0 +1,53 @@
+/*
+ * main.c — the `streamfit` command: dispatch to a subcommand.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char main_help[] =
+    "Usage: streamfit COMMAND [options]\n"
+    "\n"
+    "Fit linear models (least squares, logistic, softmax) on CPU BLAS or CUDA.\n"
+    "\n"
+    "Commands:\n"
+    "  train     fit a model on a file and write it as JSON\n"
+    "  predict   predict rows with a model file\n"
+    "  eval      score a model on labelled rows (JSON metrics)\n"
+    "  info      version, build options, BLAS, threads and devices\n"
+    "\n"
+    "Run 'streamfit COMMAND --help' for a command's options.\n";
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+} command;
+
+static const command commands[] = {
+    {"train", cmd_train},
+    {"predict", cmd_predict},
+    {"eval", cmd_eval},
+    {"info", cmd_info},
+};
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(main_help, stderr);
+        return SF_EXIT_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+        fputs(main_help, stdout);
+        return SF_EXIT_OK;
+    }
+    if (strcmp(name, "--version") == 0) {
+        printf("streamfit %s\n", SF_VERSION_STRING);
+        return SF_EXIT_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(name, commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "streamfit: unknown command '%s' (see 'streamfit --help')\n", name);
+    return SF_EXIT_USAGE;
+}

@@ -1,0 +1,105 @@
+/*
+ * internal.h — the structures behind the public handles, shared by the
+ * library's own files (never installed).
+ */
+#ifndef STREAMFIT_INTERNAL_H
+#define STREAMFIT_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "backend.h"
+#include "streamfit.h"
+
+struct sf_context {
+    sf_backend *be;
+    int threads;
+    sf_log_fn log;
+    void *log_user;
+};
+
+void sf_logf(const sf_context *ctx, sf_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+struct sf_model {
+    sf_model_kind kind;
+    size_t d;       /* features */
+    size_t K;       /* classes (0 for least squares) */
+    size_t outputs; /* coefficient rows: 1, or K for softmax */
+    double *coef;   /* outputs x d, raw feature units */
+    double *intercept; /* outputs */
+    double *classes;   /* K class labels */
+    char **names;      /* d feature names (may hold NULLs) */
+    char *label;
+    double lambda;
+    bool fit_intercept;
+    bool standardize;
+    double *scaler_mean; /* d, when standardize */
+    double *scaler_std;  /* d, when standardize */
+    uint64_t rows_seen, rows_skipped;
+    sf_fit_report report;
+};
+
+/* Merged (count, mean, co-moment) of augmented rows [x, y], p = d + 1, and
+ * optionally the merged R factor of the centered, column-scaled rows. */
+typedef struct sf_moments {
+    size_t p;
+    double n;
+    double *mean; /* p */
+    double *m2;   /* p x p column-major */
+    bool has_r;
+    double *R;     /* p x p upper, column-major, of ([x,y] - mean) / scale */
+    double *scale; /* p, fixed at the first batch */
+} sf_moments;
+
+sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r);
+void sf_moments_free(sf_moments *m);
+/* Chan-Golub-LeVeque pairwise merge of a batch's (n, mean, m2[, R]). */
+sf_status sf_moments_merge(sf_backend *be, sf_moments *acc, double n, const double *mean,
+                           const double *m2, const double *R);
+/* Add one device batch: its moments (and R when acc->has_r) merged into acc. */
+sf_status sf_moments_add_batch(sf_backend *be, sf_moments *acc, const sf_dbatch *b);
+/* Population std of feature j (0 when constant). */
+double sf_moments_std(const sf_moments *m, size_t j);
+
+struct sf_trainer {
+    sf_context *ctx;
+    sf_backend *be;
+    sf_fit_params par;
+    size_t d, K;
+    sf_dbatch **batches;
+    size_t n_batches, cap_batches;
+    bool batches_standardized;
+    sf_moments mom;
+    /* Classifiers: current parameters (standardized space when standardize),
+     * P = outputs * (d + 1), and the FTRL state of the streaming update. */
+    double *theta;
+    double *shift, *scale; /* the scaler in use (d each), NULL when not standardizing */
+    double *ftrl_z, *ftrl_n;
+    bool has_theta;
+    uint64_t rows;
+    sf_fit_report report;
+};
+
+/* Model fitting, one file per family. */
+sf_status sf_lsq_fit(sf_trainer *t, sf_model *m);
+sf_status sf_logit_fit(sf_trainer *t, sf_model *m);
+sf_status sf_logit_theta_to_model(sf_trainer *t, const double *theta, sf_model *m);
+sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b);
+
+/* Newton and L-BFGS on f(theta) = (1/n) sum loss + (lambda/2) ||w||^2. */
+typedef struct sf_objective {
+    sf_trainer *t;
+    size_t P; /* parameters */
+} sf_objective;
+sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *f, double *g,
+                            double *H);
+sf_status sf_minimize_newton(const sf_objective *o, double *theta, sf_fit_report *rep);
+sf_status sf_minimize_lbfgs(const sf_objective *o, double *theta, sf_fit_report *rep);
+
+double sf_norm2(const double *v, size_t n);
+/* Line-search acceptance shared by Newton and L-BFGS. */
+bool sf_step_acceptable(double f0, double f1, double slope, double alpha, double gn0, double gn1);
+
+sf_model *sf_model_alloc(sf_model_kind kind, size_t d, size_t K);
+
+#endif

@@ -1,0 +1,197 @@
+/*
+ * streamfit.h — the public C API of libstreamfit.
+ *
+ * Linear models (least squares: OLS, ridge; logistic regression: binary and
+ * softmax) fitted from a stream of micro-batches on a compute backend (CPU
+ * BLAS/LAPACK, or CUDA when built and present).
+ *
+ * Conventions: opaque handles created and destroyed in pairs (destroy(NULL)
+ * does nothing); every call that can fail returns an sf_status; the library
+ * never exits and never prints — messages go through the log callback.
+ * Matrices passed in are row-major, rows x n_features, float64.
+ */
+#ifndef STREAMFIT_H
+#define STREAMFIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SF_VERSION_STRING "0.1.0"
+
+/* Append-only: values never change meaning. */
+typedef enum sf_status {
+    SF_OK = 0,
+    SF_ERR_INVALID_ARGUMENT = 1,
+    SF_ERR_NO_MEMORY = 2,
+    SF_ERR_IO = 3,
+    SF_ERR_PARSE = 4,
+    SF_ERR_NOT_POSITIVE_DEFINITE = 5,
+    SF_ERR_SINGULAR = 6,
+    SF_ERR_NOT_CONVERGED = 7,
+    SF_ERR_UNSUPPORTED = 8,
+    SF_ERR_DEVICE = 9,
+    SF_ERR_BAD_MODEL_FILE = 10,
+    SF_ERR_EMPTY = 11,
+    SF_ERR_BAD_LABEL = 12,
+    SF_ERR_LAPACK = 13,
+} sf_status;
+
+const char *sf_strerror(sf_status status);
+
+typedef enum sf_model_kind {
+    SF_MODEL_OLS = 0,
+    SF_MODEL_RIDGE = 1,
+    SF_MODEL_LOGISTIC = 2,
+    SF_MODEL_SOFTMAX = 3,
+} sf_model_kind;
+
+typedef enum sf_solver_kind {
+    SF_SOLVER_AUTO = 0,
+    SF_SOLVER_CHOLESKY = 1,
+    SF_SOLVER_QR = 2,
+    SF_SOLVER_NEWTON = 3,
+    SF_SOLVER_LBFGS = 4,
+} sf_solver_kind;
+
+typedef enum sf_device_kind {
+    SF_DEVICE_AUTO = 0,
+    SF_DEVICE_CPU = 1,
+    SF_DEVICE_CUDA = 2,
+} sf_device_kind;
+
+const char *sf_model_kind_name(sf_model_kind kind);
+const char *sf_solver_kind_name(sf_solver_kind kind);
+/* Parse names ("ols", "qr", "cuda", ...); return false for an unknown name. */
+bool sf_model_kind_parse(const char *name, sf_model_kind *out);
+bool sf_solver_kind_parse(const char *name, sf_solver_kind *out);
+bool sf_device_kind_parse(const char *name, sf_device_kind *out);
+
+/* ---- logging ---- */
+typedef enum sf_log_level { SF_LOG_ERROR = 0, SF_LOG_WARN = 1, SF_LOG_INFO = 2, SF_LOG_DEBUG = 3 } sf_log_level;
+typedef void (*sf_log_fn)(void *user, sf_log_level level, const char *message);
+
+/* ---- context: a backend, its threads and the log sink ---- */
+typedef struct sf_context sf_context;
+
+typedef struct sf_context_options {
+    sf_device_kind device; /* AUTO: CUDA when built and usable, else CPU (with a notice) */
+    int threads;           /* CPU threads (<=0: all cores) */
+    sf_log_fn log;         /* NULL: silent */
+    void *log_user;
+} sf_context_options;
+
+void sf_context_options_init(sf_context_options *opt);
+sf_status sf_context_create(const sf_context_options *opt, sf_context **out);
+void sf_context_destroy(sf_context *ctx);
+/* "cpu" or "cuda" */
+const char *sf_context_backend_name(const sf_context *ctx);
+int sf_context_threads(const sf_context *ctx);
+
+/* Build and run-time facts for `streamfit info`. */
+typedef struct sf_build_info {
+    const char *version;
+    bool cuda_built;
+    bool kafka_built;
+    const char *blas;        /* e.g. "OpenBLAS 0.3.21 (pthread)" */
+    int blas_threads;
+    int cores;
+} sf_build_info;
+void sf_get_build_info(sf_build_info *info);
+/* One line per compute device it sees, or why there is none; returns chars written. */
+size_t sf_describe_devices(char *buf, size_t len);
+
+/* ---- fitting ---- */
+typedef struct sf_fit_params {
+    sf_model_kind model;
+    sf_solver_kind solver;
+    double lambda;      /* ridge / L2 strength (see README for each model's objective) */
+    double l1;          /* L1 strength of the mini-batch (FTRL) update */
+    bool fit_intercept; /* default true */
+    bool standardize;   /* fit on z = (x - mean) / std (population std); report raw units */
+    int max_iter;       /* Newton / L-BFGS iterations (default 100 / 1000) */
+    double tol;         /* gradient-norm target (default 1e-10) */
+    bool keep_batches;  /* keep uploaded batches for exact solves and refinement (train) */
+    double learning_rate; /* mini-batch update: FTRL alpha (default 0.1) */
+} sf_fit_params;
+
+void sf_fit_params_init(sf_fit_params *p);
+
+typedef struct sf_trainer sf_trainer;
+typedef struct sf_model sf_model;
+
+/* n_classes: 2 for logistic, K >= 2 for softmax (labels are class indices
+ * 0..K-1 as doubles), ignored for least squares. */
+sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t n_features,
+                            size_t n_classes, sf_trainer **out);
+void sf_trainer_destroy(sf_trainer *t);
+
+/* Add a micro-batch to the exact fit (statistics merged at once; batches kept
+ * on the backend when keep_batches). */
+sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, size_t rows);
+
+/* The exact fit over everything added so far. */
+sf_status sf_trainer_fit(sf_trainer *t, sf_model **out);
+
+/* Streaming update with one micro-batch: least squares merges the batch's
+ * statistics exactly; logistic/softmax take one FTRL-Proximal step. */
+sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, size_t rows);
+
+/* The current model of the streaming state (after sf_trainer_update). */
+sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out);
+
+/* What the last fit did (for logs and tests). */
+typedef struct sf_fit_report {
+    sf_solver_kind solver_used;
+    int iterations;
+    double grad_norm;
+    double rcond;              /* reciprocal condition estimate of the scaled system */
+    int refinement_steps;
+    bool rank_deficient;       /* the rank-revealing fallback was used */
+} sf_fit_report;
+void sf_trainer_report(const sf_trainer *t, sf_fit_report *out);
+
+/* ---- models ---- */
+sf_model *sf_model_create(sf_model_kind kind, size_t n_features, size_t n_classes);
+void sf_model_destroy(sf_model *m);
+sf_model_kind sf_model_kind_of(const sf_model *m);
+size_t sf_model_n_features(const sf_model *m);
+/* 1 for least squares and binary logistic (one coefficient row), K for softmax. */
+size_t sf_model_n_outputs(const sf_model *m);
+size_t sf_model_n_classes(const sf_model *m);
+/* Row k of the coefficients in raw feature units (n_features values). */
+double *sf_model_coefficients(sf_model *m, size_t k);
+double *sf_model_intercepts(sf_model *m); /* n_outputs values */
+/* Class labels as they appeared in the data (n_classes values). */
+double *sf_model_classes(sf_model *m);
+const double *sf_model_classes_const(const sf_model *m);
+
+sf_status sf_model_set_feature_names(sf_model *m, const char *const *names, const char *label);
+const char *sf_model_feature_name(const sf_model *m, size_t j);
+const char *sf_model_label_name(const sf_model *m);
+void sf_model_set_counts(sf_model *m, uint64_t rows_seen, uint64_t rows_skipped);
+uint64_t sf_model_rows_seen(const sf_model *m);
+double sf_model_lambda(const sf_model *m);
+bool sf_model_standardized(const sf_model *m);
+bool sf_model_has_intercept(const sf_model *m);
+/* Scaler (n_features each) when standardized, else NULL. */
+const double *sf_model_scaler_mean(const sf_model *m);
+const double *sf_model_scaler_std(const sf_model *m);
+
+/* Predict rows. `value` (rows): the regression value, or the predicted class
+ * label; `proba` (rows x n_classes, may be NULL): class probabilities. */
+sf_status sf_predict(sf_context *ctx, const sf_model *m, const double *X, size_t rows,
+                     double *value, double *proba);
+
+/* Model files: JSON, written atomically (temp file, fsync, rename). */
+sf_status sf_model_save(const sf_model *m, const char *path, char *err, size_t errlen);
+sf_status sf_model_load(const char *path, sf_model **out, char *err, size_t errlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

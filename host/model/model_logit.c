@@ -1,0 +1,155 @@
+/*
+ * model_logit.c — logistic (binary) and softmax regression: the objective
+ *   f(theta) = (1/n) sum_i loss_i + (lambda/2) sum_k ||w_k||^2
+ * over the kept batches (intercepts unpenalized), its exact fit by Newton or
+ * L-BFGS, and the conversion of standardized parameters to raw units.
+ * theta holds `outputs` blocks [w_k (d), b_k].
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static size_t outputs_of(const sf_trainer *t)
+{
+    return t->par.model == SF_MODEL_SOFTMAX ? t->K : 1;
+}
+
+/* The directions softmax cannot see (the same shift of every class's
+ * intercept; with lambda = 0 also of every class's weight on a feature) make
+ * its Hessian singular. The gradient has no component along them, so adding
+ * (1/K) 1 1^T there changes no Newton step except to make it well defined. */
+static void pin_softmax_invariants(const sf_trainer *t, double *H, size_t P)
+{
+    size_t K = t->K, p = t->d + 1;
+    for (size_t a = 0; a < p; a++) {
+        bool is_bias = a == t->d;
+        if (!is_bias && t->par.lambda > 0) continue;
+        if (is_bias && !t->par.fit_intercept) continue;
+        for (size_t k = 0; k < K; k++)
+            for (size_t l = 0; l < K; l++) H[(l * p + a) * P + k * p + a] += 1.0 / (double)K;
+    }
+}
+
+sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *f, double *g,
+                            double *H)
+{
+    sf_trainer *t = o->t;
+    sf_backend *be = t->be;
+    size_t P = o->P, d = t->d, p = d + 1, outs = outputs_of(t);
+    double *gb = malloc(sizeof(double) * (P + (H ? P * P : 0)));
+    if (!gb) return SF_ERR_NO_MEMORY;
+    double *Hb = H ? gb + P : NULL;
+    double loss = 0;
+    memset(g, 0, sizeof(double) * P);
+    if (H) memset(H, 0, sizeof(double) * P * P);
+    sf_status st = SF_OK;
+    for (size_t i = 0; i < t->n_batches && st == SF_OK; i++) {
+        double lb = 0;
+        if (t->par.model == SF_MODEL_SOFTMAX)
+            st = be->ops->softmax_terms(be, t->batches[i], theta, t->K, &lb, gb, Hb);
+        else
+            st = be->ops->logistic_terms(be, t->batches[i], theta, &lb, gb, Hb);
+        loss += lb;
+        for (size_t j = 0; j < P; j++) g[j] += gb[j];
+        if (H)
+            for (size_t j = 0; j < P * P; j++) H[j] += Hb[j];
+    }
+    free(gb);
+    if (st != SF_OK) return st;
+    double inv_n = 1.0 / t->mom.n, lam = t->par.lambda, pen = 0;
+    for (size_t j = 0; j < P; j++) {
+        g[j] *= inv_n;
+        if (H)
+            for (size_t r = 0; r < P; r++) H[j * P + r] *= inv_n;
+    }
+    for (size_t k = 0; k < outs; k++)
+        for (size_t j = 0; j < d; j++) {
+            size_t q = k * p + j;
+            pen += theta[q] * theta[q];
+            g[q] += lam * theta[q];
+            if (H) H[q * P + q] += lam;
+        }
+    *f = loss * inv_n + 0.5 * lam * pen;
+    if (!t->par.fit_intercept)
+        for (size_t k = 0; k < outs; k++) {
+            size_t q = k * p + d;
+            g[q] = 0;
+            if (H) {
+                for (size_t r = 0; r < P; r++) H[q * P + r] = H[r * P + q] = 0;
+                H[q * P + q] = 1;
+            }
+        }
+    if (H && t->par.model == SF_MODEL_SOFTMAX) pin_softmax_invariants(t, H, P);
+    return SF_OK;
+}
+
+/* Standardize the kept batches once, with the merged mean and std. */
+static sf_status standardize_batches(sf_trainer *t)
+{
+    size_t d = t->d;
+    if (!t->shift) {
+        t->shift = calloc(d, sizeof(double));
+        t->scale = calloc(d, sizeof(double));
+        if (!t->shift || !t->scale) return SF_ERR_NO_MEMORY;
+        for (size_t j = 0; j < d; j++) {
+            double sd = sf_moments_std(&t->mom, j);
+            t->shift[j] = t->par.fit_intercept ? t->mom.mean[j] : 0.0;
+            t->scale[j] = sd > 0 ? sd : 1.0;
+        }
+    }
+    if (t->batches_standardized) return SF_OK;
+    for (size_t i = 0; i < t->n_batches; i++) {
+        sf_status st = t->be->ops->batch_standardize(t->be, t->batches[i], t->shift, t->scale);
+        if (st != SF_OK) return st;
+    }
+    t->batches_standardized = true;
+    return SF_OK;
+}
+
+sf_status sf_logit_theta_to_model(sf_trainer *t, const double *theta, sf_model *m)
+{
+    size_t d = t->d, p = d + 1, outs = outputs_of(t);
+    for (size_t k = 0; k < outs; k++) {
+        double b = theta[k * p + d];
+        for (size_t j = 0; j < d; j++) {
+            double w = theta[k * p + j];
+            if (t->shift) {
+                w /= t->scale[j];
+                b -= t->shift[j] * w;
+            }
+            m->coef[k * d + j] = w;
+        }
+        m->intercept[k] = b;
+    }
+    if (t->par.model == SF_MODEL_SOFTMAX && t->par.fit_intercept) {
+        double mean_b = 0; /* report intercepts centered: softmax cannot tell */
+        for (size_t k = 0; k < outs; k++) mean_b += m->intercept[k] / (double)outs;
+        for (size_t k = 0; k < outs; k++) m->intercept[k] -= mean_b;
+    }
+    if (t->shift) {
+        m->scaler_mean = malloc(sizeof(double) * d);
+        m->scaler_std = malloc(sizeof(double) * d);
+        if (!m->scaler_mean || !m->scaler_std) return SF_ERR_NO_MEMORY;
+        memcpy(m->scaler_mean, t->shift, sizeof(double) * d);
+        memcpy(m->scaler_std, t->scale, sizeof(double) * d);
+    }
+    return SF_OK;
+}
+
+sf_status sf_logit_fit(sf_trainer *t, sf_model *m)
+{
+    size_t P = outputs_of(t) * (t->d + 1);
+    sf_status st = t->par.standardize ? standardize_batches(t) : SF_OK;
+    if (st != SF_OK) return st;
+    sf_objective o = {.t = t, .P = P};
+    sf_solver_kind solver = t->par.solver;
+    if (solver == SF_SOLVER_AUTO) solver = P <= 1024 ? SF_SOLVER_NEWTON : SF_SOLVER_LBFGS;
+    t->report.solver_used = solver;
+    st = solver == SF_SOLVER_NEWTON ? sf_minimize_newton(&o, t->theta, &t->report)
+                                    : sf_minimize_lbfgs(&o, t->theta, &t->report);
+    if (st != SF_OK) return st;
+    t->has_theta = true;
+    return sf_logit_theta_to_model(t, t->theta, m);
+}

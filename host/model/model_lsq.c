@@ -1,0 +1,301 @@
+/*
+ * model_lsq.c — least squares (OLS, ridge) from the merged statistics.
+ *
+ * The system (C_xx + P) w = c_xy (C the centered co-moments, P the ridge
+ * penalty in raw units) is column-scaled to unit diagonal and solved by
+ * Cholesky. When the condition estimate says Cholesky would lose too many
+ * digits (or --solver qr), the R factor of the centered, scaled rows is used
+ * instead, so the conditioning is that of X, not of X^T X. A rank-deficient
+ * system falls back to a rank-revealing minimum-norm solve. With the batches
+ * at hand (train on a file), the solution is refined with residuals computed
+ * in extended precision until the correction stops shrinking.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Below this reciprocal condition of the scaled normal matrix, Cholesky
+ * would leave fewer than about 9 correct digits before refinement. */
+#define SF_LSQ_RCOND_QR 1e-7
+#define SF_LSQ_MAX_REFINE 20
+
+typedef struct lsq_system {
+    size_t d;
+    double n;
+    bool intercept;
+    const double *mean; /* p = d + 1: features, label */
+    double *pen;        /* d: ridge penalty per coefficient, raw units */
+    double *U;          /* d x d upper: S^-1 (C_xx + P) S^-1 = U^T U */
+    double *s;          /* d: the column scaling of U */
+    bool have_factor;
+} lsq_system;
+
+/* C_xx + P and c_xy in raw units (about the mean, or about 0 without intercept). */
+static void normal_system(const sf_moments *mo, const lsq_system *sys, double *A, double *rhs)
+{
+    size_t d = sys->d, p = mo->p;
+    double n0 = sys->intercept ? 0.0 : mo->n;
+    for (size_t c = 0; c < d; c++) {
+        for (size_t r = 0; r < d; r++)
+            A[c * d + r] = mo->m2[c * p + r] + n0 * mo->mean[r] * mo->mean[c];
+        A[c * d + c] += sys->pen[c];
+        rhs[c] = mo->m2[d * p + c] + n0 * mo->mean[c] * mo->mean[d];
+    }
+}
+
+/* Solve U^T U x = b in place (the scaled system), then unscale: x <- x / s. */
+static sf_status gram_solve(sf_backend *be, const lsq_system *sys, double *x)
+{
+    size_t d = sys->d;
+    for (size_t j = 0; j < d; j++) x[j] /= sys->s[j];
+    sf_status st = be->ops->solve_triangular(be, d, sys->U, x, 1, true);
+    if (st == SF_OK) st = be->ops->solve_triangular(be, d, sys->U, x, 1, false);
+    for (size_t j = 0; j < d; j++) x[j] /= sys->s[j];
+    return st;
+}
+
+static sf_status cholesky_path(sf_trainer *t, lsq_system *sys, double *w, bool *not_pd)
+{
+    sf_backend *be = t->be;
+    size_t d = sys->d;
+    double *A = malloc(sizeof(double) * (d * d + d));
+    if (!A) return SF_ERR_NO_MEMORY;
+    double *rhs = A + d * d;
+    normal_system(&t->mom, sys, A, rhs);
+    for (size_t j = 0; j < d; j++) sys->s[j] = A[j * d + j] > 0 ? sqrt(A[j * d + j]) : 1.0;
+    for (size_t c = 0; c < d; c++)
+        for (size_t r = 0; r < d; r++) A[c * d + r] /= sys->s[r] * sys->s[c];
+    memcpy(sys->U, A, sizeof(double) * d * d);
+    for (size_t j = 0; j < d; j++) w[j] = rhs[j] / sys->s[j];
+    double rcond = 0;
+    sf_status st = be->ops->solve_spd(be, d, sys->U, w, 1, &rcond);
+    *not_pd = st == SF_ERR_NOT_POSITIVE_DEFINITE;
+    if (st == SF_OK) {
+        for (size_t j = 0; j < d; j++) w[j] /= sys->s[j];
+        sys->have_factor = true;
+        t->report.rcond = rcond;
+    } else if (*not_pd) {
+        /* Rank-revealing minimum-norm solve of the scaled system. */
+        for (size_t j = 0; j < d; j++) w[j] = rhs[j] / sys->s[j];
+        int rank = 0;
+        st = be->ops->solve_lstsq(be, d, d, A, w, 1e-13, &rank);
+        for (size_t j = 0; j < d; j++) w[j] /= sys->s[j];
+        t->report.rank_deficient = true;
+        t->report.rcond = 0;
+    }
+    free(A);
+    return st;
+}
+
+/* R <- qr([R; rows]) for `extra` more rows (column-major extra x p). */
+static sf_status stack_rows(sf_backend *be, size_t p, double *R, const double *rows, size_t extra)
+{
+    size_t m = p + extra;
+    double *S = calloc(m * p, sizeof(double));
+    if (!S) return SF_ERR_NO_MEMORY;
+    for (size_t c = 0; c < p; c++) {
+        memcpy(S + c * m, R + c * p, sizeof(double) * p);
+        memcpy(S + c * m + p, rows + c * extra, sizeof(double) * extra);
+    }
+    sf_status st = be->ops->qr_small(be, m, p, S, R);
+    free(S);
+    return st;
+}
+
+/* The R factor of ([x, y] - center) / scale over all data, with the
+ * no-intercept and ridge rows added; scale[] receives the scaling used. */
+static sf_status build_r(sf_trainer *t, const lsq_system *sys, double *R, double *scale)
+{
+    sf_backend *be = t->be;
+    const sf_moments *mo = &t->mom;
+    size_t d = sys->d, p = d + 1;
+    sf_status st = SF_OK;
+    double *buf = calloc(p * p + 2 * p + d * p, sizeof(double));
+    if (!buf) return SF_ERR_NO_MEMORY;
+    double *Rb = buf, *center = Rb + p * p, *row = center + p, *pen_rows = row + p;
+    if (t->n_batches > 0) {
+        for (size_t j = 0; j < p; j++) {
+            double sd = sf_moments_std(mo, j);
+            scale[j] = sd > 0 ? sd : 1.0;
+            center[j] = sys->intercept ? mo->mean[j] : 0.0;
+        }
+        memset(R, 0, sizeof(double) * p * p);
+        for (size_t i = 0; i < t->n_batches && st == SF_OK; i++) {
+            st = be->ops->batch_qr(be, t->batches[i], center, scale, Rb);
+            if (st == SF_OK) st = stack_rows(be, p, R, Rb, p);
+        }
+    } else if (mo->has_r) {
+        memcpy(R, mo->R, sizeof(double) * p * p);
+        memcpy(scale, mo->scale, sizeof(double) * p);
+        if (!sys->intercept) { /* uncentered: add sqrt(n) mean / scale as a row */
+            for (size_t j = 0; j < p; j++) row[j] = sqrt(mo->n) * mo->mean[j] / scale[j];
+            st = stack_rows(be, p, R, row, 1);
+        }
+    } else {
+        st = SF_ERR_UNSUPPORTED;
+    }
+    bool ridge = false;
+    for (size_t j = 0; j < d; j++) {
+        pen_rows[j * d + j] = sqrt(sys->pen[j]) / scale[j];
+        ridge = ridge || sys->pen[j] > 0;
+    }
+    if (st == SF_OK && ridge) st = stack_rows(be, p, R, pen_rows, d);
+    free(buf);
+    return st;
+}
+
+static sf_status qr_path(sf_trainer *t, lsq_system *sys, double *w)
+{
+    sf_backend *be = t->be;
+    size_t d = sys->d, p = d + 1;
+    double *R = malloc(sizeof(double) * (p * p + p));
+    if (!R) return SF_ERR_NO_MEMORY;
+    double *scale = R + p * p;
+    sf_status st = build_r(t, sys, R, scale);
+    double dmax = 0, dmin = INFINITY;
+    for (size_t j = 0; st == SF_OK && j < d; j++) {
+        double a = fabs(R[j * p + j]);
+        dmax = a > dmax ? a : dmax;
+        dmin = a < dmin ? a : dmin;
+    }
+    t->report.solver_used = SF_SOLVER_QR;
+    t->report.rcond = dmax > 0 ? (dmin / dmax) * (dmin / dmax) : 0;
+    if (st == SF_OK) {
+        for (size_t c = 0; c < d; c++) { /* U = R11, x = r12 */
+            memcpy(sys->U + c * d, R + c * p, sizeof(double) * d);
+            w[c] = R[d * p + c];
+        }
+        for (size_t j = 0; j < d; j++) sys->s[j] = scale[j];
+        if (dmin > 1e-13 * dmax) {
+            st = be->ops->solve_triangular(be, d, sys->U, w, 1, false);
+            sys->have_factor = true;
+        } else {
+            double *U = malloc(sizeof(double) * d * d);
+            int rank = 0;
+            st = U ? SF_OK : SF_ERR_NO_MEMORY;
+            if (st == SF_OK) {
+                memcpy(U, sys->U, sizeof(double) * d * d);
+                st = be->ops->solve_lstsq(be, d, d, U, w, 1e-13, &rank);
+            }
+            free(U);
+            t->report.rank_deficient = true;
+        }
+        for (size_t j = 0; j < d; j++) w[j] *= scale[d] / scale[j];
+    }
+    free(R);
+    return st;
+}
+
+/* w += correction from residuals in extended precision; returns the
+ * relative size of the last correction applied. */
+static sf_status refine(sf_trainer *t, const lsq_system *sys, double *w, double *b0)
+{
+    sf_backend *be = t->be;
+    size_t d = sys->d;
+    double *buf = calloc(5 * d, sizeof(double));
+    if (!buf) return SF_ERR_NO_MEMORY;
+    double *g = buf, *sxc = g + d, *acc_g = sxc + d, *acc_sxc = acc_g + d, *dw = acc_sxc + d;
+    double *center = calloc(d, sizeof(double));
+    if (!center) {
+        free(buf);
+        return SF_ERR_NO_MEMORY;
+    }
+    if (sys->intercept) memcpy(center, sys->mean, sizeof(double) * d);
+    double prev = INFINITY;
+    sf_status st = SF_OK;
+    for (int it = 0; it < SF_LSQ_MAX_REFINE && st == SF_OK; it++) {
+        double sum_r = 0, sum_r2 = 0;
+        memset(acc_g, 0, sizeof(double) * 2 * d);
+        for (size_t i = 0; i < t->n_batches && st == SF_OK; i++) {
+            double sr, sr2;
+            st = be->ops->batch_residuals(be, t->batches[i], w, *b0, center, &sr, &sr2, g, sxc);
+            sum_r += sr;
+            sum_r2 += sr2;
+            for (size_t j = 0; j < d; j++) {
+                acc_g[j] += g[j];
+                acc_sxc[j] += sxc[j];
+            }
+        }
+        if (st != SF_OK) break;
+        double rbar = sys->intercept ? sum_r / sys->n : 0.0;
+        for (size_t j = 0; j < d; j++) dw[j] = acc_g[j] - rbar * acc_sxc[j] - sys->pen[j] * w[j];
+        st = gram_solve(be, sys, dw);
+        if (st != SF_OK) break;
+        double nd = 0, nw = 0;
+        for (size_t j = 0; j < d; j++) {
+            nd += dw[j] * dw[j];
+            nw += w[j] * w[j];
+        }
+        double rel = nw > 0 ? sqrt(nd / nw) : sqrt(nd);
+        if (!(rel < prev)) break; /* stopped improving */
+        prev = rel;
+        double shift = 0;
+        for (size_t j = 0; j < d; j++) {
+            w[j] += dw[j];
+            shift += sys->mean[j] * dw[j];
+        }
+        if (sys->intercept) *b0 += rbar - shift;
+        t->report.refinement_steps = it + 1;
+        if (rel < 1e-17) break;
+    }
+    free(center);
+    free(buf);
+    return st;
+}
+
+sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
+{
+    const sf_moments *mo = &t->mom;
+    size_t d = t->d;
+    lsq_system sys = {.d = d, .n = mo->n, .intercept = t->par.fit_intercept, .mean = mo->mean};
+    double lambda = t->par.model == SF_MODEL_RIDGE ? t->par.lambda : 0.0;
+    double *buf = calloc(d * d + 3 * d, sizeof(double));
+    if (!buf) return SF_ERR_NO_MEMORY;
+    sys.U = buf;
+    sys.s = buf + d * d;
+    sys.pen = sys.s + d;
+    double *w = sys.pen + d;
+    for (size_t j = 0; j < d; j++) {
+        double sd = sf_moments_std(mo, j);
+        /* On standardized features the penalty on w_z = std * w is lambda std^2 w^2. */
+        sys.pen[j] = lambda * (t->par.standardize && sd > 0 ? sd * sd : 1.0);
+    }
+    bool can_qr = t->n_batches > 0 || mo->has_r;
+    sf_solver_kind solver = t->par.solver;
+    sf_status st = SF_OK;
+    bool not_pd = false;
+    if (solver != SF_SOLVER_QR) {
+        t->report.solver_used = SF_SOLVER_CHOLESKY;
+        st = cholesky_path(t, &sys, w, &not_pd);
+    }
+    bool ill = not_pd || t->report.rcond < SF_LSQ_RCOND_QR;
+    if (solver == SF_SOLVER_QR || (solver == SF_SOLVER_AUTO && ill && can_qr)) {
+        t->report.rank_deficient = false;
+        sys.have_factor = false;
+        st = qr_path(t, &sys, w);
+    }
+    double b0 = 0;
+    if (st == SF_OK && sys.intercept) {
+        b0 = mo->mean[d];
+        for (size_t j = 0; j < d; j++) b0 -= mo->mean[j] * w[j];
+    }
+    if (st == SF_OK && t->n_batches > 0 && sys.have_factor && !t->report.rank_deficient)
+        st = refine(t, &sys, w, &b0);
+    if (st == SF_OK) {
+        memcpy(m->coef, w, sizeof(double) * d);
+        m->intercept[0] = b0;
+        if (t->par.standardize) {
+            m->scaler_mean = malloc(sizeof(double) * d);
+            m->scaler_std = malloc(sizeof(double) * d);
+            if (!m->scaler_mean || !m->scaler_std) st = SF_ERR_NO_MEMORY;
+            for (size_t j = 0; st == SF_OK && j < d; j++) {
+                m->scaler_mean[j] = mo->mean[j];
+                m->scaler_std[j] = sf_moments_std(mo, j);
+            }
+        }
+    }
+    free(buf);
+    return st;
+}

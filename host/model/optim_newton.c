@@ -1,0 +1,72 @@
+/*
+ * optim_newton.c — Newton's method (IRLS for logistic regression) with a
+ * backtracking line search, to a gradient norm below the tolerance.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+double sf_norm2(const double *v, size_t n)
+{
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += v[i] * v[i];
+    return sqrt(s);
+}
+
+/* Accept a step when it decreases f enough (Armijo), or — once f no longer
+ * resolves the difference — when it does not raise f and shrinks the gradient. */
+bool sf_step_acceptable(double f0, double f1, double slope, double alpha, double gn0, double gn1)
+{
+    if (!isfinite(f1)) return false;
+    if (f1 <= f0 + 1e-4 * alpha * slope) return true;
+    return f1 <= f0 + 1e-14 * fabs(f0) && gn1 < gn0;
+}
+
+sf_status sf_minimize_newton(const sf_objective *o, double *theta, sf_fit_report *rep)
+{
+    size_t P = o->P;
+    int max_iter = o->t->par.max_iter > 0 ? o->t->par.max_iter : 100;
+    double tol = o->t->par.tol;
+    sf_backend *be = o->t->be;
+    double *buf = malloc(sizeof(double) * (2 * P * P + 5 * P));
+    if (!buf) return SF_ERR_NO_MEMORY;
+    double *H = buf, *F = H + P * P, *g = F + P * P, *s = g + P, *trial = s + P, *g1 = trial + P;
+    double f = 0;
+    sf_status st = sf_objective_eval(o, theta, &f, g, H);
+    double gn = sf_norm2(g, P);
+    int it = 0;
+    while (st == SF_OK && gn > tol && it < max_iter) {
+        it++;
+        memcpy(F, H, sizeof(double) * P * P);
+        for (size_t j = 0; j < P; j++) s[j] = -g[j];
+        st = be->ops->solve_spd(be, P, F, s, 1, NULL);
+        if (st == SF_ERR_NOT_POSITIVE_DEFINITE) {
+            memcpy(F, H, sizeof(double) * P * P);
+            for (size_t j = 0; j < P; j++) s[j] = -g[j];
+            int rank;
+            st = be->ops->solve_lstsq(be, P, P, F, s, 1e-12, &rank);
+        }
+        if (st != SF_OK) break;
+        double slope = 0;
+        for (size_t j = 0; j < P; j++) slope += g[j] * s[j];
+        double alpha = 1, f1 = 0, gn1 = 0;
+        bool accepted = false;
+        for (int ls = 0; ls < 60 && !accepted; ls++, alpha *= 0.5) {
+            for (size_t j = 0; j < P; j++) trial[j] = theta[j] + alpha * s[j];
+            st = sf_objective_eval(o, trial, &f1, g1, NULL);
+            if (st != SF_OK) break;
+            gn1 = sf_norm2(g1, P);
+            accepted = sf_step_acceptable(f, f1, slope, alpha, gn, gn1);
+        }
+        if (st != SF_OK || !accepted) break; /* no representable progress left */
+        memcpy(theta, trial, sizeof(double) * P);
+        st = sf_objective_eval(o, theta, &f, g, H);
+        gn = sf_norm2(g, P);
+    }
+    rep->iterations = it;
+    rep->grad_norm = gn;
+    free(buf);
+    return st;
+}

@@ -1,0 +1,530 @@
+/*
+ * parse_file.c — the parser's driver: input in (a buffer, a mapped file, or
+ * stdin read whole), chunks out to a pool of threads, one table back.
+ *
+ * The data lines are split into one chunk per thread at newline boundaries.
+ * Each chunk counts its own lines as it goes, so the exact 1-based number of
+ * every row and bad record is known once all chunks are done: a chunk's first
+ * line is the sum of the lines before it. The chunks' rows are then joined in
+ * input order. Also here: the chunk bookkeeping both formats share.
+ */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "parse_internal.h"
+
+#define DEFAULT_MAX_LINE_BYTES ((size_t)1 << 20)
+#define DEFAULT_MAX_ERRORS_KEPT 10
+/* Below this much data one thread is faster than starting several. */
+#define PARALLEL_MIN_BYTES ((size_t)1 << 20)
+/* And no thread gets less than this. */
+#define CHUNK_MIN_BYTES ((size_t)256 << 10)
+#define MAX_CHUNKS 256
+
+static void set_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- chunk bookkeeping ---- */
+
+/* A first guess at the rows of a chunk from the length of its first line,
+ * so that most chunks never grow their buffers. */
+static size_t initial_rows(const sf_chunk *c)
+{
+    size_t bytes = (size_t)(c->end - c->begin);
+    size_t scan = bytes < 65536 ? bytes : 65536;
+    const char *nl = scan ? memchr(c->begin, '\n', scan) : NULL;
+    size_t line_len = nl ? (size_t)(nl - c->begin) + 1 : scan + 1;
+    size_t guess = bytes / line_len;
+    return guess + guess / 8 + 16;
+}
+
+/* realloc for n elements of `size`; NULL (p untouched) when it fails or overflows. */
+static void *grow_array(void *p, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / size) return NULL;
+    size_t bytes = n * size;
+    return realloc(p, bytes ? bytes : 1);
+}
+
+/* Each array is kept as soon as it has grown, so that a failure later in the
+ * list leaves nothing to leak; cap moves only when all have grown. */
+static bool grow_rows(sf_chunk *c, size_t cap)
+{
+    sf_rowbuf *rb = &c->rb;
+    if (rb->d) {
+        if (cap > SIZE_MAX / rb->d) return false;
+        double *X = grow_array(rb->X, cap * rb->d, sizeof *X);
+        if (!X) return false;
+        rb->X = X;
+    }
+    double *y = grow_array(rb->y, cap, sizeof *y);
+    if (!y) return false;
+    rb->y = y;
+    uint64_t *line = grow_array(rb->line, cap, sizeof *line);
+    if (!line) return false;
+    rb->line = line;
+    if (c->sparse) {
+        size_t *row_end = grow_array(c->sp.row_end, cap, sizeof *row_end);
+        if (!row_end) return false;
+        c->sp.row_end = row_end;
+    }
+    rb->cap = cap;
+    return true;
+}
+
+bool sf_chunk_reserve_row(sf_chunk *c)
+{
+    sf_rowbuf *rb = &c->rb;
+    if (rb->rows < rb->cap) return true;
+    size_t cap = rb->cap ? rb->cap * 2 : initial_rows(c);
+    if (cap > rb->cap && grow_rows(c, cap)) return true;
+    c->out_of_memory = true;
+    return false;
+}
+
+static bool reserve_error(sf_chunk *c)
+{
+    if (c->n_errors < c->cap_errors) return true;
+    size_t cap = c->cap_errors ? c->cap_errors * 2 : 8;
+    if (cap > c->max_errors_kept) cap = c->max_errors_kept;
+    sf_parse_error *errors = grow_array(c->errors, cap, sizeof *errors);
+    if (!errors) return false;
+    c->errors = errors;
+    c->cap_errors = cap;
+    return true;
+}
+
+void sf_chunk_bad(sf_chunk *c, uint64_t line, const char *fmt, ...)
+{
+    c->bad++;
+    /* A chunk keeps as many as the whole table may: the table's first bad
+     * records are the first ones of the earliest chunks. */
+    if (c->n_errors >= c->max_errors_kept || !reserve_error(c)) return;
+    sf_parse_error *e = &c->errors[c->n_errors++];
+    e->line = line;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->reason, sizeof e->reason, fmt, ap);
+    va_end(ap);
+}
+
+void sf_quote_text(char *dst, size_t dstlen, const char *b, const char *e, size_t max)
+{
+    if (!dstlen) return;
+    size_t n = (size_t)(e - b);
+    bool cut = n > max;
+    if (cut) n = max;
+    if (n + (cut ? 3 : 0) >= dstlen) n = dstlen - 1 - (cut && dstlen > 4 ? 3 : 0);
+    size_t k = 0;
+    for (; k < n; k++) {
+        unsigned char ch = (unsigned char)b[k];
+        dst[k] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+    }
+    if (cut && k + 3 < dstlen) {
+        memcpy(dst + k, "...", 3);
+        k += 3;
+    }
+    dst[k] = '\0';
+}
+
+static void chunk_free(sf_chunk *c)
+{
+    free(c->rb.X);
+    free(c->rb.y);
+    free(c->rb.line);
+    free(c->sp.idx);
+    free(c->sp.val);
+    free(c->sp.row_end);
+    free(c->errors);
+}
+
+/* ---- options and splitting ---- */
+
+static void resolve_options(const sf_parse_options *opt, sf_parse_options *o)
+{
+    if (opt)
+        *o = *opt;
+    else
+        sf_parse_options_init(o);
+    if (o->max_line_bytes == 0) o->max_line_bytes = DEFAULT_MAX_LINE_BYTES;
+    if (o->max_errors_kept == 0) o->max_errors_kept = DEFAULT_MAX_ERRORS_KEPT;
+    if (o->threads <= 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        o->threads = cores > 0 ? (int)(cores < MAX_CHUNKS ? cores : MAX_CHUNKS) : 1;
+    }
+}
+
+static size_t chunk_count(const sf_parse_options *o, size_t bytes)
+{
+    if (bytes < PARALLEL_MIN_BYTES) return 1;
+    size_t n = (size_t)o->threads;
+    size_t most = bytes / CHUNK_MIN_BYTES;
+    if (n > most) n = most;
+    if (n > MAX_CHUNKS) n = MAX_CHUNKS;
+    return n ? n : 1;
+}
+
+/* Cut [b, b + len) into n runs of whole lines of about equal size. A chunk
+ * may come out empty when one line spans a whole share. */
+static void split_chunks(const char *b, size_t len, sf_chunk *ch, size_t n)
+{
+    const char *p = b, *end = b + len;
+    for (size_t i = 0; i < n; i++) {
+        const char *stop = end;
+        if (i + 1 < n) {
+            stop = b + len / n * (i + 1);
+            if (stop < p) stop = p;
+            const char *nl = memchr(stop, '\n', (size_t)(end - stop));
+            stop = nl ? nl + 1 : end;
+        }
+        ch[i].begin = p;
+        ch[i].end = stop;
+        p = stop;
+    }
+}
+
+/* ---- running the chunks ---- */
+
+typedef struct parse_job {
+    sf_chunk *chunk;
+    const sf_parse_options *opt;
+    const sf_csv_layout *lay;
+} parse_job;
+
+static void *run_job(void *arg)
+{
+    const parse_job *j = arg;
+    if (j->opt->format == SF_FORMAT_LIBSVM)
+        sf_libsvm_parse_chunk(j->chunk, j->opt->n_features);
+    else
+        sf_csv_parse_chunk(j->chunk, j->lay);
+    return NULL;
+}
+
+/* Chunk 0 runs on the calling thread; a chunk whose thread cannot start runs
+ * there too, after it. */
+static void run_jobs(parse_job *jobs, size_t n)
+{
+    pthread_t tid[MAX_CHUNKS];
+    bool started[MAX_CHUNKS] = {false};
+    for (size_t i = 1; i < n; i++)
+        started[i] = pthread_create(&tid[i], NULL, run_job, &jobs[i]) == 0;
+    run_job(&jobs[0]);
+    for (size_t i = 1; i < n; i++) {
+        if (started[i])
+            pthread_join(tid[i], NULL);
+        else
+            run_job(&jobs[i]);
+    }
+}
+
+/* ---- joining ---- */
+
+static void copy_lines(uint64_t *dst, const uint64_t *src, size_t n, uint64_t first)
+{
+    for (size_t r = 0; r < n; r++) dst[r] = src[r] + first;
+}
+
+static sf_status join_labels_and_lines(sf_chunk *ch, size_t n, const uint64_t *first,
+                                       size_t total, sf_table *out)
+{
+    /* Chunk 0's arrays become the table's, so its rows are never copied. */
+    out->y = realloc(ch[0].rb.y, total * sizeof *out->y);
+    if (!out->y) return SF_ERR_NO_MEMORY;
+    ch[0].rb.y = NULL;
+    out->line = realloc(ch[0].rb.line, total * sizeof *out->line);
+    if (!out->line) return SF_ERR_NO_MEMORY;
+    ch[0].rb.line = NULL;
+    copy_lines(out->line, out->line, ch[0].rb.rows, first[0]);
+    size_t at = ch[0].rb.rows;
+    for (size_t i = 1; i < n; i++) {
+        const sf_rowbuf *rb = &ch[i].rb;
+        if (rb->rows) memcpy(out->y + at, rb->y, rb->rows * sizeof *out->y);
+        copy_lines(out->line + at, rb->line, rb->rows, first[i]);
+        at += rb->rows;
+    }
+    return SF_OK;
+}
+
+static sf_status join_dense(sf_chunk *ch, size_t n, size_t total, size_t d, sf_table *out)
+{
+    out->X = realloc(ch[0].rb.X, total * d * sizeof *out->X);
+    if (!out->X) return SF_ERR_NO_MEMORY;
+    ch[0].rb.X = NULL;
+    size_t at = ch[0].rb.rows;
+    for (size_t i = 1; i < n; i++) {
+        const sf_rowbuf *rb = &ch[i].rb;
+        if (rb->rows) memcpy(out->X + at * d, rb->X, rb->rows * d * sizeof *out->X);
+        at += rb->rows;
+    }
+    return SF_OK;
+}
+
+static sf_status join_sparse(const sf_chunk *ch, size_t n, size_t total, size_t d, sf_table *out)
+{
+    out->X = calloc(total * d, sizeof *out->X);
+    if (!out->X) return SF_ERR_NO_MEMORY;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        sf_libsvm_densify(&ch[i], d, out->X + at * d);
+        at += ch[i].rb.rows;
+    }
+    return SF_OK;
+}
+
+static sf_status join_errors(const sf_chunk *ch, size_t n, const uint64_t *first, size_t max_kept,
+                             sf_table *out)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) {
+        out->bad_rows += ch[i].bad;
+        kept += ch[i].n_errors;
+    }
+    if (kept > max_kept) kept = max_kept;
+    if (!kept) return SF_OK;
+    out->errors = malloc(kept * sizeof *out->errors);
+    if (!out->errors) return SF_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n && out->n_errors < kept; i++) {
+        for (size_t k = 0; k < ch[i].n_errors && out->n_errors < kept; k++) {
+            sf_parse_error *e = &out->errors[out->n_errors++];
+            *e = ch[i].errors[k];
+            e->line += first[i];
+        }
+    }
+    return SF_OK;
+}
+
+static sf_status join_rows(sf_chunk *ch, size_t n, const uint64_t *first, bool sparse,
+                           sf_table *out)
+{
+    size_t total = 0, d = out->d;
+    for (size_t i = 0; i < n; i++) total += ch[i].rb.rows;
+    out->rows = total;
+    if (total == 0) return SF_OK;
+    if (d && total > SIZE_MAX / sizeof(double) / d) return SF_ERR_NO_MEMORY;
+    sf_status st = join_labels_and_lines(ch, n, first, total, out);
+    if (st == SF_OK && d) st = sparse ? join_sparse(ch, n, total, d, out)
+                                      : join_dense(ch, n, total, d, out);
+    return st;
+}
+
+/* The LIBSVM width: as given, or the largest index any good row used. */
+static size_t libsvm_width(const sf_chunk *ch, size_t n, size_t n_features)
+{
+    if (n_features) return n_features;
+    size_t d = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].sp.max_index > d) d = ch[i].sp.max_index;
+    return d;
+}
+
+static sf_status collect(sf_chunk *ch, size_t n, uint64_t lines_before, const sf_parse_options *o,
+                         sf_table *out, char *err, size_t errlen)
+{
+    uint64_t first[MAX_CHUNKS], data_lines = 0, line = lines_before + 1;
+    for (size_t i = 0; i < n; i++) {
+        if (ch[i].out_of_memory) {
+            set_errf(err, errlen, "out of memory while parsing");
+            return SF_ERR_NO_MEMORY;
+        }
+        data_lines += ch[i].data_lines;
+        first[i] = line;
+        line += ch[i].lines;
+    }
+    if (data_lines == 0) {
+        set_errf(err, errlen, "no data rows in input");
+        return SF_ERR_EMPTY;
+    }
+    bool sparse = o->format == SF_FORMAT_LIBSVM;
+    sf_status st = SF_OK;
+    if (sparse) {
+        out->has_label = true;
+        st = sf_table_default_names(out, libsvm_width(ch, n, o->n_features));
+    }
+    if (st == SF_OK) st = join_rows(ch, n, first, sparse, out);
+    if (st == SF_OK) st = join_errors(ch, n, first, o->max_errors_kept, out);
+    if (st != SF_OK)
+        set_errf(err, errlen, "out of memory: the table has %zu rows of %zu features", out->rows,
+                 out->d);
+    return st;
+}
+
+static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
+                            const sf_parse_options *o, const sf_csv_layout *lay, sf_table *out,
+                            char *err, size_t errlen)
+{
+    size_t n = chunk_count(o, len);
+    sf_chunk *ch = calloc(n, sizeof *ch);
+    parse_job *jobs = calloc(n, sizeof *jobs);
+    if (!ch || !jobs) {
+        free(ch);
+        free(jobs);
+        set_errf(err, errlen, "out of memory");
+        return SF_ERR_NO_MEMORY;
+    }
+    split_chunks(b, len, ch, n);
+    for (size_t i = 0; i < n; i++) {
+        ch[i].max_line_bytes = o->max_line_bytes;
+        ch[i].max_errors_kept = o->max_errors_kept;
+        ch[i].sparse = o->format == SF_FORMAT_LIBSVM;
+        ch[i].rb.d = ch[i].sparse ? 0 : lay->d;
+        jobs[i] = (parse_job){.chunk = &ch[i], .opt = o, .lay = lay};
+    }
+    run_jobs(jobs, n);
+    sf_status st = collect(ch, n, lines_before, o, out, err, errlen);
+    for (size_t i = 0; i < n; i++) chunk_free(&ch[i]);
+    free(ch);
+    free(jobs);
+    return st;
+}
+
+/* ---- entry points ---- */
+
+static size_t utf8_bom_length(const char *data, size_t len)
+{
+    return len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
+}
+
+sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *opt,
+                          sf_table *out, char *err, size_t errlen)
+{
+    set_errf(err, errlen, "%s", "");
+    if (!out || (!data && len)) {
+        set_errf(err, errlen, "invalid arguments");
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    memset(out, 0, sizeof *out);
+    sf_parse_options o;
+    resolve_options(opt, &o);
+    if (o.format != SF_FORMAT_CSV && o.format != SF_FORMAT_LIBSVM) {
+        set_errf(err, errlen, "unknown input format %d", (int)o.format);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    if (len == 0) {
+        set_errf(err, errlen, "no data rows in input");
+        return SF_ERR_EMPTY;
+    }
+    size_t off = utf8_bom_length(data, len), data_off = 0;
+    uint64_t lines_before = 0;
+    sf_csv_layout lay = {0};
+    sf_status st = SF_OK;
+    if (o.format == SF_FORMAT_CSV)
+        st = sf_csv_setup(data + off, len - off, &o, out, &lay, &data_off, &lines_before, err,
+                          errlen);
+    data_off += off;
+    if (st == SF_OK)
+        st = parse_data(data + data_off, len - data_off, lines_before, &o, &lay, out, err, errlen);
+    if (st != SF_OK) {
+        sf_table_free(out);
+        return st;
+    }
+    out->bytes = len;
+    return SF_OK;
+}
+
+/* Reads fd to its end into a buffer of our own (stdin, pipes, devices). */
+static sf_status read_all(int fd, const char *name, char **buf, size_t *len, char *err,
+                          size_t errlen)
+{
+    size_t cap = (size_t)1 << 20, n = 0;
+    char *b = malloc(cap);
+    if (!b) goto no_memory;
+    for (;;) {
+        if (n == cap) {
+            char *nb = cap <= SIZE_MAX / 2 ? realloc(b, cap * 2) : NULL;
+            if (!nb) goto no_memory;
+            b = nb;
+            cap *= 2;
+        }
+        ssize_t r = read(fd, b + n, cap - n);
+        if (r == 0) break;
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            set_errf(err, errlen, "cannot read '%s': %s", name, strerror(errno));
+            free(b);
+            return SF_ERR_IO;
+        }
+        n += (size_t)r;
+    }
+    *buf = b;
+    *len = n;
+    return SF_OK;
+no_memory:
+    free(b);
+    set_errf(err, errlen, "out of memory reading '%s'", name);
+    return SF_ERR_NO_MEMORY;
+}
+
+static sf_status parse_read(int fd, const char *name, const sf_parse_options *opt, sf_table *out,
+                            char *err, size_t errlen)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    sf_status st = read_all(fd, name, &buf, &len, err, errlen);
+    if (st == SF_OK) st = sf_parse_buffer(buf, len, opt, out, err, errlen);
+    free(buf);
+    return st;
+}
+
+/* A mapped regular file; *mapped is false when mapping is not possible and
+ * the caller should read instead. */
+static sf_status parse_mapped(int fd, size_t size, const sf_parse_options *opt, sf_table *out,
+                              char *err, size_t errlen, bool *mapped)
+{
+    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    *mapped = m != MAP_FAILED;
+    if (!*mapped) return SF_OK;
+    posix_madvise(m, size, POSIX_MADV_SEQUENTIAL);
+    sf_status st = sf_parse_buffer(m, size, opt, out, err, errlen);
+    munmap(m, size);
+    return st;
+}
+
+sf_status sf_parse_file(const char *path, const sf_parse_options *opt, sf_table *out, char *err,
+                        size_t errlen)
+{
+    if (!path || !out) {
+        set_errf(err, errlen, "invalid arguments");
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    if (strcmp(path, "-") == 0) return parse_read(STDIN_FILENO, "stdin", opt, out, err, errlen);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        set_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        return SF_ERR_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        set_errf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
+        close(fd);
+        return SF_ERR_IO;
+    }
+    sf_status status = SF_OK;
+    bool mapped = false;
+    if (S_ISREG(st.st_mode) && st.st_size > 0 && (uintmax_t)st.st_size <= SIZE_MAX)
+        status = parse_mapped(fd, (size_t)st.st_size, opt, out, err, errlen, &mapped);
+    if (!mapped) status = parse_read(fd, path, opt, out, err, errlen);
+    close(fd);
+    return status;
+}
