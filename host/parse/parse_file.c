@@ -97,6 +97,11 @@ bool sf_chunk_reserve_row(sf_chunk *c)
 {
     sf_rowbuf *rb = &c->rb;
     if (rb->rows < rb->cap) return true;
+    /* A lent slice has room for every line of the chunk: never reached. */
+    if (rb->lent) {
+        c->out_of_memory = true;
+        return false;
+    }
     size_t cap = rb->cap ? rb->cap * 2 : initial_rows(c);
     if (cap > rb->cap && grow_rows(c, cap)) return true;
     c->out_of_memory = true;
@@ -150,9 +155,11 @@ void sf_quote_text(char *dst, size_t dstlen, const char *b, const char *e, size_
 
 static void chunk_free(sf_chunk *c)
 {
-    free(c->rb.X);
-    free(c->rb.y);
-    free(c->rb.line);
+    if (!c->rb.lent) {
+        free(c->rb.X);
+        free(c->rb.y);
+        free(c->rb.line);
+    }
     free(c->sp.idx);
     free(c->sp.val);
     free(c->sp.row_end);
@@ -212,7 +219,7 @@ typedef struct parse_job {
     const sf_csv_layout *lay;
 } parse_job;
 
-static void *run_job(void *arg)
+static void *parse_job_run(void *arg)
 {
     const parse_job *j = arg;
     if (j->opt->format == SF_FORMAT_LIBSVM)
@@ -222,74 +229,146 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-/* Chunk 0 runs on the calling thread; a chunk whose thread cannot start runs
+static uint64_t count_lines(const char *p, const char *end)
+{
+    uint64_t n = 0;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        n++;
+        if (!nl) break;
+        p = nl + 1;
+    }
+    return n;
+}
+
+static void *count_job_run(void *arg)
+{
+    sf_chunk *c = ((const parse_job *)arg)->chunk;
+    c->lines = count_lines(c->begin, c->end);
+    return NULL;
+}
+
+/* Job 0 runs on the calling thread; a job whose thread cannot start runs
  * there too, after it. */
-static void run_jobs(parse_job *jobs, size_t n)
+static void run_jobs(parse_job *jobs, size_t n, void *(*fn)(void *))
 {
     pthread_t tid[MAX_CHUNKS];
     bool started[MAX_CHUNKS] = {false};
-    for (size_t i = 1; i < n; i++)
-        started[i] = pthread_create(&tid[i], NULL, run_job, &jobs[i]) == 0;
-    run_job(&jobs[0]);
+    for (size_t i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, fn, &jobs[i]) == 0;
+    fn(&jobs[0]);
     for (size_t i = 1; i < n; i++) {
         if (started[i])
             pthread_join(tid[i], NULL);
         else
-            run_job(&jobs[i]);
+            fn(&jobs[i]);
     }
 }
 
-/* ---- joining ---- */
+/* ---- the table's arrays ---- */
 
-static void copy_lines(uint64_t *dst, const uint64_t *src, size_t n, uint64_t first)
+/* Allocate the table's row arrays for every line of every chunk (the lines
+ * are counted) and lend each chunk its slice. LIBSVM features are not lent:
+ * the width is not known yet. */
+static bool lend_rows(sf_chunk *ch, size_t n, bool dense, sf_table *out)
 {
-    for (size_t r = 0; r < n; r++) dst[r] = src[r] + first;
+    size_t total = 0, d = dense ? out->d : 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ch[i].lines > SIZE_MAX - total) return false;
+        total += (size_t)ch[i].lines;
+    }
+    size_t cap = total ? total : 1;
+    if (d && cap > SIZE_MAX / sizeof(double) / d) return false;
+    out->y = malloc(cap * sizeof *out->y);
+    out->line = malloc(cap * sizeof *out->line);
+    out->X = d ? malloc(cap * d * sizeof *out->X) : NULL;
+    if (!out->y || !out->line || (d && !out->X)) return false;
+    size_t slot = 0;
+    for (size_t i = 0; i < n; i++) {
+        sf_rowbuf *rb = &ch[i].rb;
+        rb->lent = true;
+        rb->slot = slot;
+        rb->cap = (size_t)ch[i].lines;
+        rb->y = out->y + slot;
+        rb->line = out->line + slot;
+        rb->X = out->X ? out->X + slot * d : NULL;
+        if (ch[i].sparse) {
+            ch[i].sp.row_end = malloc((rb->cap ? rb->cap : 1) * sizeof *ch[i].sp.row_end);
+            if (!ch[i].sp.row_end) return false;
+        }
+        slot += rb->cap;
+    }
+    return true;
 }
 
-static sf_status join_labels_and_lines(sf_chunk *ch, size_t n, const uint64_t *first,
-                                       size_t total, sf_table *out)
+/* A lone chunk's own arrays become the table's, so its rows are never copied. */
+static void adopt_rows(sf_chunk *c, sf_table *out)
 {
-    /* Chunk 0's arrays become the table's, so its rows are never copied. */
-    out->y = realloc(ch[0].rb.y, total * sizeof *out->y);
-    if (!out->y) return SF_ERR_NO_MEMORY;
-    ch[0].rb.y = NULL;
-    out->line = realloc(ch[0].rb.line, total * sizeof *out->line);
-    if (!out->line) return SF_ERR_NO_MEMORY;
-    ch[0].rb.line = NULL;
-    copy_lines(out->line, out->line, ch[0].rb.rows, first[0]);
-    size_t at = ch[0].rb.rows;
-    for (size_t i = 1; i < n; i++) {
+    out->X = c->rb.X;
+    out->y = c->rb.y;
+    out->line = c->rb.line;
+    c->rb.X = NULL;
+    c->rb.y = NULL;
+    c->rb.line = NULL;
+    c->rb.slot = 0;
+}
+
+/* Each chunk's rows move down to follow the previous chunk's (a no-op unless
+ * earlier chunks had blank lines or bad records), and the lines become the
+ * input's 1-based numbers. */
+static void compact_rows(const sf_chunk *ch, size_t n, const uint64_t *first, sf_table *out)
+{
+    size_t at = 0, d = out->d;
+    for (size_t i = 0; i < n; i++) {
         const sf_rowbuf *rb = &ch[i].rb;
-        if (rb->rows) memcpy(out->y + at, rb->y, rb->rows * sizeof *out->y);
-        copy_lines(out->line + at, rb->line, rb->rows, first[i]);
+        if (rb->slot != at && rb->rows) {
+            memmove(out->y + at, out->y + rb->slot, rb->rows * sizeof *out->y);
+            memmove(out->line + at, out->line + rb->slot, rb->rows * sizeof *out->line);
+            if (out->X)
+                memmove(out->X + at * d, out->X + rb->slot * d, rb->rows * d * sizeof *out->X);
+        }
+        for (size_t r = 0; r < rb->rows; r++) out->line[at + r] += first[i];
         at += rb->rows;
     }
-    return SF_OK;
 }
 
-static sf_status join_dense(sf_chunk *ch, size_t n, size_t total, size_t d, sf_table *out)
+/* realloc down to `bytes`; a failure keeps the larger block, freeing none. */
+static void *shrink(void *p, size_t bytes)
 {
-    out->X = realloc(ch[0].rb.X, total * d * sizeof *out->X);
-    if (!out->X) return SF_ERR_NO_MEMORY;
-    ch[0].rb.X = NULL;
-    size_t at = ch[0].rb.rows;
-    for (size_t i = 1; i < n; i++) {
-        const sf_rowbuf *rb = &ch[i].rb;
-        if (rb->rows) memcpy(out->X + at * d, rb->X, rb->rows * d * sizeof *out->X);
-        at += rb->rows;
+    if (!bytes) {
+        free(p);
+        return NULL;
     }
-    return SF_OK;
+    void *q = realloc(p, bytes);
+    return q ? q : p;
 }
 
-static sf_status join_sparse(const sf_chunk *ch, size_t n, size_t total, size_t d, sf_table *out)
+static sf_status densify(const sf_chunk *ch, size_t n, sf_table *out)
 {
-    out->X = calloc(total * d, sizeof *out->X);
+    size_t d = out->d;
+    if (!out->rows || !d) return SF_OK;
+    if (out->rows > SIZE_MAX / sizeof(double) / d) return SF_ERR_NO_MEMORY;
+    out->X = calloc(out->rows * d, sizeof *out->X);
     if (!out->X) return SF_ERR_NO_MEMORY;
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         sf_libsvm_densify(&ch[i], d, out->X + at * d);
         at += ch[i].rb.rows;
     }
+    return SF_OK;
+}
+
+static sf_status join_rows(sf_chunk *ch, size_t n, const uint64_t *first, bool sparse,
+                           sf_table *out)
+{
+    size_t total = 0, d = out->d;
+    for (size_t i = 0; i < n; i++) total += ch[i].rb.rows;
+    if (!ch[0].rb.lent) adopt_rows(&ch[0], out);
+    compact_rows(ch, n, first, out);
+    out->rows = total;
+    out->y = shrink(out->y, total * sizeof *out->y);
+    out->line = shrink(out->line, total * sizeof *out->line);
+    if (sparse) return densify(ch, n, out);
+    out->X = shrink(out->X, total * d * sizeof *out->X);
     return SF_OK;
 }
 
@@ -313,20 +392,6 @@ static sf_status join_errors(const sf_chunk *ch, size_t n, const uint64_t *first
         }
     }
     return SF_OK;
-}
-
-static sf_status join_rows(sf_chunk *ch, size_t n, const uint64_t *first, bool sparse,
-                           sf_table *out)
-{
-    size_t total = 0, d = out->d;
-    for (size_t i = 0; i < n; i++) total += ch[i].rb.rows;
-    out->rows = total;
-    if (total == 0) return SF_OK;
-    if (d && total > SIZE_MAX / sizeof(double) / d) return SF_ERR_NO_MEMORY;
-    sf_status st = join_labels_and_lines(ch, n, first, total, out);
-    if (st == SF_OK && d) st = sparse ? join_sparse(ch, n, total, d, out)
-                                      : join_dense(ch, n, total, d, out);
-    return st;
 }
 
 /* The LIBSVM width: as given, or the largest index any good row used. */
@@ -370,20 +435,9 @@ static sf_status collect(sf_chunk *ch, size_t n, uint64_t lines_before, const sf
     return st;
 }
 
-static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
-                            const sf_parse_options *o, const sf_csv_layout *lay, sf_table *out,
-                            char *err, size_t errlen)
+static void init_chunks(sf_chunk *ch, parse_job *jobs, size_t n, const sf_parse_options *o,
+                        const sf_csv_layout *lay)
 {
-    size_t n = chunk_count(o, len);
-    sf_chunk *ch = calloc(n, sizeof *ch);
-    parse_job *jobs = calloc(n, sizeof *jobs);
-    if (!ch || !jobs) {
-        free(ch);
-        free(jobs);
-        set_errf(err, errlen, "out of memory");
-        return SF_ERR_NO_MEMORY;
-    }
-    split_chunks(b, len, ch, n);
     for (size_t i = 0; i < n; i++) {
         ch[i].max_line_bytes = o->max_line_bytes;
         ch[i].max_errors_kept = o->max_errors_kept;
@@ -391,9 +445,31 @@ static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
         ch[i].rb.d = ch[i].sparse ? 0 : lay->d;
         jobs[i] = (parse_job){.chunk = &ch[i], .opt = o, .lay = lay};
     }
-    run_jobs(jobs, n);
-    sf_status st = collect(ch, n, lines_before, o, out, err, errlen);
-    for (size_t i = 0; i < n; i++) chunk_free(&ch[i]);
+}
+
+static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
+                            const sf_parse_options *o, const sf_csv_layout *lay, sf_table *out,
+                            char *err, size_t errlen)
+{
+    size_t n = chunk_count(o, len);
+    sf_chunk *ch = calloc(n, sizeof *ch);
+    parse_job *jobs = calloc(n, sizeof *jobs);
+    sf_status st = ch && jobs ? SF_OK : SF_ERR_NO_MEMORY;
+    if (st == SF_OK) {
+        split_chunks(b, len, ch, n);
+        init_chunks(ch, jobs, n, o, lay);
+        /* Counting the lines first (a fast memchr pass) lets every chunk
+         * write its rows straight into the table. */
+        if (n > 1) run_jobs(jobs, n, count_job_run);
+        if (n > 1 && !lend_rows(ch, n, o->format == SF_FORMAT_CSV, out)) st = SF_ERR_NO_MEMORY;
+    }
+    if (st == SF_OK) {
+        run_jobs(jobs, n, parse_job_run);
+        st = collect(ch, n, lines_before, o, out, err, errlen);
+    } else {
+        set_errf(err, errlen, "out of memory");
+    }
+    for (size_t i = 0; ch && i < n; i++) chunk_free(&ch[i]);
     free(ch);
     free(jobs);
     return st;

@@ -20,12 +20,19 @@
 #define SF_NO_LABEL ((size_t)-1)
 
 /* The good rows of one chunk, dense (CSV) or labels and lines only (LIBSVM,
- * whose features wait in sf_sparse until the width is known). */
+ * whose features wait in sf_sparse until the width is known).
+ *
+ * With several chunks the arrays are lent: they point into the table's own
+ * arrays at row `slot`, with room for every line of the chunk, so that the
+ * rows land in place and joining moves nothing unless earlier chunks had
+ * blank lines or bad records. A lone chunk owns growable arrays instead. */
 typedef struct sf_rowbuf {
     double *X; /* cap x d, row-major (NULL when d == 0 or LIBSVM) */
     double *y;
     uint64_t *line; /* chunk-local line of each row */
     size_t rows, cap, d;
+    bool lent;
+    size_t slot;
 } sf_rowbuf;
 
 /* LIBSVM features of a chunk's rows, as (index, value) runs. */

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# bootstrap.sh — set up a fresh Debian/Ubuntu machine, build, and run.
+#
+#   bash cmake/bootstrap.sh demo            build, then train/eval/predict on a shipped example
+#   bash cmake/bootstrap.sh test            build, then run the whole test suite (ctest)
+#   bash cmake/bootstrap.sh test --sanitize the same, built with AddressSanitizer + UBSan
+#
+# Missing system packages are installed with apt-get (as root, or through sudo).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mode="${1:-}"
+shift || true
+sanitize=""
+for arg in "$@"; do
+  case "$arg" in
+    --sanitize) sanitize="address,undefined" ;;
+    *) echo "bootstrap.sh: unknown option '$arg'" >&2; exit 2 ;;
+  esac
+done
+case "$mode" in
+  demo|test|build) ;;
+  *) echo "usage: bash cmake/bootstrap.sh demo|test|build [--sanitize]" >&2; exit 2 ;;
+esac
+
+packages=(build-essential cmake pkg-config python3 libopenblas-dev liblapacke-dev libcjson-dev
+          libfast-float-dev librdkafka-dev kcat libcmocka-dev libbenchmark-dev)
+
+install_missing_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "bootstrap: installing ${missing[*]}"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+  local dir="$1"
+  local jobs
+  jobs="$(nproc)"
+  local flags=(-DCMAKE_BUILD_TYPE=Release)
+  if [ -n "$sanitize" ]; then
+    flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTREAMFIT_SANITIZE="$sanitize")
+  fi
+  cmake -S "$root" -B "$dir" "${flags[@]}" >"$dir.configure.log" 2>&1 ||
+    { cat "$dir.configure.log"; exit 1; }
+  grep -A7 "streamfit .* configuration" "$dir.configure.log" || true
+  cmake --build "$dir" -j "$jobs"
+}
+
+demo() {
+  local sf="$1/streamfit" data="$root/tests/data/real/breast_cancer.csv" out="$1/demo"
+  mkdir -p "$out"
+  echo
+  echo "== streamfit info"
+  "$sf" info
+  echo
+  echo "== train: logistic regression on breast_cancer.csv (569 x 30), standardized, lambda 1e-2"
+  "$sf" train --model logistic --standardize --lambda 1e-2 --input "$data" \
+    --out "$out/breast_cancer.model.json" --verbose
+  echo "model written to $out/breast_cancer.model.json"
+  echo
+  echo "== eval on the same rows"
+  "$sf" eval --model-file "$out/breast_cancer.model.json" --input "$data"
+  echo
+  echo "== predict --proba, first 5 rows"
+  "$sf" predict --model-file "$out/breast_cancer.model.json" --input "$data" --proba | head -n 5
+  echo
+  echo "== train: OLS on the NIST Longley data (certified values: see tests/data/nist/Longley.json)"
+  "$sf" train --model ols --input "$root/tests/data/nist/Longley.csv" --out - --verbose
+}
+
+install_missing_packages
+if [ -n "$sanitize" ]; then
+  builddir="$root/build-sanitize"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+else
+  builddir="$root/build"
+fi
+build "$builddir"
+case "$mode" in
+  demo) demo "$builddir" ;;
+  test) ctest --test-dir "$builddir" --output-on-failure -j "$(nproc)" ;;
+  build) ;;
+esac
