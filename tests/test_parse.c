@@ -8,11 +8,14 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 
+/* cmocka needs these first, in this order. */
+/* clang-format off */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+/* clang-format on */
 
 #include <fcntl.h>
 #include <math.h>
@@ -61,7 +64,8 @@ static void assert_bits_equal(double got, double want)
 
 static void assert_row(const sf_table *t, size_t r, const double *x, double y, uint64_t line)
 {
-    for (size_t j = 0; j < t->d; j++) assert_bits_equal(t->X[r * t->d + j], x[j]);
+    for (size_t j = 0; j < t->d; j++)
+        assert_bits_equal(t->X[r * t->d + j], x[j]);
     assert_bits_equal(t->y[r], y);
     assert_int_equal(t->line[r], line);
 }
@@ -97,16 +101,26 @@ static void test_options_defaults(void **state)
 static void test_parse_f64(void **state)
 {
     (void)state;
-    const char *ok[] = {"0", "-0", "+5", "1.5", "-2.5e-3", "1E+2", "+.5", "5.", "1e-400",
-                        "0.1234567890123456789", "1.7976931348623157e308", "4.9e-324"};
+    const char *ok[] = {"0",
+                        "-0",
+                        "+5",
+                        "1.5",
+                        "-2.5e-3",
+                        "1E+2",
+                        "+.5",
+                        "5.",
+                        "1e-400",
+                        "0.1234567890123456789",
+                        "1.7976931348623157e308",
+                        "4.9e-324"};
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         double v = -1;
         const char *end = ok[i] + strlen(ok[i]);
         assert_ptr_equal(sf_parse_f64(ok[i], end, &v), end);
         assert_bits_equal(v, strtod(ok[i], NULL));
     }
-    const char *bad[] = {"", "+", "-", "+-1", "++1", "nan", "NaN", "-inf", "+inf", "infinity",
-                         "1e999", "-1e999", "abc", ".", "e5", " 1"};
+    const char *bad[] = {"",     "+",        "-",     "+-1",    "++1", "nan", "NaN", "-inf",
+                         "+inf", "infinity", "1e999", "-1e999", "abc", ".",   "e5",  " 1"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         double v = 0;
         assert_null(sf_parse_f64(bad[i], bad[i] + strlen(bad[i]), &v));
@@ -256,8 +270,8 @@ static void test_spaces_around_numbers(void **state)
 static void test_signs_and_exponents(void **state)
 {
     (void)state;
-    static const char *fields[] = {"+1.5", "1e3",     "-2.5E-3", "+.5",  "5.",
-                                   "1E+2", "-0",      "+0.0",    "1e-5", "123456789012345678901",
+    static const char *fields[] = {"+1.5", "1e3",    "-2.5E-3",   "+.5",  "5.",
+                                   "1E+2", "-0",     "+0.0",      "1e-5", "123456789012345678901",
                                    ".25",  "7e-310", "-1.25e+300"};
     const size_t n = sizeof fields / sizeof fields[0];
     char text[512] = "";
@@ -271,7 +285,8 @@ static void test_signs_and_exponents(void **state)
     parse_ok(text, &o, &t);
     assert_int_equal(t.rows, 1);
     assert_bits_equal(t.y[0], strtod(fields[0], NULL));
-    for (size_t j = 1; j < n; j++) assert_bits_equal(t.X[j - 1], strtod(fields[j], NULL));
+    for (size_t j = 1; j < n; j++)
+        assert_bits_equal(t.X[j - 1], strtod(fields[j], NULL));
     sf_table_free(&t);
 }
 
@@ -281,7 +296,10 @@ static void test_bom(void **state)
     sf_parse_options o = csv_options();
     o.label_name = "a";
     sf_table t;
-    parse_ok("\xEF\xBB\xBF" "a,b\n1,2\n", &o, &t);
+    /* Two literals, or the 'a' would join the hex escape. */
+    parse_ok("\xEF\xBB\xBF"
+             "a,b\n1,2\n",
+             &o, &t);
     assert_string_equal(t.label_name, "a");
     assert_row(&t, 0, (double[]){2}, 1, 2);
     sf_table_free(&t);
@@ -292,22 +310,22 @@ static void test_bom(void **state)
 static void test_bad_records(void **state)
 {
     (void)state;
-    const char *text = "y,a,b\n"       /* 1 */
-                       "1,2,3\n"       /* 2 good */
-                       "1,2\n"         /* 3 too few */
-                       "1,2,3,4\n"     /* 4 too many */
-                       "1,abc,3\n"     /* 5 not a number */
-                       "1,,3\n"        /* 6 empty */
-                       "1,2,nan\n"     /* 7 NaN */
-                       "-inf,2,3\n"    /* 8 infinite */
-                       "1,2,\n"        /* 9 empty at the end */
-                       "1,2.5x,3\n"    /* 10 trailing junk */
-                       "1,2 3,4\n"     /* 11 two numbers in a field */
-                       "\n"            /* 12 blank */
-                       "4,5,6\n"       /* 13 good */
-                       "1,2,1e999\n"   /* 14 overflow */
-                       "\"1\",2,3\n"   /* 15 quoted */
-                       "7,8,9";        /* 16 good, no newline */
+    const char *text = "y,a,b\n"     /* 1 */
+                       "1,2,3\n"     /* 2 good */
+                       "1,2\n"       /* 3 too few */
+                       "1,2,3,4\n"   /* 4 too many */
+                       "1,abc,3\n"   /* 5 not a number */
+                       "1,,3\n"      /* 6 empty */
+                       "1,2,nan\n"   /* 7 NaN */
+                       "-inf,2,3\n"  /* 8 infinite */
+                       "1,2,\n"      /* 9 empty at the end */
+                       "1,2.5x,3\n"  /* 10 trailing junk */
+                       "1,2 3,4\n"   /* 11 two numbers in a field */
+                       "\n"          /* 12 blank */
+                       "4,5,6\n"     /* 13 good */
+                       "1,2,1e999\n" /* 14 overflow */
+                       "\"1\",2,3\n" /* 15 quoted */
+                       "7,8,9";      /* 16 good, no newline */
     sf_parse_options o = csv_options();
     o.max_errors_kept = 20;
     sf_table t;
@@ -336,7 +354,8 @@ static void test_long_field_text_is_cut(void **state)
 {
     (void)state;
     char text[256] = "a,b\n1,";
-    for (int i = 0; i < 100; i++) strcat(text, "z");
+    for (int i = 0; i < 100; i++)
+        strcat(text, "z");
     strcat(text, "\n");
     sf_parse_options o = csv_options();
     sf_table t;
@@ -586,20 +605,20 @@ static void test_libsvm_bad_records(void **state)
     sf_parse_options o = libsvm_options();
     o.max_errors_kept = 20;
     sf_table t;
-    parse_ok("1 1:1\n"          /* 1 good */
-             "1 0:1\n"          /* 2 */
-             "1 2:abc\n"        /* 3 */
-             "1 2:nan\n"        /* 4 */
-             "1 3:1 2:1\n"      /* 5 */
-             "1 3:1 3:2\n"      /* 6 */
-             "1 x:1\n"          /* 7 */
-             "abc 1:1\n"        /* 8 */
-             "inf 1:1\n"        /* 9 */
-             "1 2:\n"           /* 10 */
-             "1 2 3\n"          /* 11 */
-             "1:2 3:4\n"        /* 12 */
-             "1 2:1e999\n"      /* 13 */
-             "-1 7:1\n",        /* 14 good */
+    parse_ok("1 1:1\n"     /* 1 good */
+             "1 0:1\n"     /* 2 */
+             "1 2:abc\n"   /* 3 */
+             "1 2:nan\n"   /* 4 */
+             "1 3:1 2:1\n" /* 5 */
+             "1 3:1 3:2\n" /* 6 */
+             "1 x:1\n"     /* 7 */
+             "abc 1:1\n"   /* 8 */
+             "inf 1:1\n"   /* 9 */
+             "1 2:\n"      /* 10 */
+             "1 2 3\n"     /* 11 */
+             "1:2 3:4\n"   /* 12 */
+             "1 2:1e999\n" /* 13 */
+             "-1 7:1\n",   /* 14 good */
              &o, &t);
     assert_int_equal(t.rows, 2);
     /* Bad rows do not widen the table: index 3 on line 5 and 6 never counted. */
@@ -697,8 +716,8 @@ static void gen_csv(generated *g, size_t bytes)
             gen_append(g, line % 2 ? "\n" : "  \r\n");
             continue;
         }
-        bool bad = line == 7 || line == 1001 || line % 20011 == 0;
-        if (bad && g->n_bad < 8) g->bad_lines[g->n_bad++] = line;
+        bool bad = (line == 7 || line == 1001 || line % 20011 == 0) && g->n_bad < 8;
+        if (bad) g->bad_lines[g->n_bad++] = line;
         for (size_t j = 0; j < ncols; j++) {
             char buf[64];
             double v;
@@ -726,7 +745,8 @@ static void assert_matches_generated(const sf_table *t, const generated *g)
     assert_memory_equal(t->X, g->X, g->rows * g->d * sizeof *g->X);
     assert_int_equal(t->bad_rows, g->n_bad);
     assert_int_equal(t->n_errors, g->n_bad);
-    for (size_t k = 0; k < g->n_bad; k++) assert_int_equal(t->errors[k].line, g->bad_lines[k]);
+    for (size_t k = 0; k < g->n_bad; k++)
+        assert_int_equal(t->errors[k].line, g->bad_lines[k]);
 }
 
 static void assert_tables_equal(const sf_table *a, const sf_table *b)
@@ -738,7 +758,10 @@ static void assert_tables_equal(const sf_table *a, const sf_table *b)
     assert_memory_equal(a->X, b->X, a->rows * a->d * sizeof *a->X);
     assert_memory_equal(a->y, b->y, a->rows * sizeof *a->y);
     assert_memory_equal(a->line, b->line, a->rows * sizeof *a->line);
-    assert_memory_equal(a->errors, b->errors, a->n_errors * sizeof *a->errors);
+    for (size_t k = 0; k < a->n_errors; k++) {
+        assert_int_equal(a->errors[k].line, b->errors[k].line);
+        assert_string_equal(a->errors[k].reason, b->errors[k].reason);
+    }
 }
 
 static void test_multi_chunk_csv(void **state)
@@ -792,13 +815,15 @@ static void test_multi_chunk_bad_first_chunk(void **state)
     char *text = malloc(n + 64);
     assert_non_null(text);
     len += (size_t)sprintf(text + len, "a,b\n");
-    uint64_t line = 2, rows = 0;
+    uint64_t line = 2, rows = 0, blank = 0;
     while (len < n) {
-        if (line < 20000 && line % 3 == 0)
+        if (line < 20000 && line % 3 == 0) {
             len += (size_t)sprintf(text + len, "%s", line % 2 ? "bad,1\n" : "\n");
-        else
+            blank += line % 2 == 0;
+        } else {
             len += (size_t)sprintf(text + len, "%llu,%llu.5\n", (unsigned long long)line,
                                    (unsigned long long)line);
+        }
         line++;
     }
     sf_parse_options o = csv_options();
@@ -812,7 +837,8 @@ static void test_multi_chunk_bad_first_chunk(void **state)
         rows++;
     }
     assert_int_equal(t.line[t.rows - 1], line - 1);
-    assert_int_equal(rows + t.bad_rows + (19998 / 6 + 1), line - 2);
+    assert_int_equal(rows + t.bad_rows + blank, line - 2);
+    assert_int_equal(t.bad_rows, 3333);
     sf_table o1;
     o.threads = 1;
     assert_int_equal(sf_parse_buffer(text, len, &o, &o1, g_err, sizeof g_err), SF_OK);
@@ -830,7 +856,7 @@ static void test_multi_chunk_libsvm(void **state)
     assert_non_null(text);
     unsigned seed = 99;
     for (uint64_t line = 1; len < n; line++) {
-        if (line == 50000) {
+        if (line == 20000) {
             len += (size_t)sprintf(text + len, "1 4:x\n");
             continue;
         }
@@ -849,7 +875,7 @@ static void test_multi_chunk_libsvm(void **state)
     assert_int_equal(sf_parse_buffer(text, len, &o, &b, g_err, sizeof g_err), SF_OK);
     assert_int_equal(a.d, 123);
     assert_int_equal(a.bad_rows, 1);
-    assert_error(&a, 0, 50000, "the value of index 4 ('x') is not a number");
+    assert_error(&a, 0, 20000, "the value of index 4 ('x') is not a number");
     assert_tables_equal(&a, &b);
     assert_bits_equal(a.X[(a.rows - 1) * a.d + 122], 1.0);
     sf_table_free(&a);

@@ -49,6 +49,7 @@ typedef struct sf_moments {
     bool has_r;
     double *R;     /* p x p upper, column-major, of ([x,y] - mean) / scale */
     double *scale; /* p, fixed at the first batch */
+    double decay;  /* weight of the past per merged batch (1: none) */
 } sf_moments;
 
 sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r);
@@ -60,6 +61,10 @@ sf_status sf_moments_merge(sf_backend *be, sf_moments *acc, double n, const doub
 sf_status sf_moments_add_batch(sf_backend *be, sf_moments *acc, const sf_dbatch *b);
 /* Population std of feature j (0 when constant). */
 double sf_moments_std(const sf_moments *m, size_t j);
+/* Start keeping R: the factor of the rows in `batches`, centered at the
+ * current mean and scaled by the current std. */
+sf_status sf_moments_build_r(sf_backend *be, sf_moments *m, sf_dbatch *const *batches,
+                             size_t n_batches);
 
 struct sf_trainer {
     sf_context *ctx;

@@ -20,6 +20,7 @@ sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r)
     m->mean = calloc(p, sizeof(double));
     m->m2 = calloc(p * p, sizeof(double));
     m->has_r = with_r;
+    m->decay = 1.0;
     if (with_r) {
         m->R = calloc(p * p, sizeof(double));
         m->scale = calloc(p, sizeof(double));
@@ -71,6 +72,13 @@ sf_status sf_moments_merge(sf_backend *be, sf_moments *acc, double nb, const dou
 {
     size_t p = acc->p;
     if (nb <= 0) return SF_OK;
+    if (acc->decay > 0 && acc->decay < 1 && acc->n > 0) {
+        /* Exponential forgetting: the past counts as decay * its weight. */
+        acc->n *= acc->decay;
+        for (size_t j = 0; j < p * p; j++) acc->m2[j] *= acc->decay;
+        if (acc->has_r)
+            for (size_t j = 0; j < p * p; j++) acc->R[j] *= sqrt(acc->decay);
+    }
     double na = acc->n, n = na + nb;
     double *delta = malloc(sizeof(double) * p);
     if (!delta) return SF_ERR_NO_MEMORY;
@@ -106,5 +114,36 @@ sf_status sf_moments_add_batch(sf_backend *be, sf_moments *acc, const sf_dbatch 
     }
     if (st == SF_OK) st = sf_moments_merge(be, acc, nb, mean, m2, acc->has_r ? R : NULL);
     free(mean);
+    return st;
+}
+
+sf_status sf_moments_build_r(sf_backend *be, sf_moments *m, sf_dbatch *const *batches,
+                             size_t n_batches)
+{
+    size_t p = m->p;
+    if (!m->has_r) {
+        m->R = calloc(p * p, sizeof(double));
+        m->scale = calloc(p, sizeof(double));
+        if (!m->R || !m->scale) return SF_ERR_NO_MEMORY;
+        m->has_r = true;
+    }
+    for (size_t j = 0; j < p; j++) {
+        double sd = sf_moments_std(m, j);
+        m->scale[j] = sd > 0 ? sd : 1.0;
+    }
+    memset(m->R, 0, sizeof(double) * p * p);
+    double *Rb = malloc(sizeof(double) * p * p);
+    double *S = malloc(sizeof(double) * 2 * p * p);
+    sf_status st = (Rb && S) ? SF_OK : SF_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n_batches && st == SF_OK; i++) {
+        st = be->ops->batch_qr(be, batches[i], m->mean, m->scale, Rb);
+        for (size_t c = 0; st == SF_OK && c < p; c++) {
+            memcpy(S + c * 2 * p, m->R + c * p, sizeof(double) * p);
+            memcpy(S + c * 2 * p + p, Rb + c * p, sizeof(double) * p);
+        }
+        if (st == SF_OK) st = be->ops->qr_small(be, 2 * p, p, S, m->R);
+    }
+    free(Rb);
+    free(S);
     return st;
 }

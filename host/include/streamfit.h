@@ -117,6 +117,8 @@ typedef struct sf_fit_params {
     double tol;         /* gradient-norm target (default 1e-10) */
     bool keep_batches;  /* keep uploaded batches for exact solves and refinement (train) */
     double learning_rate; /* mini-batch update: FTRL alpha (default 0.1) */
+    double decay;         /* least squares streaming: weight of the past per batch, in (0, 1];
+                             0 or 1: no forgetting */
 } sf_fit_params;
 
 void sf_fit_params_init(sf_fit_params *p);
@@ -143,6 +145,26 @@ sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, siz
 
 /* The current model of the streaming state (after sf_trainer_update). */
 sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out);
+
+/* ---- streaming state ---- */
+
+/* After the warm-up fit: release the kept batches; from now on the trainer
+ * learns with sf_trainer_update (least squares keeps its merged statistics,
+ * and its R factor unless the solver is cholesky). */
+sf_status sf_trainer_end_warmup(sf_trainer *t);
+
+/* Logistic/softmax: replace the parameters by an exact fit on these rows
+ * (with the trainer's scaler) and restart the mini-batch update from them. */
+sf_status sf_trainer_refit(sf_trainer *t, const double *X, const double *y, size_t rows);
+
+/* Rows merged so far. */
+uint64_t sf_trainer_rows(const sf_trainer *t);
+
+/* The whole streaming state (statistics, parameters, optimizer state,
+ * scaler) as bytes, and back: a restored trainer continues bit for bit.
+ * sf_trainer_save_state allocates *buf (free with free()). */
+sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t *len);
+sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t len);
 
 /* What the last fit did (for logs and tests). */
 typedef struct sf_fit_report {

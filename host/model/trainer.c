@@ -22,12 +22,14 @@ void sf_fit_params_init(sf_fit_params *p)
 }
 
 static bool is_least_squares(sf_model_kind k) { return k == SF_MODEL_OLS || k == SF_MODEL_RIDGE; }
+static void free_batches(sf_trainer *t);
 
 sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t n_features,
                             size_t n_classes, sf_trainer **out)
 {
     if (!ctx || !params || !out || n_features == 0) return SF_ERR_INVALID_ARGUMENT;
-    if (params->lambda < 0 || !isfinite(params->lambda) || params->tol < 0)
+    if (params->lambda < 0 || !isfinite(params->lambda) || params->tol < 0 ||
+        params->decay < 0 || params->decay > 1)
         return SF_ERR_INVALID_ARGUMENT;
     bool lsq = is_least_squares(params->model);
     if (params->model == SF_MODEL_LOGISTIC) n_classes = 2;
@@ -47,6 +49,7 @@ sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t
      * merged R factor too; an in-memory fit rebuilds it from the batches. */
     bool with_r = lsq && !params->keep_batches && params->solver != SF_SOLVER_CHOLESKY;
     sf_status st = sf_moments_init(&t->mom, n_features, with_r);
+    if (st == SF_OK && params->decay > 0 && params->decay < 1) t->mom.decay = params->decay;
     if (st == SF_OK && !lsq) {
         size_t P = (params->model == SF_MODEL_SOFTMAX ? n_classes : 1) * (n_features + 1);
         t->theta = calloc(P, sizeof(double));
@@ -63,7 +66,7 @@ sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t
 void sf_trainer_destroy(sf_trainer *t)
 {
     if (!t) return;
-    for (size_t i = 0; i < t->n_batches; i++) t->be->ops->batch_free(t->be, t->batches[i]);
+    free_batches(t);
     free(t->batches);
     sf_moments_free(&t->mom);
     free(t->theta);
@@ -194,3 +197,61 @@ sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out)
 }
 
 void sf_trainer_report(const sf_trainer *t, sf_fit_report *out) { *out = t->report; }
+
+uint64_t sf_trainer_rows(const sf_trainer *t) { return t->rows; }
+
+static void free_batches(sf_trainer *t)
+{
+    for (size_t i = 0; i < t->n_batches; i++) t->be->ops->batch_free(t->be, t->batches[i]);
+    t->n_batches = 0;
+}
+
+sf_status sf_trainer_end_warmup(sf_trainer *t)
+{
+    if (!t) return SF_ERR_INVALID_ARGUMENT;
+    sf_status st = SF_OK;
+    /* Least squares keeps the accurate path open for later solves by turning
+     * the kept batches into the mergeable R factor before dropping them. */
+    if (is_least_squares(t->par.model) && t->par.solver != SF_SOLVER_CHOLESKY && t->n_batches)
+        st = sf_moments_build_r(t->be, &t->mom, t->batches, t->n_batches);
+    free_batches(t);
+    t->par.keep_batches = false;
+    t->batches_standardized = false;
+    return st;
+}
+
+sf_status sf_trainer_refit(sf_trainer *t, const double *X, const double *y, size_t rows)
+{
+    if (!t || is_least_squares(t->par.model)) return SF_ERR_INVALID_ARGUMENT;
+    if (rows == 0) return SF_ERR_EMPTY;
+    sf_fit_params p = t->par;
+    p.keep_batches = true;
+    sf_trainer *w = NULL;
+    sf_status st = sf_trainer_create(t->ctx, &p, t->d, t->K, &w);
+    if (st != SF_OK) return st;
+    if (t->shift) { /* the window is fitted with the stream's scaler */
+        w->shift = malloc(sizeof(double) * t->d);
+        w->scale = malloc(sizeof(double) * t->d);
+        if (!w->shift || !w->scale) st = SF_ERR_NO_MEMORY;
+        if (st == SF_OK) {
+            memcpy(w->shift, t->shift, sizeof(double) * t->d);
+            memcpy(w->scale, t->scale, sizeof(double) * t->d);
+        }
+    }
+    size_t P = (t->par.model == SF_MODEL_SOFTMAX ? t->K : 1) * (t->d + 1);
+    if (st == SF_OK) memcpy(w->theta, t->theta, sizeof(double) * P); /* warm start */
+    if (st == SF_OK) st = sf_trainer_add_batch(w, X, y, rows);
+    sf_model *m = NULL;
+    if (st == SF_OK) st = sf_trainer_fit(w, &m);
+    if (st == SF_OK) {
+        memcpy(t->theta, w->theta, sizeof(double) * P);
+        t->has_theta = true;
+        free(t->ftrl_z); /* the mini-batch update restarts from the refit */
+        free(t->ftrl_n);
+        t->ftrl_z = t->ftrl_n = NULL;
+        t->report = w->report;
+    }
+    sf_model_destroy(m);
+    sf_trainer_destroy(w);
+    return st;
+}

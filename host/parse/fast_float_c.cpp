@@ -31,13 +31,20 @@ static const char *skip_plus(const char *first, const char *last)
     return first;
 }
 
+/* Out of range is not a failure here: like strtod, an underflow is 0 and an
+ * overflow an infinity (newer fast_float reports both, older neither). */
+static bool parsed(const fast_float::from_chars_result &r)
+{
+    return r.ec == std::errc() || r.ec == std::errc::result_out_of_range;
+}
+
 extern "C" const char *sf_parse_f64_any(const char *first, const char *last, double *out)
 {
     if (first == nullptr || first >= last) return nullptr;
     first = skip_plus(first, last);
     double v = 0.0;
     fast_float::from_chars_result r = fast_float::from_chars(first, last, v);
-    if (r.ec != std::errc()) return nullptr;
+    if (!parsed(r)) return nullptr;
     *out = v;
     return r.ptr;
 }
@@ -48,9 +55,8 @@ extern "C" const char *sf_parse_f64(const char *first, const char *last, double 
     first = skip_plus(first, last);
     double v = 0.0;
     fast_float::from_chars_result r = fast_float::from_chars(first, last, v);
-    /* Overflow comes back as an infinity with no error, so finiteness is the
-     * one test for NaN, infinities and out-of-range values alike. */
-    if (r.ec != std::errc() || !std::isfinite(v)) return nullptr;
+    /* Finiteness is the one test for NaN, infinities and overflow alike. */
+    if (!parsed(r) || !std::isfinite(v)) return nullptr;
     *out = v;
     return r.ptr;
 }

@@ -34,7 +34,8 @@ static size_t count_fields(const char *p, const char *eol)
 static void trim_blanks(const char **b, const char **e)
 {
     *b = sf_skip_blanks(*b, *e);
-    while (*e > *b && sf_is_blank((*e)[-1])) (*e)--;
+    while (*e > *b && sf_is_blank((*e)[-1]))
+        (*e)--;
 }
 
 /* A header name: blanks, then one pair of surrounding double quotes, go. */
@@ -66,7 +67,8 @@ static char **split_header(const char *p, const char *eol, size_t ncols)
         if (!fe) fe = eol;
         names[j] = header_name(p, fe);
         if (!names[j]) {
-            for (size_t k = 0; k < j; k++) free(names[k]);
+            for (size_t k = 0; k < j; k++)
+                free(names[k]);
             free(names);
             return NULL;
         }
@@ -78,7 +80,8 @@ static char **split_header(const char *p, const char *eol, size_t ncols)
 static void free_names(char **names, size_t n)
 {
     if (!names) return;
-    for (size_t j = 0; j < n; j++) free(names[j]);
+    for (size_t j = 0; j < n; j++)
+        free(names[j]);
     free(names);
 }
 
@@ -197,9 +200,8 @@ static sf_status setup_from_header(const char *p, const char *eol, const sf_pars
     return st;
 }
 
-static sf_status setup_without_header(const char *p, const char *eol,
-                                      const sf_parse_options *opt, sf_table *out,
-                                      sf_csv_layout *lay, char *err, size_t errlen)
+static sf_status setup_without_header(const char *p, const char *eol, const sf_parse_options *opt,
+                                      sf_table *out, sf_csv_layout *lay, char *err, size_t errlen)
 {
     size_t ncols = count_fields(p, eol);
     size_t col = SF_NO_LABEL;

@@ -3,10 +3,13 @@
  * stdin read whole), chunks out to a pool of threads, one table back.
  *
  * The data lines are split into one chunk per thread at newline boundaries.
- * Each chunk counts its own lines as it goes, so the exact 1-based number of
- * every row and bad record is known once all chunks are done: a chunk's first
- * line is the sum of the lines before it. The chunks' rows are then joined in
- * input order. Also here: the chunk bookkeeping both formats share.
+ * Each chunk numbers its lines from 0, so the exact 1-based number of every
+ * row and bad record is known once all chunks are done: a chunk's first line
+ * follows all the lines before it. With several chunks, a quick first pass
+ * counts every chunk's lines, so that the table's arrays can be allocated up
+ * front and each chunk writes its rows straight into its own slice of them;
+ * joining then only closes the gaps left by blank lines and bad records.
+ * Also here: the chunk bookkeeping both formats share.
  */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -47,8 +50,8 @@ static void set_errf(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- chunk bookkeeping ---- */
 
-/* A first guess at the rows of a chunk from the length of its first line,
- * so that most chunks never grow their buffers. */
+/* A first guess at the rows of a lone chunk from the length of its first
+ * line, so that its buffers seldom grow. */
 static size_t initial_rows(const sf_chunk *c)
 {
     size_t bytes = (size_t)(c->end - c->begin);
@@ -127,6 +130,7 @@ void sf_chunk_bad(sf_chunk *c, uint64_t line, const char *fmt, ...)
      * records are the first ones of the earliest chunks. */
     if (c->n_errors >= c->max_errors_kept || !reserve_error(c)) return;
     sf_parse_error *e = &c->errors[c->n_errors++];
+    memset(e, 0, sizeof *e);
     e->line = line;
     va_list ap;
     va_start(ap, fmt);
@@ -217,6 +221,8 @@ typedef struct parse_job {
     sf_chunk *chunk;
     const sf_parse_options *opt;
     const sf_csv_layout *lay;
+    double *dense; /* LIBSVM: where the chunk's rows go in the table, d wide */
+    size_t d;
 } parse_job;
 
 static void *parse_job_run(void *arg)
@@ -226,6 +232,13 @@ static void *parse_job_run(void *arg)
         sf_libsvm_parse_chunk(j->chunk, j->opt->n_features);
     else
         sf_csv_parse_chunk(j->chunk, j->lay);
+    return NULL;
+}
+
+static void *densify_job_run(void *arg)
+{
+    const parse_job *j = arg;
+    sf_libsvm_densify(j->chunk, j->d, j->dense);
     return NULL;
 }
 
@@ -254,7 +267,8 @@ static void run_jobs(parse_job *jobs, size_t n, void *(*fn)(void *))
 {
     pthread_t tid[MAX_CHUNKS];
     bool started[MAX_CHUNKS] = {false};
-    for (size_t i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, fn, &jobs[i]) == 0;
+    for (size_t i = 1; i < n; i++)
+        started[i] = pthread_create(&tid[i], NULL, fn, &jobs[i]) == 0;
     fn(&jobs[0]);
     for (size_t i = 1; i < n; i++) {
         if (started[i])
@@ -326,7 +340,8 @@ static void compact_rows(const sf_chunk *ch, size_t n, const uint64_t *first, sf
             if (out->X)
                 memmove(out->X + at * d, out->X + rb->slot * d, rb->rows * d * sizeof *out->X);
         }
-        for (size_t r = 0; r < rb->rows; r++) out->line[at + r] += first[i];
+        for (size_t r = 0; r < rb->rows; r++)
+            out->line[at + r] += first[i];
         at += rb->rows;
     }
 }
@@ -342,7 +357,9 @@ static void *shrink(void *p, size_t bytes)
     return q ? q : p;
 }
 
-static sf_status densify(const sf_chunk *ch, size_t n, sf_table *out)
+/* The dense table is often larger than the text, so the chunks scatter
+ * their rows into it in parallel too. */
+static sf_status densify(parse_job *jobs, size_t n, sf_table *out)
 {
     size_t d = out->d;
     if (!out->rows || !d) return SF_OK;
@@ -351,23 +368,26 @@ static sf_status densify(const sf_chunk *ch, size_t n, sf_table *out)
     if (!out->X) return SF_ERR_NO_MEMORY;
     size_t at = 0;
     for (size_t i = 0; i < n; i++) {
-        sf_libsvm_densify(&ch[i], d, out->X + at * d);
-        at += ch[i].rb.rows;
+        jobs[i].dense = out->X + at * d;
+        jobs[i].d = d;
+        at += jobs[i].chunk->rb.rows;
     }
+    run_jobs(jobs, n, densify_job_run);
     return SF_OK;
 }
 
-static sf_status join_rows(sf_chunk *ch, size_t n, const uint64_t *first, bool sparse,
-                           sf_table *out)
+static sf_status join_rows(sf_chunk *ch, parse_job *jobs, size_t n, const uint64_t *first,
+                           bool sparse, sf_table *out)
 {
     size_t total = 0, d = out->d;
-    for (size_t i = 0; i < n; i++) total += ch[i].rb.rows;
+    for (size_t i = 0; i < n; i++)
+        total += ch[i].rb.rows;
     if (!ch[0].rb.lent) adopt_rows(&ch[0], out);
     compact_rows(ch, n, first, out);
     out->rows = total;
     out->y = shrink(out->y, total * sizeof *out->y);
     out->line = shrink(out->line, total * sizeof *out->line);
-    if (sparse) return densify(ch, n, out);
+    if (sparse) return densify(jobs, n, out);
     out->X = shrink(out->X, total * d * sizeof *out->X);
     return SF_OK;
 }
@@ -404,8 +424,8 @@ static size_t libsvm_width(const sf_chunk *ch, size_t n, size_t n_features)
     return d;
 }
 
-static sf_status collect(sf_chunk *ch, size_t n, uint64_t lines_before, const sf_parse_options *o,
-                         sf_table *out, char *err, size_t errlen)
+static sf_status collect(sf_chunk *ch, parse_job *jobs, size_t n, uint64_t lines_before,
+                         const sf_parse_options *o, sf_table *out, char *err, size_t errlen)
 {
     uint64_t first[MAX_CHUNKS], data_lines = 0, line = lines_before + 1;
     for (size_t i = 0; i < n; i++) {
@@ -427,7 +447,7 @@ static sf_status collect(sf_chunk *ch, size_t n, uint64_t lines_before, const sf
         out->has_label = true;
         st = sf_table_default_names(out, libsvm_width(ch, n, o->n_features));
     }
-    if (st == SF_OK) st = join_rows(ch, n, first, sparse, out);
+    if (st == SF_OK) st = join_rows(ch, jobs, n, first, sparse, out);
     if (st == SF_OK) st = join_errors(ch, n, first, o->max_errors_kept, out);
     if (st != SF_OK)
         set_errf(err, errlen, "out of memory: the table has %zu rows of %zu features", out->rows,
@@ -465,11 +485,12 @@ static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
     }
     if (st == SF_OK) {
         run_jobs(jobs, n, parse_job_run);
-        st = collect(ch, n, lines_before, o, out, err, errlen);
+        st = collect(ch, jobs, n, lines_before, o, out, err, errlen);
     } else {
         set_errf(err, errlen, "out of memory");
     }
-    for (size_t i = 0; ch && i < n; i++) chunk_free(&ch[i]);
+    for (size_t i = 0; ch && i < n; i++)
+        chunk_free(&ch[i]);
     free(ch);
     free(jobs);
     return st;
@@ -482,8 +503,8 @@ static size_t utf8_bom_length(const char *data, size_t len)
     return len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
 }
 
-sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *opt,
-                          sf_table *out, char *err, size_t errlen)
+sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *opt, sf_table *out,
+                          char *err, size_t errlen)
 {
     set_errf(err, errlen, "%s", "");
     if (!out || (!data && len)) {

@@ -100,7 +100,8 @@ static inline bool sf_is_blank(char c) { return c == ' ' || c == '\t'; }
 
 static inline const char *sf_skip_blanks(const char *p, const char *e)
 {
-    while (p < e && sf_is_blank(*p)) p++;
+    while (p < e && sf_is_blank(*p))
+        p++;
     return p;
 }
 

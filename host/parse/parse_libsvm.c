@@ -25,7 +25,8 @@ static bool ends_token(const char *p, const char *eol)
 
 static const char *token_end(const char *p, const char *eol)
 {
-    while (!ends_token(p, eol)) p++;
+    while (!ends_token(p, eol))
+        p++;
     return p;
 }
 
@@ -185,6 +186,7 @@ void sf_libsvm_densify(const sf_chunk *c, size_t d, double *X)
     size_t k = 0;
     for (size_t r = 0; r < c->rb.rows; r++) {
         double *row = X + r * d;
-        for (; k < c->sp.row_end[r]; k++) row[c->sp.idx[k]] = c->sp.val[k];
+        for (; k < c->sp.row_end[r]; k++)
+            row[c->sp.idx[k]] = c->sp.val[k];
     }
 }

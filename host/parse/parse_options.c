@@ -57,7 +57,8 @@ void sf_table_free(sf_table *t)
 {
     if (!t) return;
     if (t->feature_names) {
-        for (size_t j = 0; j < t->d; j++) free(t->feature_names[j]);
+        for (size_t j = 0; j < t->d; j++)
+            free(t->feature_names[j]);
         free(t->feature_names);
     }
     free(t->label_name);

@@ -1,0 +1,158 @@
+/*
+ * trainer_state.c — the streaming state of a trainer as bytes, for
+ * checkpoints: merged statistics (and R), parameters, FTRL state, scaler and
+ * row count. Doubles are stored as their bytes, so a restored trainer
+ * continues bit for bit on the same machine. Kept batches are not part of the
+ * state: checkpoints are taken after the warm-up.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const char state_magic[8] = {'S', 'F', 'T', 'S', 'T', 'A', 'T', '1'};
+
+typedef struct writer {
+    unsigned char *buf;
+    size_t len, cap;
+    bool failed;
+} writer;
+
+static void put(writer *w, const void *p, size_t n)
+{
+    if (w->failed || n == 0) return;
+    if (w->len + n > w->cap) {
+        size_t cap = w->cap ? w->cap : 1024;
+        while (cap < w->len + n) cap *= 2;
+        unsigned char *nb = realloc(w->buf, cap);
+        if (!nb) {
+            w->failed = true;
+            return;
+        }
+        w->buf = nb;
+        w->cap = cap;
+    }
+    memcpy(w->buf + w->len, p, n);
+    w->len += n;
+}
+
+static void put_u64(writer *w, uint64_t v) { put(w, &v, sizeof v); }
+
+/* An optional array: a presence flag, then n doubles. */
+static void put_array(writer *w, const double *a, size_t n)
+{
+    put_u64(w, a ? 1 : 0);
+    if (a) put(w, a, n * sizeof(double));
+}
+
+typedef struct reader {
+    const unsigned char *p, *end;
+    bool failed;
+} reader;
+
+static void get(reader *r, void *dst, size_t n)
+{
+    if (r->failed || (size_t)(r->end - r->p) < n) {
+        r->failed = true;
+        return;
+    }
+    memcpy(dst, r->p, n);
+    r->p += n;
+}
+
+static uint64_t get_u64(reader *r)
+{
+    uint64_t v = 0;
+    get(r, &v, sizeof v);
+    return v;
+}
+
+/* Read an optional array into *a (allocated when absent), or free it when the
+ * state has none. */
+static void get_array(reader *r, double **a, size_t n)
+{
+    uint64_t present = get_u64(r);
+    if (r->failed) return;
+    if (!present) {
+        free(*a);
+        *a = NULL;
+        return;
+    }
+    if (!*a) *a = malloc(sizeof(double) * (n + 1));
+    if (!*a) {
+        r->failed = true;
+        return;
+    }
+    get(r, *a, n * sizeof(double));
+}
+
+static size_t params_of(const sf_trainer *t)
+{
+    return t->theta ? (t->par.model == SF_MODEL_SOFTMAX ? t->K : 1) * (t->d + 1) : 0;
+}
+
+sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t *len)
+{
+    if (!t || !buf || !len) return SF_ERR_INVALID_ARGUMENT;
+    const sf_moments *m = &t->mom;
+    size_t p = m->p, P = params_of(t);
+    writer w = {0};
+    put(&w, state_magic, sizeof state_magic);
+    put_u64(&w, (uint64_t)t->par.model);
+    put_u64(&w, t->d);
+    put_u64(&w, t->K);
+    put_u64(&w, t->rows);
+    put(&w, &m->n, sizeof m->n);
+    put(&w, m->mean, p * sizeof(double));
+    put(&w, m->m2, p * p * sizeof(double));
+    put_array(&w, m->has_r ? m->R : NULL, p * p);
+    put_array(&w, m->has_r ? m->scale : NULL, p);
+    put_u64(&w, t->has_theta);
+    put_array(&w, t->theta, P);
+    put_array(&w, t->shift, t->d);
+    put_array(&w, t->scale, t->d);
+    put_array(&w, t->ftrl_z, P);
+    put_array(&w, t->ftrl_n, P);
+    if (w.failed) {
+        free(w.buf);
+        return SF_ERR_NO_MEMORY;
+    }
+    *buf = w.buf;
+    *len = w.len;
+    return SF_OK;
+}
+
+sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t len)
+{
+    if (!t || !buf) return SF_ERR_INVALID_ARGUMENT;
+    reader r = {.p = buf, .end = buf + len};
+    char magic[sizeof state_magic];
+    get(&r, magic, sizeof magic);
+    if (r.failed || memcmp(magic, state_magic, sizeof magic) != 0) return SF_ERR_BAD_MODEL_FILE;
+    uint64_t kind = get_u64(&r), d = get_u64(&r), K = get_u64(&r);
+    if (r.failed || kind != (uint64_t)t->par.model || d != t->d || K != t->K)
+        return SF_ERR_INVALID_ARGUMENT; /* a state of another model */
+    sf_moments *m = &t->mom;
+    size_t p = m->p, P = params_of(t);
+    t->rows = get_u64(&r);
+    get(&r, &m->n, sizeof m->n);
+    get(&r, m->mean, p * sizeof(double));
+    get(&r, m->m2, p * p * sizeof(double));
+    get_array(&r, &m->R, p * p);
+    get_array(&r, &m->scale, p);
+    m->has_r = m->R != NULL && m->scale != NULL;
+    t->has_theta = get_u64(&r) != 0;
+    double *theta = t->theta;
+    get_array(&r, &theta, P);
+    t->theta = theta;
+    get_array(&r, &t->shift, t->d);
+    get_array(&r, &t->scale, t->d);
+    get_array(&r, &t->ftrl_z, P);
+    get_array(&r, &t->ftrl_n, P);
+    if (r.failed || r.p != r.end) return SF_ERR_BAD_MODEL_FILE;
+    /* A restored trainer continues streaming: no kept batches. */
+    for (size_t i = 0; i < t->n_batches; i++) t->be->ops->batch_free(t->be, t->batches[i]);
+    t->n_batches = 0;
+    t->par.keep_batches = false;
+    return SF_OK;
+}

@@ -1,0 +1,210 @@
+/*
+ * checkpoint.c — write and read DIR/checkpoint.bin (see checkpoint.h).
+ * Layout: magic, then length-prefixed sections in a fixed order; a trailing
+ * FNV-1a checksum over everything before it catches torn or foreign files.
+ */
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char ckpt_magic[8] = {'S', 'F', 'C', 'K', 'P', 'T', '0', '1'};
+
+static uint64_t fnv1a(const unsigned char *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    return h;
+}
+
+typedef struct buf {
+    unsigned char *p;
+    size_t len, cap;
+    bool failed;
+} buf;
+
+static void put(buf *b, const void *src, size_t n)
+{
+    if (b->failed) return;
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 1 << 14;
+        while (cap < b->len + n) cap *= 2;
+        unsigned char *q = realloc(b->p, cap);
+        if (!q) {
+            b->failed = true;
+            return;
+        }
+        b->p = q;
+        b->cap = cap;
+    }
+    if (n) memcpy(b->p + b->len, src, n);
+    b->len += n;
+}
+
+static void put_section(buf *b, const void *p, size_t n)
+{
+    uint64_t len = n;
+    put(b, &len, sizeof len);
+    put(b, p, n);
+}
+
+static void put_string(buf *b, const char *s) { put_section(b, s ? s : "", s ? strlen(s) : 0); }
+
+static bool write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return false;
+        p += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+sf_status sf_checkpoint_write(const char *dir, const sf_checkpoint *c, char *err, size_t errlen)
+{
+    buf b = {0};
+    put(&b, ckpt_magic, sizeof ckpt_magic);
+    uint64_t counters[3] = {c->rows_total, c->rows_skipped, c->batches};
+    put(&b, counters, sizeof counters);
+    put_string(&b, c->config);
+    put_section(&b, c->trainer, c->trainer_len);
+    put_section(&b, c->metrics, c->metrics_len);
+    put_string(&b, c->source);
+    put_string(&b, c->classes);
+    put_string(&b, c->names);
+    uint64_t sum = b.failed ? 0 : fnv1a(b.p, b.len);
+    put(&b, &sum, sizeof sum);
+    if (b.failed) {
+        free(b.p);
+        snprintf(err, errlen, "checkpoint: out of memory");
+        return SF_ERR_NO_MEMORY;
+    }
+    char tmp[4096], final[4096];
+    snprintf(tmp, sizeof tmp, "%s/checkpoint.bin.tmp", dir);
+    snprintf(final, sizeof final, "%s/checkpoint.bin", dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    bool ok = fd >= 0 && write_all(fd, b.p, b.len) && fsync(fd) == 0;
+    if (fd >= 0) ok = (close(fd) == 0) && ok;
+    ok = ok && rename(tmp, final) == 0;
+    if (ok) { /* make the rename itself durable */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+        ok = dfd >= 0 && fsync(dfd) == 0;
+        if (dfd >= 0) close(dfd);
+    }
+    free(b.p);
+    if (!ok) {
+        snprintf(err, errlen, "cannot write checkpoint in '%s': %s", dir, strerror(errno));
+        return SF_ERR_IO;
+    }
+    return SF_OK;
+}
+
+typedef struct cursor {
+    const unsigned char *p, *end;
+    bool failed;
+} cursor;
+
+static const unsigned char *take(cursor *c, size_t n)
+{
+    if (c->failed || (size_t)(c->end - c->p) < n) {
+        c->failed = true;
+        return NULL;
+    }
+    const unsigned char *r = c->p;
+    c->p += n;
+    return r;
+}
+
+static unsigned char *take_section(cursor *c, size_t *len, bool as_string)
+{
+    const unsigned char *lp = take(c, sizeof(uint64_t));
+    if (!lp) return NULL;
+    uint64_t n;
+    memcpy(&n, lp, sizeof n);
+    const unsigned char *src = take(c, n);
+    if (!src) return NULL;
+    unsigned char *dst = malloc(n + 1);
+    if (!dst) {
+        c->failed = true;
+        return NULL;
+    }
+    memcpy(dst, src, n);
+    if (as_string) dst[n] = 0;
+    if (len) *len = n;
+    return dst;
+}
+
+sf_status sf_checkpoint_read(const char *dir, sf_checkpoint *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return SF_ERR_EMPTY;
+        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+        return SF_ERR_IO;
+    }
+    struct stat sb;
+    unsigned char *data = NULL;
+    size_t n = 0;
+    if (fstat(fileno(f), &sb) == 0 && sb.st_size > 0) {
+        n = (size_t)sb.st_size;
+        data = malloc(n);
+        if (data && fread(data, 1, n, f) != n) {
+            free(data);
+            data = NULL;
+        }
+    }
+    fclose(f);
+    uint64_t sum = 0;
+    if (data && n > sizeof ckpt_magic + sizeof sum) memcpy(&sum, data + n - sizeof sum, sizeof sum);
+    if (!data || n <= sizeof ckpt_magic + sizeof sum ||
+        memcmp(data, ckpt_magic, sizeof ckpt_magic) != 0 ||
+        fnv1a(data, n - sizeof sum) != sum) {
+        free(data);
+        snprintf(err, errlen, "'%s' is not a valid streamfit checkpoint", path);
+        return SF_ERR_BAD_MODEL_FILE;
+    }
+    cursor cur = {.p = data + sizeof ckpt_magic, .end = data + n - sizeof sum};
+    const unsigned char *cp = take(&cur, 3 * sizeof(uint64_t));
+    if (cp) {
+        uint64_t counters[3];
+        memcpy(counters, cp, sizeof counters);
+        c->rows_total = counters[0];
+        c->rows_skipped = counters[1];
+        c->batches = counters[2];
+    }
+    c->config = (char *)take_section(&cur, NULL, true);
+    c->trainer = take_section(&cur, &c->trainer_len, false);
+    c->metrics = take_section(&cur, &c->metrics_len, false);
+    c->source = (char *)take_section(&cur, NULL, true);
+    c->classes = (char *)take_section(&cur, NULL, true);
+    c->names = (char *)take_section(&cur, NULL, true);
+    bool failed = cur.failed || cur.p != cur.end;
+    free(data);
+    if (failed) {
+        sf_checkpoint_free(c);
+        snprintf(err, errlen, "'%s' is truncated or malformed", path);
+        return SF_ERR_BAD_MODEL_FILE;
+    }
+    return SF_OK;
+}
+
+void sf_checkpoint_free(sf_checkpoint *c)
+{
+    free(c->config);
+    free(c->trainer);
+    free(c->metrics);
+    free(c->source);
+    free(c->classes);
+    free(c->names);
+    memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,78 @@
+/*
+ * source.h — where streaming records come from: a Kafka topic, a file, a
+ * watched directory, or stdin. A source hands out raw records (one CSV/LIBSVM
+ * line or one JSON object each) with their position, and can resume from a
+ * saved position set so that, after a restart, no record is lost or read
+ * twice (with respect to the last checkpoint).
+ */
+#ifndef STREAMFIT_SOURCE_H
+#define STREAMFIT_SOURCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "streamfit.h"
+
+/* Where one record was read. For Kafka: partition and offset; for files:
+ * file index (0 for file:/stdin; the ordinal of the file for dir:), the byte
+ * offset of the record's first byte and its 1-based line number. */
+typedef struct sf_record_pos {
+    int32_t partition; /* -1 for files */
+    int64_t offset;    /* Kafka offset, or byte offset in the file */
+    uint64_t line;     /* 1-based line in the file (0 for Kafka) */
+    uint32_t file;     /* dir: ordinal of the file (in name order) */
+} sf_record_pos;
+
+typedef struct sf_record {
+    const char *data; /* not NUL-terminated */
+    size_t len;
+    const char *key; /* Kafka message key (may be NULL) */
+    size_t key_len;
+    sf_record_pos pos;
+    int64_t arrival_us;   /* CLOCK_MONOTONIC when the source handed it out */
+    int64_t timestamp_ms; /* Kafka message timestamp (epoch ms), or -1 */
+} sf_record;
+
+typedef struct sf_source sf_source;
+
+/* A resumable position set: for Kafka, the next offset per partition; for
+ * files, the next byte offset and line (and, for dir:, which files are done).
+ * Serialized as a short text blob inside checkpoints. */
+typedef struct sf_source_state {
+    char *blob; /* NUL-terminated text, owned */
+} sf_source_state;
+
+typedef struct sf_source_ops {
+    /* Fill up to `max` records, waiting at most timeout_ms for the first.
+     * Returned records stay valid until the next call to poll.
+     * *n = 0 with SF_OK: nothing yet. *eof true: a finite source ended. */
+    sf_status (*poll)(sf_source *s, sf_record *out, size_t max, int timeout_ms, size_t *n,
+                      bool *eof);
+    /* Mark every record handed out so far as consumed (they are in a checkpoint
+     * now, or the run ended); returns the position set to save. */
+    sf_status (*state)(sf_source *s, sf_source_state *out);
+    /* After the checkpoint with that state is durable: commit upstream (Kafka). */
+    sf_status (*commit)(sf_source *s);
+    void (*destroy)(sf_source *s);
+} sf_source_ops;
+
+struct sf_source {
+    const sf_source_ops *ops;
+};
+
+typedef struct sf_source_options {
+    const char *uri;        /* kafka://H:P[,H:P]/TOPIC | file:PATH | dir:PATH | stdin */
+    const char *group;      /* Kafka consumer group (NULL: assign all partitions) */
+    const char *start;      /* earliest | latest | committed (default earliest) */
+    const char *const *kafka_conf; /* NULL-terminated key, value, key, value, ... (-X) */
+    const char *resume;     /* a state blob from a checkpoint, or NULL */
+    bool follow;            /* file:/stdin: keep waiting for more at EOF (default false) */
+    void (*notice)(void *user, const char *msg); /* one-line status reports */
+    void *notice_user;
+} sf_source_options;
+
+sf_status sf_source_open(const sf_source_options *opt, sf_source **out, char *err, size_t errlen);
+void sf_source_state_free(sf_source_state *st);
+
+#endif
