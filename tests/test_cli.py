@@ -462,6 +462,17 @@ class TestRidge(unittest.TestCase):
         _, w_raw = ridge_closed_form(self.X, self.y, 5.0)
         self.assertGreater(max(rel_err(a, c) for a, c in zip(w, w_raw)), 1e-6)
 
+    def test_no_intercept(self):
+        m, _ = train("--model", "ols", "--no-intercept", "--input", self.csv, out="noint.json")
+        self.assertIs(m["fit_intercept"], False)
+        self.assertEqual(m["intercept"], 0)
+        d = len(self.X[0])
+        A = [[math.fsum(r[a] * r[b] for r in self.X) for b in range(d)] for a in range(d)]
+        rhs = [math.fsum(r[a] * t for r, t in zip(self.X, self.y)) for a in range(d)]
+        w = solve(A, rhs)
+        for j, (a, c) in enumerate(zip(m["coefficients"], w)):
+            self.assertLessEqual(rel_err(a, c), 1e-9, "w[%d]: %.17g vs %.17g" % (j, a, c))
+
     def test_ridge_lambda_zero_is_ols(self):
         m_r, _ = train("--model", "ridge", "--input", self.csv, out="r0.json")
         m_o, _ = train("--model", "ols", "--input", self.csv, out="o0.json")
@@ -528,6 +539,20 @@ class TestInputs(unittest.TestCase):
         r2 = run("predict", "--model-file", tmp("in_ref.json"), "--input", self.csv, check_rc=0)
         self.assertEqual(r.stdout, r2.stdout)
         self.assertEqual(len(r.stdout.split()), 60)
+
+    def test_predict_without_label_column(self):
+        # With a header that lacks the model's label, or without a header and
+        # exactly n_features fields, every column is a feature.
+        want = run("predict", "--model-file", tmp("in_ref.json"), "--input", self.csv,
+                   check_rc=0).stdout
+        hdr = write("in_x.csv", csv_text(["x1", "x2", "x3"], self.X))
+        nohdr = write("in_xn.csv", csv_text(None, self.X))
+        self.assertEqual(run("predict", "--model-file", tmp("in_ref.json"), "--input", hdr,
+                             check_rc=0).stdout, want)
+        self.assertEqual(run("predict", "--model-file", tmp("in_ref.json"), "--input", nohdr,
+                             "--no-header", check_rc=0).stdout, want)
+        # eval needs the label.
+        run("eval", "--model-file", tmp("in_ref.json"), "--input", hdr, check_rc=1)
 
     def libsvm_text(self):
         lines = []
@@ -608,6 +633,17 @@ class TestBadInput(unittest.TestCase):
         # explicit --on-error skip is the same
         m2, _ = train("--model", "ols", "--input", self.path, "--on-error", "skip", out="m2.json")
         self.assertEqual(model_vector(m2), model_vector(m))
+
+    def test_many_bad_records(self):
+        lines = ["y,x1"] + ["%d,%d" % (i, i * i % 5) for i in range(20)] + ["a,b"] * 12
+        path = write("many_bad.csv", "\n".join(lines) + "\n")
+        m, r = train("--model", "ols", "--input", path)
+        for n in range(22, 27):
+            self.assertRegex(r.stderr, r"\bline %d\b" % n)
+        self.assertNotRegex(r.stderr, r"\bline 27\b")  # the first five only, then the total
+        self.assertRegex(r.stderr, r"\b7 more\b")
+        self.assertRegex(r.stderr, r"skipped 12\b")
+        self.assertEqual((m["rows_seen"], m["rows_skipped"]), (20, 12))
 
     def test_fail(self):
         _, r = train("--model", "ols", "--input", self.path, "--on-error", "fail", check_rc=1)

@@ -161,7 +161,7 @@ size_t cli_distinct_labels(const double *y, size_t n, double **out)
 {
     double *c = malloc(sizeof(double) * (n + 1));
     if (!c) return 0;
-    memcpy(c, y, sizeof(double) * n);
+    if (n) memcpy(c, y, sizeof(double) * n); /* y is NULL when no rows are left */
     qsort(c, n, sizeof(double), cmp_double);
     size_t k = 0;
     for (size_t i = 0; i < n; i++)

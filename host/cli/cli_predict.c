@@ -32,7 +32,7 @@ int cli_read_rows_for_model(cli_input *in, const sf_model *m, bool need_label, s
     int rc = cli_read_input(in, t);
     if (rc != SF_EXIT_OK) return rc;
     if (t->d != sf_model_n_features(m)) {
-        cli_error("the input has %zu feature columns, the model expects %zu", t->d,
+        cli_error("the input has %zu feature column(s), the model expects %zu", t->d,
                   sf_model_n_features(m));
         return SF_EXIT_FAILURE;
     }

@@ -67,7 +67,7 @@ int cmd_predict(int argc, char **argv)
     int opt;
     opterr = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         bool bad = false;
         if (cli_input_option(&in, cmd, opt, optarg, &bad)) {
             if (bad) return SF_EXIT_USAGE;
@@ -81,6 +81,7 @@ int cmd_predict(int argc, char **argv)
             if (!sf_device_kind_parse(optarg, &device))
                 return cli_usage_error(cmd, "unknown --device '%s' (auto, cpu, cuda)", optarg);
             break;
+        case 'h':
         case OPT_HELP: fputs(predict_help, stdout); return SF_EXIT_OK;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }

@@ -4,6 +4,7 @@
  * trainer, fit exactly, write the model atomically.
  */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
     long v;
     opterr = 0;
     optind = 1;
-    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         bool bad = false;
         if (cli_input_option(&a->in, cmd, opt, optarg, &bad)) {
             if (bad) return SF_EXIT_USAGE;
@@ -135,6 +136,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
             break;
         case OPT_OUT: a->out = optarg; break;
         case OPT_VERBOSE: a->verbose = true; break;
+        case 'h':
         case OPT_HELP: fputs(train_help, stdout); return -1;
         default:
             if (optopt || opt == '?')
@@ -180,7 +182,7 @@ static void drop_rows(sf_table *t, const bool *keep)
  * exactly two, else 0 and 1; for softmax, every integer value. */
 static bool label_is_class(sf_model_kind kind, double y, const double *two, size_t k)
 {
-    if (kind == SF_MODEL_SOFTMAX) return y == (double)(long long)y;
+    if (kind == SF_MODEL_SOFTMAX) return y == floor(y) && fabs(y) < 0x1p53;
     if (k == 2) return y == two[0] || y == two[1];
     return y == 0.0 || y == 1.0;
 }

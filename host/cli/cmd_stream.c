@@ -1,0 +1,431 @@
+/*
+ * cmd_stream.c — `streamfit stream`: learn from records as they arrive
+ * (Kafka, a file, a watched directory, stdin), test-then-train, with live
+ * metrics, predictions, checkpoints. Flags here; the run in host/stream/.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "stream.h"
+#include "stream_demo.h"
+
+static const char stream_help[] =
+    "Usage: streamfit stream --source SOURCE --model MODEL [options]\n"
+    "       streamfit stream --broker embedded [--model MODEL] [options]\n"
+    "\n"
+    "Learn from records as they arrive. The first --warmup-rows records are fitted\n"
+    "exactly; then every micro-batch is predicted and scored first, and learned from\n"
+    "after (test-then-train). Stops at the end of a finite source, at --max-rows or\n"
+    "--max-ms, or on SIGINT/SIGTERM (finishing the batch, writing outputs, the model\n"
+    "and the checkpoint, and committing offsets).\n"
+    "\n"
+    "Source:\n"
+    "  --source URI          kafka://HOST:PORT[,HOST:PORT]/TOPIC, file:PATH, dir:PATH\n"
+    "                        (new files picked up as they appear), or stdin\n"
+    "  --broker embedded     start the development broker and a data feed in this\n"
+    "                        process and learn from them (a demo with nothing else running)\n"
+    "  --feed FILE           embedded: replay this CSV (default: a synthetic stream)\n"
+    "  --feed-rate N         embedded: records per second (default 50000)\n"
+    "  --group ID            Kafka consumer group (default: assign all partitions)\n"
+    "  --start earliest|latest|committed   where a new run starts (default earliest)\n"
+    "  -X KEY=VALUE          any librdkafka setting (SASL, SSL, ...), repeatable\n"
+    "  --follow              file/stdin: wait for more data at the end instead of stopping\n"
+    "\n"
+    "Records:\n"
+    "  --format csv|json|libsvm   one record per message or line (default csv)\n"
+    "  --columns y,x1,...    column names (default: the file's header line, or the\n"
+    "                        first record: x1..xd around the label)\n"
+    "  --label NAME|INDEX    label column (default: the first)\n"
+    "  --no-header           file sources have no header line\n"
+    "  --features N          LIBSVM: number of features\n"
+    "  --classes A,B,...     class labels (default: 0,1 for logistic; the warm-up's for softmax)\n"
+    "  --on-error skip|fail  bad records: skip (counted, reported) or stop (default skip)\n"
+    "  --dead-letter URI     kafka://.../TOPIC or file:PATH: raw bad records with position\n"
+    "                        and reason\n"
+    "\n"
+    "Model and learning:\n"
+    "  --model ols|ridge|logistic|softmax  (default logistic with --broker embedded)\n"
+    "  --lambda X, --l1 X, --standardize, --no-intercept, --solver S   as for train\n"
+    "  --learning-rate X     FTRL alpha of the mini-batch update (default 0.1)\n"
+    "  --decay F             least squares: weight of the past per batch (0 < F <= 1)\n"
+    "  --refit-every N       logistic/softmax: refit exactly every N batches on the\n"
+    "                        last --refit-window rows (default 100000)\n"
+    "  --warmup-rows N       records before the first fit (default 10000)\n"
+    "  --warmup-ms T         or milliseconds, whichever comes first\n"
+    "  --batch-rows N        a batch closes at N records (default 65536) ...\n"
+    "  --batch-ms T          ... or T ms after its first record (default 1000)\n"
+    "  --device auto|cpu|cuda, --threads N\n"
+    "\n"
+    "Outputs:\n"
+    "  --predictions URI     kafka://.../TOPIC (key copied from the input), file:PATH or\n"
+    "                        stdout; value: prediction[,probabilities] as CSV\n"
+    "  --predictions-format csv|json\n"
+    "  --metrics-out PATH    one JSON line per batch: rows, latency p50/p99, throughput,\n"
+    "                        metrics of the batch, the window and cumulative\n"
+    "  --window N            sliding-window size for metrics (default 10000)\n"
+    "  --model-out PATH      model JSON, rewritten every --save-every batches and at exit\n"
+    "  --save-every N        (default 100)\n"
+    "  --checkpoint-dir DIR  save state and source positions every --checkpoint-every\n"
+    "                        batches (default 1); a restart with the same DIR resumes\n"
+    "  --max-rows N          stop after N records (restored ones included)\n"
+    "  --max-ms T            stop after T milliseconds\n"
+    "  --quiet               no status line\n"
+    "\n"
+    "The development broker (streamfit broker, --broker embedded) keeps data in memory\n"
+    "and is for development and tests; production uses a real Kafka cluster.\n";
+
+enum {
+    OPT_SOURCE = 5000,
+    OPT_BROKER,
+    OPT_FEED,
+    OPT_FEED_RATE,
+    OPT_GROUP,
+    OPT_START,
+    OPT_FOLLOW,
+    OPT_SFORMAT,
+    OPT_COLUMNS,
+    OPT_SLABEL,
+    OPT_SNO_HEADER,
+    OPT_SFEATURES,
+    OPT_CLASSES,
+    OPT_SON_ERROR,
+    OPT_DEAD_LETTER,
+    OPT_MODEL,
+    OPT_LAMBDA,
+    OPT_L1,
+    OPT_STANDARDIZE,
+    OPT_NO_INTERCEPT,
+    OPT_SOLVER,
+    OPT_LEARNING_RATE,
+    OPT_DECAY,
+    OPT_REFIT_EVERY,
+    OPT_REFIT_WINDOW,
+    OPT_WARMUP_ROWS,
+    OPT_WARMUP_MS,
+    OPT_BATCH_ROWS,
+    OPT_BATCH_MS,
+    OPT_SDEVICE,
+    OPT_STHREADS,
+    OPT_PREDICTIONS,
+    OPT_PRED_FORMAT,
+    OPT_METRICS_OUT,
+    OPT_WINDOW,
+    OPT_MODEL_OUT,
+    OPT_SAVE_EVERY,
+    OPT_CHECKPOINT_DIR,
+    OPT_CHECKPOINT_EVERY,
+    OPT_MAX_ROWS,
+    OPT_MAX_MS,
+    OPT_QUIET,
+    OPT_SHELP,
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+typedef struct stream_args {
+    sf_stream_options o;
+    const char *kafka_conf[130];
+    size_t n_conf;
+    bool model_set, embedded;
+    const char *feed;
+    long feed_rate;
+} stream_args;
+
+static bool size_arg(const char *s, long lo, long hi, size_t *out)
+{
+    long v;
+    if (!cli_parse_long(s, lo, hi, &v)) return false;
+    *out = (size_t)v;
+    return true;
+}
+
+static bool ms_arg(const char *s, int64_t *out)
+{
+    long v;
+    if (!cli_parse_long(s, 1, 1L << 40, &v)) return false;
+    *out = v;
+    return true;
+}
+
+static int add_conf(stream_args *a, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return cli_usage_error("stream", "-X needs KEY=VALUE, not '%s'", kv);
+    if (a->n_conf + 2 >= sizeof a->kafka_conf / sizeof a->kafka_conf[0])
+        return cli_usage_error("stream", "too many -X settings");
+    char *key = strndup(kv, (size_t)(eq - kv));
+    if (!key) return SF_EXIT_FAILURE;
+    a->kafka_conf[a->n_conf++] = key;
+    a->kafka_conf[a->n_conf++] = eq + 1;
+    a->kafka_conf[a->n_conf] = NULL;
+    return SF_EXIT_OK;
+}
+
+static int bad_value(const char *opt, const char *v)
+{
+    return cli_usage_error("stream", "invalid value '%s' for --%s", v, opt);
+}
+
+static int parse_option(stream_args *a, int opt, const char *arg, const char *name)
+{
+    sf_stream_options *o = &a->o;
+    double x;
+    switch (opt) {
+    case OPT_SOURCE: o->source.uri = arg; break;
+    case OPT_BROKER:
+        if (strcmp(arg, "embedded") != 0)
+            return cli_usage_error("stream", "--broker takes 'embedded' (use --source "
+                                             "kafka://HOST:PORT/TOPIC for a real broker)");
+        a->embedded = true;
+        break;
+    case OPT_FEED: a->feed = arg; break;
+    case OPT_FEED_RATE:
+        if (!cli_parse_long(arg, 1, 100000000L, &a->feed_rate)) return bad_value(name, arg);
+        break;
+    case OPT_GROUP: o->source.group = arg; break;
+    case OPT_START:
+        if (strcmp(arg, "earliest") && strcmp(arg, "latest") && strcmp(arg, "committed"))
+            return bad_value(name, arg);
+        o->source.start = arg;
+        break;
+    case 'X': return add_conf(a, arg);
+    case OPT_FOLLOW: o->source.follow = true; break;
+    case OPT_SFORMAT:
+        if (!sf_record_format_parse(arg, &o->format)) return bad_value(name, arg);
+        break;
+    case OPT_COLUMNS: o->columns = arg; break;
+    case OPT_SLABEL: o->label = arg; break;
+    case OPT_SNO_HEADER: o->header = false; break;
+    case OPT_SFEATURES:
+        if (!size_arg(arg, 1, 100000000L, &o->libsvm_features)) return bad_value(name, arg);
+        break;
+    case OPT_CLASSES: o->classes = arg; break;
+    case OPT_SON_ERROR: {
+        cli_on_error e;
+        if (!cli_parse_on_error(arg, &e)) return bad_value(name, arg);
+        o->fail_on_error = e == CLI_ON_ERROR_FAIL;
+        break;
+    }
+    case OPT_DEAD_LETTER: o->dead_letter = arg; break;
+    case OPT_MODEL:
+        if (!sf_model_kind_parse(arg, &o->fit.model)) return bad_value(name, arg);
+        a->model_set = true;
+        break;
+    case OPT_LAMBDA:
+        if (!cli_parse_double(arg, &o->fit.lambda) || o->fit.lambda < 0)
+            return bad_value(name, arg);
+        break;
+    case OPT_L1:
+        if (!cli_parse_double(arg, &o->fit.l1) || o->fit.l1 < 0) return bad_value(name, arg);
+        break;
+    case OPT_STANDARDIZE: o->fit.standardize = true; break;
+    case OPT_NO_INTERCEPT: o->fit.fit_intercept = false; break;
+    case OPT_SOLVER:
+        if (!sf_solver_kind_parse(arg, &o->fit.solver)) return bad_value(name, arg);
+        break;
+    case OPT_LEARNING_RATE:
+        if (!cli_parse_double(arg, &o->fit.learning_rate) || o->fit.learning_rate <= 0)
+            return bad_value(name, arg);
+        break;
+    case OPT_DECAY:
+        if (!cli_parse_double(arg, &x) || x <= 0 || x > 1) return bad_value(name, arg);
+        o->fit.decay = x;
+        break;
+    case OPT_REFIT_EVERY:
+        if (!size_arg(arg, 1, 1L << 40, &o->refit_every)) return bad_value(name, arg);
+        break;
+    case OPT_REFIT_WINDOW:
+        if (!size_arg(arg, 1, 1L << 30, &o->refit_window)) return bad_value(name, arg);
+        break;
+    case OPT_WARMUP_ROWS:
+        if (!size_arg(arg, 1, 1L << 40, &o->warmup_rows)) return bad_value(name, arg);
+        break;
+    case OPT_WARMUP_MS:
+        if (!ms_arg(arg, &o->warmup_ms)) return bad_value(name, arg);
+        break;
+    case OPT_BATCH_ROWS:
+        if (!size_arg(arg, 1, 1L << 26, &o->batch_rows)) return bad_value(name, arg);
+        break;
+    case OPT_BATCH_MS:
+        if (!ms_arg(arg, &o->batch_ms)) return bad_value(name, arg);
+        break;
+    case OPT_SDEVICE:
+        if (!sf_device_kind_parse(arg, &o->device)) return bad_value(name, arg);
+        break;
+    case OPT_STHREADS: {
+        long v;
+        if (!cli_parse_long(arg, 1, 4096, &v)) return bad_value(name, arg);
+        o->threads = (int)v;
+        break;
+    }
+    case OPT_PREDICTIONS: o->predictions = arg; break;
+    case OPT_PRED_FORMAT:
+        if (strcmp(arg, "csv") && strcmp(arg, "json")) return bad_value(name, arg);
+        o->predictions_json = strcmp(arg, "json") == 0;
+        break;
+    case OPT_METRICS_OUT: o->metrics_out = arg; break;
+    case OPT_WINDOW:
+        if (!size_arg(arg, 1, 1L << 26, &o->window)) return bad_value(name, arg);
+        break;
+    case OPT_MODEL_OUT: o->model_out = arg; break;
+    case OPT_SAVE_EVERY:
+        if (!size_arg(arg, 1, 1L << 40, &o->save_every)) return bad_value(name, arg);
+        break;
+    case OPT_CHECKPOINT_DIR: o->checkpoint_dir = arg; break;
+    case OPT_CHECKPOINT_EVERY:
+        if (!size_arg(arg, 1, 1L << 40, &o->checkpoint_every)) return bad_value(name, arg);
+        break;
+    case OPT_MAX_ROWS: {
+        size_t v;
+        if (!size_arg(arg, 1, 1L << 62, &v)) return bad_value(name, arg);
+        o->max_rows = v;
+        break;
+    }
+    case OPT_MAX_MS:
+        if (!ms_arg(arg, &o->max_ms)) return bad_value(name, arg);
+        break;
+    case OPT_QUIET: o->quiet = true; break;
+    default: return -2;
+    }
+    return SF_EXIT_OK;
+}
+
+static int parse_stream_args(int argc, char **argv, stream_args *a)
+{
+    static const struct option longopts[] = {
+        {"source", required_argument, 0, OPT_SOURCE},
+        {"broker", required_argument, 0, OPT_BROKER},
+        {"feed", required_argument, 0, OPT_FEED},
+        {"feed-rate", required_argument, 0, OPT_FEED_RATE},
+        {"group", required_argument, 0, OPT_GROUP},
+        {"start", required_argument, 0, OPT_START},
+        {"follow", no_argument, 0, OPT_FOLLOW},
+        {"format", required_argument, 0, OPT_SFORMAT},
+        {"columns", required_argument, 0, OPT_COLUMNS},
+        {"label", required_argument, 0, OPT_SLABEL},
+        {"no-header", no_argument, 0, OPT_SNO_HEADER},
+        {"features", required_argument, 0, OPT_SFEATURES},
+        {"classes", required_argument, 0, OPT_CLASSES},
+        {"on-error", required_argument, 0, OPT_SON_ERROR},
+        {"dead-letter", required_argument, 0, OPT_DEAD_LETTER},
+        {"model", required_argument, 0, OPT_MODEL},
+        {"lambda", required_argument, 0, OPT_LAMBDA},
+        {"l1", required_argument, 0, OPT_L1},
+        {"standardize", no_argument, 0, OPT_STANDARDIZE},
+        {"no-intercept", no_argument, 0, OPT_NO_INTERCEPT},
+        {"solver", required_argument, 0, OPT_SOLVER},
+        {"learning-rate", required_argument, 0, OPT_LEARNING_RATE},
+        {"decay", required_argument, 0, OPT_DECAY},
+        {"refit-every", required_argument, 0, OPT_REFIT_EVERY},
+        {"refit-window", required_argument, 0, OPT_REFIT_WINDOW},
+        {"warmup-rows", required_argument, 0, OPT_WARMUP_ROWS},
+        {"warmup-ms", required_argument, 0, OPT_WARMUP_MS},
+        {"batch-rows", required_argument, 0, OPT_BATCH_ROWS},
+        {"batch-ms", required_argument, 0, OPT_BATCH_MS},
+        {"device", required_argument, 0, OPT_SDEVICE},
+        {"threads", required_argument, 0, OPT_STHREADS},
+        {"predictions", required_argument, 0, OPT_PREDICTIONS},
+        {"predictions-format", required_argument, 0, OPT_PRED_FORMAT},
+        {"metrics-out", required_argument, 0, OPT_METRICS_OUT},
+        {"window", required_argument, 0, OPT_WINDOW},
+        {"model-out", required_argument, 0, OPT_MODEL_OUT},
+        {"save-every", required_argument, 0, OPT_SAVE_EVERY},
+        {"checkpoint-dir", required_argument, 0, OPT_CHECKPOINT_DIR},
+        {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
+        {"max-rows", required_argument, 0, OPT_MAX_ROWS},
+        {"max-ms", required_argument, 0, OPT_MAX_MS},
+        {"quiet", no_argument, 0, OPT_QUIET},
+        {"help", no_argument, 0, OPT_SHELP},
+        {0, 0, 0, 0},
+    };
+    int opt, idx = 0;
+    opterr = 0;
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "X:h", longopts, &idx)) != -1) {
+        if (opt == OPT_SHELP || opt == 'h') {
+            fputs(stream_help, stdout);
+            return -1;
+        }
+        const char *name = opt >= OPT_SOURCE ? longopts[idx].name : "X";
+        int rc = opt == '?' || opt == ':' ? -2 : parse_option(a, opt, optarg, name);
+        if (rc == -2)
+            return cli_usage_error("stream", "unknown or incomplete option '%s'",
+                                   argv[optind - 1]);
+        if (rc != SF_EXIT_OK) return rc;
+    }
+    if (optind < argc) return cli_usage_error("stream", "unexpected argument '%s'", argv[optind]);
+    sf_stream_options *o = &a->o;
+    if (a->embedded && o->source.uri)
+        return cli_usage_error("stream", "--broker embedded and --source exclude each other");
+    if (!a->embedded && !o->source.uri) return cli_usage_error("stream", "--source is required");
+    if (!a->model_set && !a->embedded) return cli_usage_error("stream", "--model is required");
+    if (o->fit.model == SF_MODEL_OLS && o->fit.lambda > 0)
+        return cli_usage_error("stream", "--lambda applies to ridge, logistic and softmax");
+    bool lsq = o->fit.model == SF_MODEL_OLS || o->fit.model == SF_MODEL_RIDGE;
+    if (!lsq && o->fit.decay > 0 && o->fit.decay < 1)
+        return cli_usage_error("stream", "--decay applies to ols and ridge");
+    if (lsq && o->refit_every)
+        return cli_usage_error("stream", "--refit-every applies to logistic and softmax "
+                                         "(least squares updates are exact)");
+    if (o->refit_every && !o->refit_window) o->refit_window = 100000;
+    if (lsq && o->classes) return cli_usage_error("stream", "--classes is for classifiers");
+    return SF_EXIT_OK;
+}
+
+int cmd_stream(int argc, char **argv)
+{
+    stream_args a;
+    memset(&a, 0, sizeof a);
+    sf_stream_options_init(&a.o);
+    a.o.fit.model = SF_MODEL_LOGISTIC;
+    a.o.source.kafka_conf = a.kafka_conf;
+    a.o.kafka_conf = a.kafka_conf;
+    a.feed_rate = 50000;
+    int rc = parse_stream_args(argc, argv, &a);
+    if (rc != SF_EXIT_OK) {
+        for (size_t i = 0; i < a.n_conf; i += 2) free((char *)a.kafka_conf[i]);
+        return rc < 0 ? SF_EXIT_OK : rc;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    a.o.stop = &stop_requested;
+    a.o.progress_tty = isatty(STDERR_FILENO);
+    sf_stream_demo demo;
+    memset(&demo, 0, sizeof demo);
+    char err[512] = "";
+    if (a.embedded) {
+        rc = sf_stream_demo_start(&demo, &a.o, a.feed, a.feed_rate, err, sizeof err);
+        if (rc != SF_EXIT_OK) {
+            cli_error("%s", err);
+            for (size_t i = 0; i < a.n_conf; i += 2) free((char *)a.kafka_conf[i]);
+            return rc;
+        }
+    }
+    sf_stream_result res;
+    sf_status st = sf_stream_run(&a.o, &res, err, sizeof err);
+    if (a.embedded) sf_stream_demo_stop(&demo);
+    for (size_t i = 0; i < a.n_conf; i += 2) free((char *)a.kafka_conf[i]);
+    if (st != SF_OK) {
+        cli_error("%s", err);
+        return SF_EXIT_FAILURE;
+    }
+    if (!a.o.quiet)
+        fprintf(stderr, "streamfit: done: %llu rows in %llu batches, %llu bad records skipped\n",
+                (unsigned long long)res.rows_total, (unsigned long long)res.batches,
+                (unsigned long long)res.rows_skipped);
+    return SF_EXIT_OK;
+}

@@ -1,0 +1,303 @@
+/*
+ * stream_batch.c — filling a micro-batch from the source (parsing each
+ * record, mapping class labels, routing bad records), the warm-up and its
+ * exact fit, prediction, and the optional exact refit on a sliding window.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "stream_internal.h"
+
+#define SF_POLL_MAX 4096
+
+static bool is_classifier(const sf_run *r)
+{
+    return r->o->fit.model == SF_MODEL_LOGISTIC || r->o->fit.model == SF_MODEL_SOFTMAX;
+}
+
+static sf_status batch_reserve(sf_batch *b, size_t d, size_t cap)
+{
+    if (b->cap >= cap && b->d == d) return SF_OK;
+    b->d = d;
+    b->cap = cap;
+    b->X = realloc(b->X, sizeof(double) * (cap * d + 1));
+    b->y = realloc(b->y, sizeof(double) * (cap + 1));
+    b->arrival_us = realloc(b->arrival_us, sizeof(int64_t) * (cap + 1));
+    b->pos = realloc(b->pos, sizeof(sf_record_pos) * (cap + 1));
+    b->key_off = realloc(b->key_off, sizeof(size_t) * (cap + 1));
+    b->key_len = realloc(b->key_len, sizeof(size_t) * (cap + 1));
+    bool ok = b->X && b->y && b->arrival_us && b->pos && b->key_off && b->key_len;
+    return ok ? SF_OK : SF_ERR_NO_MEMORY;
+}
+
+static sf_status keep_key(sf_batch *b, size_t row, const sf_record *rec)
+{
+    if (!rec->key) {
+        b->key_off[row] = SIZE_MAX;
+        b->key_len[row] = 0;
+        return SF_OK;
+    }
+    if (b->keys_len + rec->key_len > b->keys_cap) {
+        size_t cap = b->keys_cap ? b->keys_cap : 1 << 16;
+        while (cap < b->keys_len + rec->key_len) cap *= 2;
+        char *k = realloc(b->keys, cap);
+        if (!k) return SF_ERR_NO_MEMORY;
+        b->keys = k;
+        b->keys_cap = cap;
+    }
+    memcpy(b->keys + b->keys_len, rec->key, rec->key_len);
+    b->key_off[row] = b->keys_len;
+    b->key_len[row] = rec->key_len;
+    b->keys_len += rec->key_len;
+    return SF_OK;
+}
+
+/* The schema comes from --columns, a header line, or the first record. */
+static sf_status ensure_schema(sf_run *r, const sf_record *rec, bool *was_header)
+{
+    const sf_stream_options *o = r->o;
+    *was_header = false;
+    bool header_line = o->header && rec->pos.partition < 0 && rec->pos.line == 1 &&
+                       o->format == SF_RECORD_CSV;
+    if (r->have_schema) {
+        *was_header = header_line; /* every file's header is skipped */
+        return SF_OK;
+    }
+    sf_status st = sf_schema_from_record(o->format, rec->data, rec->len, header_line, o->label,
+                                         &r->schema, r->err, sizeof r->err);
+    if (st != SF_OK) return st;
+    r->have_schema = true;
+    *was_header = header_line;
+    return SF_OK;
+}
+
+/* Map a raw label to what the trainer takes; false: not a class. */
+static bool map_label(const sf_run *r, double *y, char *why, size_t whylen)
+{
+    if (!is_classifier(r)) return true;
+    if (r->classes) {
+        long k = cli_class_index(r->classes, r->K, *y);
+        if (k < 0) {
+            snprintf(why, whylen, "unknown class label %.17g", *y);
+            return false;
+        }
+        *y = (double)k;
+        return true;
+    }
+    if (*y != floor(*y)) { /* softmax classes are found in the warm-up: integers */
+        snprintf(why, whylen, "class label %.17g is not an integer", *y);
+        return false;
+    }
+    return true;
+}
+
+static sf_status take_record(sf_run *r, const sf_record *rec)
+{
+    sf_batch *b = &r->batch;
+    bool header = false;
+    sf_status st = ensure_schema(r, rec, &header);
+    if (st != SF_OK) return st;
+    if (header) return SF_OK;
+    st = batch_reserve(b, r->schema.d, r->o->batch_rows);
+    if (st != SF_OK) return st;
+    char why[160];
+    double *x = b->X + b->rows * b->d, y = 0;
+    if (!sf_record_parse(&r->schema, rec->data, rec->len, x, &y, why, sizeof why) ||
+        !map_label(r, &y, why, sizeof why)) {
+        sf_run_bad_record(r, rec, why);
+        return r->o->fail_on_error ? SF_ERR_PARSE : SF_OK;
+    }
+    b->y[b->rows] = y;
+    b->arrival_us[b->rows] = rec->arrival_us;
+    b->pos[b->rows] = rec->pos;
+    if (b->rows == 0) b->first_us = rec->arrival_us;
+    st = keep_key(b, b->rows, rec);
+    if (st == SF_OK) b->rows++;
+    return st;
+}
+
+sf_status sf_run_fill_batch(sf_run *r)
+{
+    const sf_stream_options *o = r->o;
+    sf_batch *b = &r->batch;
+    b->rows = 0;
+    b->keys_len = 0;
+    size_t cap = o->batch_rows;
+    if (o->max_rows) {
+        uint64_t left = o->max_rows > r->rows_total ? o->max_rows - r->rows_total : 0;
+        if (left < cap) cap = (size_t)left;
+    }
+    while (b->rows < cap) {
+        if ((o->stop && *o->stop) ||
+            (o->max_ms > 0 && sf_now_us() - r->start_us >= o->max_ms * 1000))
+            break;
+        int timeout = 100;
+        if (b->rows > 0) {
+            int64_t left_us = b->first_us + o->batch_ms * 1000 - sf_now_us();
+            if (left_us <= 0) break;
+            if (left_us / 1000 < timeout) timeout = (int)(left_us / 1000);
+        }
+        size_t want = cap - b->rows < SF_POLL_MAX ? cap - b->rows : SF_POLL_MAX, n = 0;
+        bool eof = false;
+        sf_status st = r->source->ops->poll(r->source, r->recs, want, timeout, &n, &eof);
+        if (st != SF_OK) {
+            if (!r->err[0]) snprintf(r->err, sizeof r->err, "source: %s", sf_strerror(st));
+            return st;
+        }
+        for (size_t i = 0; i < n; i++) {
+            st = take_record(r, &r->recs[i]);
+            if (st != SF_OK) return st;
+        }
+        if (eof) {
+            r->eof = true;
+            break;
+        }
+        if (n == 0 && b->rows == 0) break; /* nothing arrived: let the loop look around */
+    }
+    return SF_OK;
+}
+
+/* ---- warm-up ---- */
+
+sf_status sf_run_collect_warmup(sf_run *r)
+{
+    sf_batch *b = &r->batch;
+    if (b->rows == 0) return SF_OK;
+    if (r->warm_rows == 0) r->warm_start_us = b->first_us;
+    size_t need = r->warm_rows + b->rows, d = b->d;
+    if (need > r->warm_cap) {
+        size_t cap = r->warm_cap ? r->warm_cap : 4096;
+        while (cap < need) cap *= 2;
+        double *X = realloc(r->warm_X, sizeof(double) * cap * d);
+        if (!X) return SF_ERR_NO_MEMORY;
+        r->warm_X = X;
+        double *y = realloc(r->warm_y, sizeof(double) * cap);
+        if (!y) return SF_ERR_NO_MEMORY;
+        r->warm_y = y;
+        r->warm_cap = cap;
+    }
+    memcpy(r->warm_X + r->warm_rows * d, b->X, sizeof(double) * b->rows * d);
+    memcpy(r->warm_y + r->warm_rows, b->y, sizeof(double) * b->rows);
+    r->warm_rows += b->rows;
+    return SF_OK;
+}
+
+/* Softmax without --classes: the classes are the labels the warm-up saw. */
+static sf_status classes_from_warmup(sf_run *r)
+{
+    if (r->classes || r->o->fit.model != SF_MODEL_SOFTMAX) return SF_OK;
+    size_t k = cli_distinct_labels(r->warm_y, r->warm_rows, &r->classes);
+    if (!r->classes) return SF_ERR_NO_MEMORY;
+    if (k < 2) {
+        snprintf(r->err, sizeof r->err,
+                 "the warm-up saw %zu class(es); softmax needs at least two (or give --classes)",
+                 k);
+        return SF_ERR_BAD_LABEL;
+    }
+    r->K = k;
+    for (size_t i = 0; i < r->warm_rows; i++)
+        r->warm_y[i] = (double)cli_class_index(r->classes, k, r->warm_y[i]);
+    return SF_OK;
+}
+
+static void ring_push(sf_run *r, const double *X, const double *y, size_t rows)
+{
+    size_t n = r->o->refit_window, d = r->schema.d;
+    if (!r->ring_X || n == 0) return;
+    for (size_t i = 0; i < rows; i++) {
+        memcpy(r->ring_X + r->ring_head * d, X + i * d, sizeof(double) * d);
+        r->ring_y[r->ring_head] = y[i];
+        r->ring_head = (r->ring_head + 1) % n;
+        if (r->ring_count < n) r->ring_count++;
+    }
+}
+
+sf_status sf_run_start_trainer(sf_run *r)
+{
+    sf_fit_params p = r->o->fit;
+    p.keep_batches = true;
+    sf_status st = sf_trainer_create(r->ctx, &p, r->schema.d, r->K, &r->trainer);
+    if (st == SF_OK && !r->metrics.ring_y)
+        st = sf_stream_metrics_init(&r->metrics, r->K, r->o->window);
+    if (st == SF_OK && is_classifier(r) && r->o->refit_every && r->o->refit_window) {
+        r->ring_X = malloc(sizeof(double) * r->o->refit_window * r->schema.d);
+        r->ring_y = malloc(sizeof(double) * r->o->refit_window);
+        if (!r->ring_X || !r->ring_y) st = SF_ERR_NO_MEMORY;
+    }
+    return st;
+}
+
+sf_status sf_run_fit_warmup(sf_run *r)
+{
+    sf_status st = classes_from_warmup(r);
+    if (st == SF_OK) st = sf_run_start_trainer(r);
+    size_t step = r->o->batch_rows, d = r->schema.d;
+    for (size_t i = 0; st == SF_OK && i < r->warm_rows; i += step) {
+        size_t n = r->warm_rows - i < step ? r->warm_rows - i : step;
+        st = sf_trainer_add_batch(r->trainer, r->warm_X + i * d, r->warm_y + i, n);
+    }
+    sf_model *m = NULL;
+    if (st == SF_OK) st = sf_trainer_fit(r->trainer, &m);
+    sf_model_destroy(m);
+    if (st == SF_OK) st = sf_trainer_end_warmup(r->trainer);
+    if (st == SF_OK) ring_push(r, r->warm_X, r->warm_y, r->warm_rows);
+    if (st != SF_OK && !r->err[0])
+        snprintf(r->err, sizeof r->err, "warm-up fit on %zu rows failed: %s", r->warm_rows,
+                 sf_strerror(st));
+    if (st == SF_OK && !r->o->quiet)
+        fprintf(stderr, "streamfit: warm-up fit on %zu rows done; predicting and learning\n",
+                r->warm_rows);
+    free(r->warm_X);
+    free(r->warm_y);
+    r->warm_X = r->warm_y = NULL;
+    r->warm_rows = r->warm_cap = 0;
+    if (st == SF_OK && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
+    return st;
+}
+
+/* ---- learning ---- */
+
+sf_status sf_run_predict(sf_run *r)
+{
+    sf_batch *b = &r->batch;
+    size_t K = r->K;
+    double *pred = realloc(r->pred, sizeof(double) * (b->cap + 1));
+    if (!pred) return SF_ERR_NO_MEMORY;
+    r->pred = pred;
+    if (K) {
+        double *proba = realloc(r->proba, sizeof(double) * (b->cap * K + 1));
+        if (!proba) return SF_ERR_NO_MEMORY;
+        r->proba = proba;
+    }
+    sf_model *m = NULL;
+    sf_status st = sf_trainer_snapshot(r->trainer, &m);
+    if (st == SF_OK) {
+        if (K) memcpy(sf_model_classes(m), r->classes, sizeof(double) * K);
+        st = sf_predict(r->ctx, m, b->X, b->rows, r->pred, K ? r->proba : NULL);
+    }
+    sf_model_destroy(m);
+    return st;
+}
+
+sf_status sf_run_refit_maybe(sf_run *r)
+{
+    if (!r->ring_X) return SF_OK;
+    ring_push(r, r->batch.X, r->batch.y, r->batch.rows);
+    if ((r->batches + 1) % r->o->refit_every != 0) return SF_OK;
+    size_t n = r->ring_count, d = r->schema.d, N = r->o->refit_window;
+    double *X = malloc(sizeof(double) * (n * d + 1)), *y = malloc(sizeof(double) * (n + 1));
+    sf_status st = (X && y) ? SF_OK : SF_ERR_NO_MEMORY;
+    size_t start = (r->ring_head + N - n) % N;
+    for (size_t i = 0; st == SF_OK && i < n; i++) { /* oldest first */
+        size_t k = (start + i) % N;
+        memcpy(X + i * d, r->ring_X + k * d, sizeof(double) * d);
+        y[i] = r->ring_y[k];
+    }
+    if (st == SF_OK) st = sf_trainer_refit(r->trainer, X, y, n);
+    free(X);
+    free(y);
+    return st;
+}

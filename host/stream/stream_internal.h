@@ -1,0 +1,91 @@
+/*
+ * stream_internal.h — the state of one streaming run, shared by the
+ * engine's files: stream_engine.c (the loop), stream_run.c (opening,
+ * resuming, closing), stream_batch.c (batches, warm-up, learning) and
+ * stream_output.c (predictions, metrics, model, checkpoints).
+ */
+#ifndef STREAMFIT_STREAM_INTERNAL_H
+#define STREAMFIT_STREAM_INTERNAL_H
+
+#include <stdio.h>
+
+#include "record.h"
+#include "sink.h"
+#include "source.h"
+#include "stream.h"
+#include "stream_metrics.h"
+
+/* One micro-batch in host memory, plus what each record needs for output. */
+typedef struct sf_batch {
+    size_t rows, cap, d;
+    double *X, *y;
+    int64_t *arrival_us;
+    sf_record_pos *pos;
+    char *keys;          /* arena of the records' keys */
+    size_t keys_len, keys_cap;
+    size_t *key_off;     /* per row: offset in keys, or SIZE_MAX for none */
+    size_t *key_len;
+    int64_t first_us;    /* when the first record of the batch arrived */
+} sf_batch;
+
+typedef struct sf_run {
+    const sf_stream_options *o;
+    char err[512];
+    sf_source *source;
+    sf_sink *predictions, *dead_letter;
+    FILE *metrics_file;
+    sf_record_schema schema;
+    bool have_schema;
+    sf_context *ctx;
+    sf_trainer *trainer;
+    size_t K; /* classes (0: regression) */
+    double *classes;
+    bool classes_fixed; /* given by --classes or restored */
+    sf_stream_metrics metrics;
+    sf_batch batch;
+    sf_record *recs;
+    /* warm-up rows (raw labels) */
+    double *warm_X, *warm_y;
+    size_t warm_rows, warm_cap;
+    int64_t warm_start_us;
+    /* refit window ring (class indices) */
+    double *ring_X, *ring_y;
+    size_t ring_head, ring_count;
+    /* predictions of the current batch */
+    double *pred, *proba;
+    double *lat_ms;
+    /* counters */
+    uint64_t rows_total, rows_skipped, batches, bad_shown;
+    int64_t start_us, last_progress_us;
+    uint64_t rows_at_start;
+    double last_p50, last_p99;
+    bool eof, resumed;
+    char *source_resume; /* position blob from the checkpoint */
+} sf_run;
+
+int64_t sf_now_us(void);
+
+/* stream_run.c */
+sf_status sf_run_open(sf_run *r, const sf_stream_options *o, char *err, size_t errlen);
+void sf_run_close(sf_run *r);
+sf_status sf_run_flush(sf_run *r);
+void sf_run_progress(sf_run *r, bool final);
+sf_status sf_run_config(const sf_run *r, char *buf, size_t len);
+
+/* stream_batch.c */
+sf_status sf_run_fill_batch(sf_run *r);
+sf_status sf_run_collect_warmup(sf_run *r);
+sf_status sf_run_fit_warmup(sf_run *r);
+sf_status sf_run_predict(sf_run *r);
+sf_status sf_run_refit_maybe(sf_run *r);
+sf_status sf_run_start_trainer(sf_run *r);
+
+/* stream_output.c */
+sf_status sf_run_write_predictions(sf_run *r);
+void sf_run_write_metrics(sf_run *r);
+sf_status sf_run_save_model(sf_run *r);
+sf_status sf_run_checkpoint(sf_run *r);
+sf_status sf_run_restore(sf_run *r, bool *resumed);
+void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why);
+
+#endif

@@ -1,0 +1,216 @@
+/*
+ * stream_run.c — opening a streaming run (backend, checkpoint, source,
+ * sinks, schema), the live status line, and closing everything in order.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "stream_internal.h"
+
+static bool is_classifier(const sf_stream_options *o)
+{
+    return o->fit.model == SF_MODEL_LOGISTIC || o->fit.model == SF_MODEL_SOFTMAX;
+}
+
+/* What must not change between a checkpoint and a resumed run. */
+sf_status sf_run_config(const sf_run *r, char *buf, size_t len)
+{
+    const sf_stream_options *o = r->o;
+    snprintf(buf, len,
+             "v1 model=%s format=%d d=%zu K=%zu label_col=%zu lambda=%.17g l1=%.17g "
+             "standardize=%d intercept=%d decay=%.17g solver=%d window=%zu",
+             sf_model_kind_name(o->fit.model), (int)o->format, r->schema.d, r->K,
+             r->schema.label_col, o->fit.lambda, o->fit.l1, o->fit.standardize,
+             o->fit.fit_intercept, o->fit.decay, (int)o->fit.solver, o->window);
+    return SF_OK;
+}
+
+static void notice(void *user, const char *msg)
+{
+    const sf_run *r = user;
+    if (!r->o->quiet) fprintf(stderr, "\nstreamfit: %s\n", msg);
+}
+
+static sf_status parse_classes(sf_run *r)
+{
+    const sf_stream_options *o = r->o;
+    if (!is_classifier(o)) return SF_OK;
+    if (!o->classes) {
+        if (o->fit.model == SF_MODEL_SOFTMAX) return SF_OK; /* found in the warm-up */
+        r->classes = malloc(2 * sizeof(double));
+        if (!r->classes) return SF_ERR_NO_MEMORY;
+        r->classes[0] = 0;
+        r->classes[1] = 1;
+        r->K = 2;
+        return SF_OK;
+    }
+    size_t n = 1;
+    for (const char *p = o->classes; *p; p++) n += *p == ',';
+    double *v = malloc(sizeof(double) * n);
+    if (!v) return SF_ERR_NO_MEMORY;
+    const char *p = o->classes;
+    for (size_t i = 0; i < n; i++) {
+        char *end;
+        v[i] = strtod(p, &end);
+        if (end == p || (*end && *end != ',')) {
+            free(v);
+            snprintf(r->err, sizeof r->err, "--classes: '%s' is not a list of numbers",
+                     o->classes);
+            return SF_ERR_INVALID_ARGUMENT;
+        }
+        p = end + (*end == ',');
+    }
+    double *sorted = NULL;
+    size_t k = cli_distinct_labels(v, n, &sorted);
+    free(v);
+    if (!sorted) return SF_ERR_NO_MEMORY;
+    if (k < 2 || (o->fit.model == SF_MODEL_LOGISTIC && k != 2)) {
+        free(sorted);
+        snprintf(r->err, sizeof r->err, "--classes: %s needs %s distinct classes",
+                 sf_model_kind_name(o->fit.model),
+                 o->fit.model == SF_MODEL_LOGISTIC ? "exactly 2" : "at least 2");
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    r->classes = sorted;
+    r->K = k;
+    r->classes_fixed = true;
+    return SF_OK;
+}
+
+static sf_status make_dir(const char *dir, char *err, size_t errlen)
+{
+    if (mkdir(dir, 0755) == 0 || errno == EEXIST) return SF_OK;
+    snprintf(err, errlen, "cannot create checkpoint directory '%s': %s", dir, strerror(errno));
+    return SF_ERR_IO;
+}
+
+static sf_status open_schema(sf_run *r)
+{
+    const sf_stream_options *o = r->o;
+    sf_status st = SF_OK;
+    if (o->format == SF_RECORD_LIBSVM) {
+        if (!o->libsvm_features) {
+            snprintf(r->err, sizeof r->err, "--format libsvm needs --features N");
+            return SF_ERR_INVALID_ARGUMENT;
+        }
+        st = sf_schema_libsvm(o->libsvm_features, &r->schema);
+    } else if (o->columns) {
+        st = sf_schema_from_list(o->format, o->columns, o->label, &r->schema, r->err,
+                                 sizeof r->err);
+    } else {
+        return SF_OK; /* from the header or the first record */
+    }
+    r->have_schema = st == SF_OK;
+    return st;
+}
+
+sf_status sf_run_open(sf_run *r, const sf_stream_options *o, char *err, size_t errlen)
+{
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->start_us = sf_now_us();
+    sf_status st = parse_classes(r);
+    if (st == SF_OK) st = open_schema(r);
+    sf_context_options co;
+    sf_context_options_init(&co);
+    co.device = o->device;
+    co.threads = o->threads;
+    co.log = cli_log;
+    if (st == SF_OK) st = sf_context_create(&co, &r->ctx);
+    if (st == SF_ERR_DEVICE) snprintf(r->err, sizeof r->err, "no usable compute device");
+    if (st == SF_OK && o->checkpoint_dir) st = make_dir(o->checkpoint_dir, r->err, sizeof r->err);
+    if (st == SF_OK && o->checkpoint_dir) st = sf_run_restore(r, &r->resumed);
+    if (st == SF_OK && r->resumed && !o->quiet)
+        fprintf(stderr, "streamfit: resumed from '%s' at %llu rows, batch %llu\n",
+                o->checkpoint_dir, (unsigned long long)r->rows_total,
+                (unsigned long long)r->batches);
+    r->rows_at_start = r->rows_total;
+    sf_source_options so = o->source;
+    so.resume = r->source_resume;
+    so.notice = notice;
+    so.notice_user = r;
+    if (st == SF_OK) st = sf_source_open(&so, &r->source, r->err, sizeof r->err);
+    if (st == SF_OK && o->predictions)
+        st = sf_sink_open(o->predictions, o->kafka_conf, &r->predictions, r->err, sizeof r->err);
+    if (st == SF_OK && o->dead_letter)
+        st = sf_sink_open(o->dead_letter, o->kafka_conf, &r->dead_letter, r->err, sizeof r->err);
+    if (st == SF_OK && o->metrics_out) {
+        r->metrics_file = fopen(o->metrics_out, r->resumed ? "a" : "w");
+        if (!r->metrics_file) {
+            snprintf(r->err, sizeof r->err, "cannot write '%s': %s", o->metrics_out,
+                     strerror(errno));
+            st = SF_ERR_IO;
+        }
+    }
+    r->recs = malloc(sizeof(sf_record) * 4096);
+    if (st == SF_OK && !r->recs) st = SF_ERR_NO_MEMORY;
+    r->last_p50 = r->last_p99 = NAN;
+    if (st != SF_OK) snprintf(err, errlen, "%s", r->err[0] ? r->err : sf_strerror(st));
+    return st;
+}
+
+sf_status sf_run_flush(sf_run *r)
+{
+    sf_status st = SF_OK, s2;
+    if (r->predictions && (s2 = sf_sink_flush(r->predictions, 30000)) != SF_OK) st = s2;
+    if (r->dead_letter && (s2 = sf_sink_flush(r->dead_letter, 30000)) != SF_OK) st = s2;
+    if (r->metrics_file) fflush(r->metrics_file);
+    if (st != SF_OK && !r->err[0]) snprintf(r->err, sizeof r->err, "cannot flush the outputs");
+    return st;
+}
+
+void sf_run_progress(sf_run *r, bool final)
+{
+    if (r->o->quiet) return;
+    int64_t now = sf_now_us();
+    int64_t every = r->o->progress_tty ? 250000 : 5000000;
+    if (!final && now - r->last_progress_us < every) return;
+    r->last_progress_us = now;
+    double secs = (double)(now - r->start_us) / 1e6;
+    double rate = secs > 0 ? (double)(r->rows_total - r->rows_at_start) / secs : 0;
+    double head = r->trainer ? sf_stream_metrics_headline(&r->metrics) : NAN;
+    char metric[64] = "warming up";
+    if (isfinite(head))
+        snprintf(metric, sizeof metric, "%s %.4f", r->K ? "accuracy" : "rmse", head);
+    fprintf(stderr,
+            "%sstreamfit: %llu rows | %.0f rows/s | %s | p99 %.2f ms | skipped %llu%s",
+            r->o->progress_tty ? "\r" : "", (unsigned long long)r->rows_total, rate, metric,
+            r->last_p99, (unsigned long long)r->rows_skipped,
+            r->o->progress_tty && !final ? "   " : "\n");
+}
+
+void sf_run_close(sf_run *r)
+{
+    if (r->source) r->source->ops->destroy(r->source);
+    sf_sink_destroy(r->predictions);
+    sf_sink_destroy(r->dead_letter);
+    if (r->metrics_file) fclose(r->metrics_file);
+    if (r->have_schema) sf_schema_free(&r->schema);
+    sf_trainer_destroy(r->trainer);
+    sf_context_destroy(r->ctx);
+    sf_stream_metrics_free(&r->metrics);
+    free(r->classes);
+    sf_batch *b = &r->batch;
+    free(b->X);
+    free(b->y);
+    free(b->arrival_us);
+    free(b->pos);
+    free(b->keys);
+    free(b->key_off);
+    free(b->key_len);
+    free(r->recs);
+    free(r->warm_X);
+    free(r->warm_y);
+    free(r->ring_X);
+    free(r->ring_y);
+    free(r->pred);
+    free(r->proba);
+    free(r->lat_ms);
+    free(r->source_resume);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,194 @@
+/*
+ * test_metrics.c — the evaluator (host/eval/metrics.c) on small cases worked
+ * out by hand: regression rmse / mae / r2 (including a constant label and no
+ * rows), binary AUC (ties counted one half, one class absent), and
+ * classification accuracy, log loss (with the 1e-15 clip), per-class
+ * precision / recall / F1 (including a class that is never predicted),
+ * macro F1 and the binary AUC of the class-1 probabilities.
+ */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <math.h>
+#include <stdio.h>
+
+#include "metrics.h"
+
+#define TOL 1e-14
+
+static void assert_close(double got, double want)
+{
+    if (!(fabs(got - want) <= TOL * (1.0 + fabs(want))))
+        fail_msg("got %.17g, expected %.17g", got, want);
+}
+
+static void test_regression(void **state)
+{
+    (void)state;
+    sf_regression_metrics m;
+    const double y[4] = {1, 2, 3, 4}, pred[4] = {1, 2, 3, 5};
+    /* errors 0 0 0 -1: sse 1, sae 1; mean 2.5, sst 5 */
+    sf_metrics_regression(y, pred, 4, &m);
+    assert_int_equal(m.n, 4);
+    assert_close(m.rmse, 0.5);
+    assert_close(m.mae, 0.25);
+    assert_close(m.r2, 0.8);
+
+    const double pred2[4] = {2, 1, 5, 2};
+    /* errors -1 1 -2 2: sse 10, sae 6 */
+    sf_metrics_regression(y, pred2, 4, &m);
+    assert_close(m.rmse, sqrt(10.0 / 4.0));
+    assert_close(m.mae, 1.5);
+    assert_close(m.r2, 1.0 - 10.0 / 5.0);
+
+    /* Perfect predictions. */
+    sf_metrics_regression(y, y, 4, &m);
+    assert_close(m.rmse, 0);
+    assert_close(m.mae, 0);
+    assert_close(m.r2, 1);
+
+    /* A constant label: r2 is 1 for a perfect fit, else 0. */
+    const double c[3] = {7, 7, 7}, pc[3] = {7, 8, 6};
+    sf_metrics_regression(c, c, 3, &m);
+    assert_close(m.r2, 1);
+    sf_metrics_regression(c, pc, 3, &m);
+    assert_close(m.r2, 0);
+    assert_close(m.rmse, sqrt(2.0 / 3.0));
+    assert_close(m.mae, 2.0 / 3.0);
+
+    /* No rows. */
+    sf_metrics_regression(y, pred, 0, &m);
+    assert_int_equal(m.n, 0);
+    assert_true(isnan(m.rmse));
+    assert_true(isnan(m.mae));
+    assert_true(isnan(m.r2));
+}
+
+static void test_auc(void **state)
+{
+    (void)state;
+    /* Positives 0.35 0.8 0.4, negatives 0.1 0.4 0.4. Pairs (pos, neg):
+     * 0.35: beats 0.1 -> 1; 0.8: beats all -> 3; 0.4: beats 0.1, ties two -> 2.
+     * AUC = 6 / 9. */
+    const size_t lab[6] = {0, 0, 1, 1, 0, 1};
+    const double sc[6] = {0.1, 0.4, 0.35, 0.8, 0.4, 0.4};
+    assert_close(sf_binary_auc(lab, sc, 6), 6.0 / 9.0);
+
+    /* Perfect, reversed, all tied. */
+    const size_t l4[4] = {0, 1, 0, 1};
+    const double up[4] = {0.1, 0.9, 0.2, 0.8}, down[4] = {0.9, 0.1, 0.8, 0.2},
+                 flat[4] = {0.5, 0.5, 0.5, 0.5};
+    assert_close(sf_binary_auc(l4, up, 4), 1.0);
+    assert_close(sf_binary_auc(l4, down, 4), 0.0);
+    assert_close(sf_binary_auc(l4, flat, 4), 0.5);
+
+    /* Order of rows does not matter; ties between a positive and a negative
+     * only: pos {1, 2}, neg {2, 0}: 1 beats 0 (1), 2 beats 0 (1), 2 ties 2 (1/2). */
+    const size_t l5[4] = {1, 0, 1, 0};
+    const double s5[4] = {1, 2, 2, 0};
+    assert_close(sf_binary_auc(l5, s5, 4), 2.5 / 4.0);
+
+    /* One class absent: undefined. */
+    const size_t ones[3] = {1, 1, 1}, zeros[3] = {0, 0, 0};
+    const double s3[3] = {0.2, 0.5, 0.9};
+    assert_true(isnan(sf_binary_auc(ones, s3, 3)));
+    assert_true(isnan(sf_binary_auc(zeros, s3, 3)));
+}
+
+static void test_classification_multiclass(void **state)
+{
+    (void)state;
+    /* Class 2 is never predicted. Predictions (argmax): 0 1 1 0 0 1. */
+    const size_t lab[6] = {0, 0, 1, 1, 2, 2};
+    const double p[6 * 3] = {
+        0.7, 0.2, 0.1,   /* true 0, pred 0 */
+        0.4, 0.5, 0.1,   /* true 0, pred 1 */
+        0.1, 0.8, 0.1,   /* true 1, pred 1 */
+        0.6, 0.3, 0.1,   /* true 1, pred 0 */
+        0.5, 0.2, 0.3,   /* true 2, pred 0 */
+        0.2, 0.45, 0.35, /* true 2, pred 1 */
+    };
+    sf_classification_metrics m;
+    assert_int_equal(sf_metrics_classification(lab, p, 6, 3, &m), SF_OK);
+    assert_int_equal(m.n, 6);
+    assert_int_equal(m.K, 3);
+    assert_close(m.accuracy, 2.0 / 6.0);
+    double ll = -(log(0.7) + log(0.4) + log(0.8) + log(0.3) + log(0.3) + log(0.35)) / 6.0;
+    assert_close(m.log_loss, ll);
+    assert_true(isnan(m.auc));
+    /* class 0: predicted 3 times, 1 right; 2 true -> P 1/3, R 1/2, F1 2/5 */
+    assert_close(m.per_class[0].precision, 1.0 / 3.0);
+    assert_close(m.per_class[0].recall, 0.5);
+    assert_close(m.per_class[0].f1, 0.4);
+    assert_int_equal(m.per_class[0].support, 2);
+    /* class 1: the same counts */
+    assert_close(m.per_class[1].precision, 1.0 / 3.0);
+    assert_close(m.per_class[1].recall, 0.5);
+    assert_close(m.per_class[1].f1, 0.4);
+    assert_int_equal(m.per_class[1].support, 2);
+    /* class 2: never predicted -> precision 0 (not NaN), recall 0, F1 0 */
+    assert_close(m.per_class[2].precision, 0);
+    assert_close(m.per_class[2].recall, 0);
+    assert_close(m.per_class[2].f1, 0);
+    assert_int_equal(m.per_class[2].support, 2);
+    assert_close(m.macro_f1, 0.8 / 3.0);
+    sf_classification_metrics_free(&m);
+    assert_null(m.per_class);
+}
+
+static void test_classification_binary(void **state)
+{
+    (void)state;
+    /* p1 = 0.2 0.9 0.4 0.6 for labels 0 1 1 0: predictions 0 1 0 1. */
+    const size_t lab[4] = {0, 1, 1, 0};
+    const double p[8] = {0.8, 0.2, 0.1, 0.9, 0.6, 0.4, 0.4, 0.6};
+    sf_classification_metrics m;
+    assert_int_equal(sf_metrics_classification(lab, p, 4, 2, &m), SF_OK);
+    assert_close(m.accuracy, 0.5);
+    assert_close(m.log_loss, -(log(0.8) + log(0.9) + log(0.4) + log(0.4)) / 4.0);
+    /* pos {0.9, 0.4} vs neg {0.2, 0.6}: 0.9 beats both, 0.4 beats 0.2 -> 3/4 */
+    assert_close(m.auc, 0.75);
+    const double p1[4] = {0.2, 0.9, 0.4, 0.6};
+    assert_close(m.auc, sf_binary_auc(lab, p1, 4));
+    for (int k = 0; k < 2; k++) {
+        assert_close(m.per_class[k].precision, 0.5);
+        assert_close(m.per_class[k].recall, 0.5);
+        assert_close(m.per_class[k].f1, 0.5);
+        assert_int_equal(m.per_class[k].support, 2);
+    }
+    assert_close(m.macro_f1, 0.5);
+    sf_classification_metrics_free(&m);
+
+    /* A zero probability on the true class is clipped at 1e-15; an exact tie
+     * goes to the lower class index. One class absent: AUC undefined. */
+    const size_t lab2[2] = {1, 1};
+    const double p2[4] = {1.0, 0.0, 0.5, 0.5};
+    assert_int_equal(sf_metrics_classification(lab2, p2, 2, 2, &m), SF_OK);
+    assert_close(m.accuracy, 0.0);
+    assert_close(m.log_loss, (-log(1e-15) - log(0.5)) / 2.0);
+    assert_true(isnan(m.auc));
+    assert_close(m.per_class[0].precision, 0);
+    assert_close(m.per_class[0].recall, 0); /* no true class-0 rows */
+    assert_int_equal(m.per_class[0].support, 0);
+    assert_close(m.per_class[1].precision, 0); /* never predicted */
+    assert_close(m.per_class[1].recall, 0);
+    assert_int_equal(m.per_class[1].support, 2);
+    assert_close(m.macro_f1, 0);
+    sf_classification_metrics_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_regression),
+        cmocka_unit_test(test_auc),
+        cmocka_unit_test(test_classification_multiclass),
+        cmocka_unit_test(test_classification_binary),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
