@@ -63,6 +63,10 @@ static inline sf_cuda_backend *sf_cu(sf_backend *be) { return (sf_cuda_backend *
 
 /* ---- workspaces (cuda_workspace.cu) ---- */
 
+/* A message through the backend's log callback (nothing when it is NULL). */
+void sf_cu_logf(const sf_cuda_backend *cb, sf_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Device allocation ordered on stream s (plain cudaMalloc/cudaFree when the
  * device has no memory pools). */
 sf_status sf_cu_dev_alloc(sf_cuda_backend *cb, void **p, size_t bytes, cudaStream_t s);
@@ -127,6 +131,38 @@ static inline unsigned sf_cu_blocks(size_t work, unsigned threads)
     if (b < 1) b = 1;
     if (b > 16384) b = 16384;
     return (unsigned)b;
+}
+
+/* Rows split into at most 1024 chunks of at least 256 rows: column
+ * reductions write one partial result per chunk and column, summed in a fixed
+ * order afterwards, so that results do not depend on scheduling. */
+static inline void sf_cu_row_chunks(size_t n, size_t *chunks, size_t *rows_per_chunk)
+{
+    size_t c = (n + 255) / 256;
+    if (c < 1) c = 1;
+    if (c > 1024) c = 1024;
+    *chunks = c;
+    *rows_per_chunk = (n + c - 1) / c;
+}
+
+/* Cached cuSOLVER workspace size for shape (m, n); false when not cached. */
+static inline bool sf_cu_lwork_get(const sf_cu_lwork *cache, int m, int n, int *lwork)
+{
+    for (int i = 0; i < SF_CU_LWORK_SLOTS; i++)
+        if (cache[i].m == m && cache[i].n == n && cache[i].lwork > 0) {
+            *lwork = cache[i].lwork;
+            return true;
+        }
+    return false;
+}
+
+static inline void sf_cu_lwork_put(sf_cu_lwork *cache, unsigned *next, int m, int n, int lwork)
+{
+    sf_cu_lwork *slot = &cache[*next % SF_CU_LWORK_SLOTS];
+    *next += 1;
+    slot->m = m;
+    slot->n = n;
+    slot->lwork = lwork > 0 ? lwork : 1;
 }
 
 /* ---- ops, one file per group ---- */

@@ -33,10 +33,7 @@ uint64_t ref_rng_u64(ref_rng *r)
     return z ^ (z >> 31);
 }
 
-double ref_rng_uniform(ref_rng *r)
-{
-    return ((double)(ref_rng_u64(r) >> 11) + 0.5) * 0x1p-53;
-}
+double ref_rng_uniform(ref_rng *r) { return ((double)(ref_rng_u64(r) >> 11) + 0.5) * 0x1p-53; }
 
 double ref_rng_normal(ref_rng *r)
 {
@@ -74,13 +71,15 @@ bool ref_gauss_solve(size_t n, long double *A, long double *b)
         for (size_t i = k + 1; i < n; i++) {
             long double f = A[i * n + k] / A[k * n + k];
             if (f == 0) continue;
-            for (size_t j = k; j < n; j++) A[i * n + j] -= f * A[k * n + j];
+            for (size_t j = k; j < n; j++)
+                A[i * n + j] -= f * A[k * n + j];
             b[i] -= f * b[k];
         }
     }
     for (size_t k = n; k-- > 0;) {
         long double s = b[k];
-        for (size_t j = k + 1; j < n; j++) s -= A[k * n + j] * b[j];
+        for (size_t j = k + 1; j < n; j++)
+            s -= A[k * n + j] * b[j];
         b[k] = s / A[k * n + k];
     }
     return true;
@@ -90,7 +89,8 @@ static void column_stats_ld(const double *X, size_t n, size_t d, size_t j, long 
                             long double *std)
 {
     long double m = 0, v = 0;
-    for (size_t i = 0; i < n; i++) m += X[i * d + j];
+    for (size_t i = 0; i < n; i++)
+        m += X[i * d + j];
     m /= (long double)n;
     for (size_t i = 0; i < n; i++) {
         long double c = X[i * d + j] - m;
@@ -118,10 +118,12 @@ bool ref_least_squares(const double *X, const double *y, size_t n, size_t d, dou
     long double *rhs = A + d * d, *mx = rhs + d, my = 0;
     if (intercept) {
         for (size_t i = 0; i < n; i++) {
-            for (size_t j = 0; j < d; j++) mx[j] += X[i * d + j];
+            for (size_t j = 0; j < d; j++)
+                mx[j] += X[i * d + j];
             my += y[i];
         }
-        for (size_t j = 0; j < d; j++) mx[j] /= (long double)n;
+        for (size_t j = 0; j < d; j++)
+            mx[j] /= (long double)n;
         my /= (long double)n;
     }
     for (size_t i = 0; i < n; i++) {
@@ -129,7 +131,8 @@ bool ref_least_squares(const double *X, const double *y, size_t n, size_t d, dou
         for (size_t a = 0; a < d; a++) {
             long double xa = (long double)X[i * d + a] - mx[a];
             rhs[a] += xa * yc;
-            for (size_t c = 0; c < d; c++) A[a * d + c] += xa * ((long double)X[i * d + c] - mx[c]);
+            for (size_t c = 0; c < d; c++)
+                A[a * d + c] += xa * ((long double)X[i * d + c] - mx[c]);
         }
     }
     for (size_t j = 0; j < d && lambda > 0; j++) {
@@ -178,32 +181,39 @@ static void cls_eval(const cls_problem *pr, const long double *theta, long doubl
     if (H) memset(H, 0, sizeof(long double) * P * P);
     for (size_t i = 0; i < n; i++) {
         const long double *z = pr->Z + i * d;
-        for (size_t a = 0; a < d; a++) v[a] = z[a];
+        for (size_t a = 0; a < d; a++)
+            v[a] = z[a];
         v[d] = 1;
         for (size_t k = 0; k < K; k++) {
             long double s = theta[k * p + d];
-            for (size_t a = 0; a < d; a++) s += theta[k * p + a] * z[a];
+            for (size_t a = 0; a < d; a++)
+                s += theta[k * p + a] * z[a];
             t[k] = s;
         }
         if (K == 1) {
             long double yi = pr->y[i];
             loss += log1pexpl_(t[0]) - yi * t[0];
             long double pi = t[0] >= 0 ? 1 / (1 + expl(-t[0])) : expl(t[0]) / (1 + expl(t[0]));
-            for (size_t a = 0; a < p; a++) g[a] += (pi - yi) * v[a];
+            for (size_t a = 0; a < p; a++)
+                g[a] += (pi - yi) * v[a];
             if (H)
                 for (size_t a = 0; a < p; a++)
-                    for (size_t c = 0; c < p; c++) H[a * P + c] += pi * (1 - pi) * v[a] * v[c];
+                    for (size_t c = 0; c < p; c++)
+                        H[a * P + c] += pi * (1 - pi) * v[a] * v[c];
         } else {
             size_t yi = (size_t)pr->y[i];
             long double mx = t[0], s = 0;
             for (size_t k = 1; k < K; k++)
                 if (t[k] > mx) mx = t[k];
-            for (size_t k = 0; k < K; k++) s += expl(t[k] - mx);
+            for (size_t k = 0; k < K; k++)
+                s += expl(t[k] - mx);
             loss += mx + logl(s) - t[yi];
-            for (size_t k = 0; k < K; k++) pk[k] = expl(t[k] - mx) / s;
+            for (size_t k = 0; k < K; k++)
+                pk[k] = expl(t[k] - mx) / s;
             for (size_t k = 0; k < K; k++) {
                 long double e = pk[k] - (k == yi ? 1 : 0);
-                for (size_t a = 0; a < p; a++) g[k * p + a] += e * v[a];
+                for (size_t a = 0; a < p; a++)
+                    g[k * p + a] += e * v[a];
             }
             if (H)
                 for (size_t k = 0; k < K; k++)
@@ -217,9 +227,11 @@ static void cls_eval(const cls_problem *pr, const long double *theta, long doubl
     }
     long double inv_n = 1.0L / (long double)n, pen = 0;
     loss *= inv_n;
-    for (size_t q = 0; q < P; q++) g[q] *= inv_n;
+    for (size_t q = 0; q < P; q++)
+        g[q] *= inv_n;
     if (H)
-        for (size_t q = 0; q < P * P; q++) H[q] *= inv_n;
+        for (size_t q = 0; q < P * P; q++)
+            H[q] *= inv_n;
     for (size_t k = 0; k < K; k++)
         for (size_t a = 0; a < d; a++) {
             size_t q = k * p + a;
@@ -256,7 +268,8 @@ static bool cls_newton(const cls_problem *pr, long double *theta)
     long double gn = free_norm(pr, g);
     for (int it = 0; it < 200 && gn > 1e-18L; it++) {
         for (size_t a = 0; a < m; a++) {
-            for (size_t c = 0; c < m; c++) Hf[a * m + c] = H[idx[a] * P + idx[c]];
+            for (size_t c = 0; c < m; c++)
+                Hf[a * m + c] = H[idx[a] * P + idx[c]];
             s[a] = -g[idx[a]];
         }
         if (!ref_gauss_solve(m, Hf, s)) break;
@@ -269,7 +282,8 @@ static bool cls_newton(const cls_problem *pr, long double *theta)
         long double alpha = 1, gn1 = 0;
         bool accepted = false;
         for (int ls = 0; ls < 80 && !accepted; ls++) {
-            for (size_t q = 0; q < P; q++) trial[q] = theta[q] + alpha * step[q];
+            for (size_t q = 0; q < P; q++)
+                trial[q] = theta[q] + alpha * step[q];
             cls_eval(pr, trial, &f1, g1, NULL);
             gn1 = free_norm(pr, g1);
             if (isfinite(f1) && (f1 <= f + 1e-4L * alpha * slope ||
@@ -316,14 +330,16 @@ static bool fit_classifier(const double *X, const double *y, size_t n, size_t d,
         bool is_b = a == d, last = outs > 1 && k == outs - 1;
         fr[q] = is_b ? (intercept && !last) : !(last && lambda == 0);
     }
-    cls_problem pr = {.Z = Z, .y = y, .n = n, .d = d, .K = outs, .lambda = lambda, .P = P,
-                      .free_ = fr};
+    cls_problem pr = {
+        .Z = Z, .y = y, .n = n, .d = d, .K = outs, .lambda = lambda, .P = P, .free_ = fr};
     bool ok = cls_newton(&pr, theta);
     if (outs > 1 && lambda == 0) /* center every feature's weights across classes */
         for (size_t j = 0; j < d; j++) {
             long double mean = 0;
-            for (size_t k = 0; k < outs; k++) mean += theta[k * p + j] / (long double)outs;
-            for (size_t k = 0; k < outs; k++) theta[k * p + j] -= mean;
+            for (size_t k = 0; k < outs; k++)
+                mean += theta[k * p + j] / (long double)outs;
+            for (size_t k = 0; k < outs; k++)
+                theta[k * p + j] -= mean;
         }
     long double bmean = 0;
     long double braw[8];
@@ -337,7 +353,8 @@ static bool fit_classifier(const double *X, const double *y, size_t n, size_t d,
         braw[k] = bk;
         bmean += bk / (long double)outs;
     }
-    for (size_t k = 0; k < outs; k++) b[k] = (double)(outs > 1 ? braw[k] - bmean : braw[k]);
+    for (size_t k = 0; k < outs; k++)
+        b[k] = (double)(outs > 1 ? braw[k] - bmean : braw[k]);
     free(Z);
     free(fr);
     return ok;

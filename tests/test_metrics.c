@@ -106,11 +106,11 @@ static void test_classification_multiclass(void **state)
     /* Class 2 is never predicted. Predictions (argmax): 0 1 1 0 0 1. */
     const size_t lab[6] = {0, 0, 1, 1, 2, 2};
     const double p[6 * 3] = {
-        0.7, 0.2, 0.1,   /* true 0, pred 0 */
-        0.4, 0.5, 0.1,   /* true 0, pred 1 */
-        0.1, 0.8, 0.1,   /* true 1, pred 1 */
-        0.6, 0.3, 0.1,   /* true 1, pred 0 */
-        0.5, 0.2, 0.3,   /* true 2, pred 0 */
+        0.7, 0.2,  0.1,  /* true 0, pred 0 */
+        0.4, 0.5,  0.1,  /* true 0, pred 1 */
+        0.1, 0.8,  0.1,  /* true 1, pred 1 */
+        0.6, 0.3,  0.1,  /* true 1, pred 0 */
+        0.5, 0.2,  0.3,  /* true 2, pred 0 */
         0.2, 0.45, 0.35, /* true 2, pred 1 */
     };
     sf_classification_metrics m;

@@ -140,7 +140,9 @@ sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, 
 sf_status sf_trainer_fit(sf_trainer *t, sf_model **out);
 
 /* Streaming update with one micro-batch: least squares merges the batch's
- * statistics exactly; logistic/softmax take one FTRL-Proximal step. */
+ * statistics exactly; logistic/softmax take one FTRL-Proximal step. The first
+ * update on a trainer that keeps batches ends its exact phase
+ * (sf_trainer_end_warmup). */
 sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, size_t rows);
 
 /* The current model of the streaming state (after sf_trainer_update). */

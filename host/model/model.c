@@ -96,7 +96,7 @@ static void classify_row(const sf_model *m, double *t, double *value, double *pr
     }
     if (m->kind == SF_MODEL_LOGISTIC) {
         double p1 = sf_sigmoid(t[0]);
-        *value = m->classes[p1 >= 0.5 ? 1 : 0];
+        *value = m->classes[p1 > 0.5 ? 1 : 0]; /* a tie goes to the first class, as argmax does */
         if (proba) {
             proba[0] = 1.0 - p1;
             proba[1] = p1;

@@ -10,6 +10,7 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,10 +22,25 @@
 #define SF_MODEL_FORMAT "streamfit-model"
 #define SF_MODEL_VERSION 1
 
+/* cJSON prints 15 digits when they read back within a rounding unit, which can
+ * lose the last bit; 17 significant digits always read back exactly. */
+static cJSON *exact_number(double v)
+{
+    if (!isfinite(v)) return cJSON_CreateNull();
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.17g", v);
+    return cJSON_CreateRaw(buf);
+}
+
+static void add_number(cJSON *o, const char *key, double v)
+{
+    cJSON_AddItemToObject(o, key, exact_number(v));
+}
+
 static cJSON *number_array(const double *v, size_t n)
 {
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, exact_number(v[i]));
     return a;
 }
 
@@ -51,10 +67,10 @@ static cJSON *model_to_json(const sf_model *m)
         for (size_t k = 0; rows && k < m->outputs; k++)
             cJSON_AddItemToArray(rows, number_array(m->coef + k * m->d, m->d));
     } else {
-        cJSON_AddNumberToObject(o, "intercept", m->intercept[0]);
+        add_number(o, "intercept", m->intercept[0]);
         cJSON_AddItemToObject(o, "coefficients", number_array(m->coef, m->d));
     }
-    cJSON_AddNumberToObject(o, "lambda", m->lambda);
+    add_number(o, "lambda", m->lambda);
     cJSON_AddBoolToObject(o, "fit_intercept", m->fit_intercept);
     cJSON_AddBoolToObject(o, "standardize", m->standardize);
     if (m->standardize && m->scaler_mean && m->scaler_std) {
@@ -67,8 +83,8 @@ static cJSON *model_to_json(const sf_model *m)
     cJSON *fit = cJSON_AddObjectToObject(o, "fit");
     cJSON_AddStringToObject(fit, "solver", sf_solver_kind_name(m->report.solver_used));
     cJSON_AddNumberToObject(fit, "iterations", m->report.iterations);
-    cJSON_AddNumberToObject(fit, "grad_norm", m->report.grad_norm);
-    cJSON_AddNumberToObject(fit, "rcond", m->report.rcond);
+    add_number(fit, "grad_norm", m->report.grad_norm);
+    add_number(fit, "rcond", m->report.rcond);
     cJSON_AddNumberToObject(fit, "refinement_steps", m->report.refinement_steps);
     cJSON_AddBoolToObject(fit, "rank_deficient", m->report.rank_deficient);
     return o;

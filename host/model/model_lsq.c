@@ -10,6 +10,7 @@
  * at hand (train on a file), the solution is refined with residuals computed
  * in extended precision until the correction stops shrinking.
  */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,6 +73,9 @@ static sf_status cholesky_path(sf_trainer *t, lsq_system *sys, double *w, bool *
     for (size_t j = 0; j < d; j++) w[j] = rhs[j] / sys->s[j];
     double rcond = 0;
     sf_status st = be->ops->solve_spd(be, d, sys->U, w, 1, &rcond);
+    /* A factor this close to singular (e.g. a duplicated column) is rank
+     * deficiency that rounding hid: take the rank-revealing path. */
+    if (st == SF_OK && rcond < (double)d * DBL_EPSILON) st = SF_ERR_NOT_POSITIVE_DEFINITE;
     *not_pd = st == SF_ERR_NOT_POSITIVE_DEFINITE;
     if (st == SF_OK) {
         for (size_t j = 0; j < d; j++) w[j] /= sys->s[j];

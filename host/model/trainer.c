@@ -173,8 +173,12 @@ sf_status sf_trainer_fit(sf_trainer *t, sf_model **out)
 sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, size_t rows)
 {
     if (rows == 0) return SF_OK;
+    /* The first update ends the exact phase: the kept batches would no longer
+     * describe everything the statistics have seen. */
+    sf_status st = (t && t->par.keep_batches) ? sf_trainer_end_warmup(t) : SF_OK;
+    if (st != SF_OK) return st;
     sf_dbatch *b = NULL;
-    sf_status st = ingest(t, X, y, rows, &b);
+    st = ingest(t, X, y, rows, &b);
     if (st != SF_OK) return st;
     if (!is_least_squares(t->par.model)) st = sf_ftrl_update(t, b);
     t->be->ops->batch_free(t->be, b);

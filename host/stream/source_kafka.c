@@ -1,0 +1,634 @@
+/*
+ * source_kafka.c — records from a Kafka topic (librdkafka consumer).
+ *
+ * With a consumer group the topic is subscribed and the group balances its
+ * partitions; without one every partition is assigned to this process. In
+ * both cases the start offset of a partition comes from the checkpoint's
+ * position blob when it names the partition, else from `start` — so the
+ * checkpoint, not the group's committed offsets, decides where a restart
+ * resumes. Offsets are committed to the group only after a checkpoint is
+ * durable (commit()), never automatically.
+ *
+ * Position blob: "kafka v1\nTOPIC\nPARTITION NEXT_OFFSET\n..." where
+ * NEXT_OFFSET is the offset after the last record handed out.
+ *
+ * Broker loss is reported once through the notice callback and waited out:
+ * the source never gives up and never skips records because of it. Memory is
+ * bounded by librdkafka's pre-fetch queue (queued.max.messages.kbytes).
+ */
+#ifdef STREAMFIT_HAVE_KAFKA
+
+#include <inttypes.h>
+#include <librdkafka/rdkafka.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "source.h"
+
+sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, sf_source **out,
+                               char *err, size_t errlen);
+
+#define KAFKA_PROBE_INTERVAL_US 1000000 /* metadata probe while brokers are away */
+#define KAFKA_ASSIGN_RETRY_US 500000    /* metadata retry before the first assignment */
+
+typedef struct kpart {
+    int64_t next;  /* offset after the last record handed out (or resumed); -1: none */
+    bool assigned; /* currently assigned to this consumer */
+} kpart;
+
+typedef struct kafka_source {
+    sf_source base;
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue; /* the consumer queue */
+    char *topic;
+    bool group;            /* subscribed with a consumer group */
+    int64_t start_offset;  /* for partitions without a resume position */
+    kpart *parts;          /* indexed by partition id */
+    size_t nparts;
+    rd_kafka_message_t **held; /* messages behind the records of the last poll */
+    size_t nheld, held_cap;
+    rd_kafka_topic_partition_list_t *to_commit; /* positions of the last state() */
+    bool assigned_all;     /* without a group: all partitions assigned */
+    int64_t next_assign_us;
+    /* health */
+    bool down;
+    int64_t next_probe_us;
+    bool topic_missing;
+    int last_error;        /* last informational error reported (deduplicated) */
+    sf_status failed;      /* a non-transient error: poll returns it */
+    char failure[512];
+    void (*notice)(void *user, const char *msg);
+    void *notice_user;
+} kafka_source;
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void notice(kafka_source *ks, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void notice(kafka_source *ks, const char *fmt, ...)
+{
+    if (!ks->notice) return;
+    char msg[768];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ks->notice(ks->notice_user, msg);
+}
+
+/* Remember the first non-transient error; poll reports it and returns it. */
+static void fail(kafka_source *ks, sf_status st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void fail(kafka_source *ks, sf_status st, const char *fmt, ...)
+{
+    if (ks->failed != SF_OK) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ks->failure, sizeof ks->failure, fmt, ap);
+    va_end(ap);
+    ks->failed = st;
+}
+
+static void set_up_again(kafka_source *ks)
+{
+    if (ks->down) notice(ks, "kafka: brokers reachable again");
+    ks->down = false;
+    ks->last_error = 0;
+}
+
+static kpart *part_get(kafka_source *ks, int32_t p)
+{
+    if (p < 0) return NULL;
+    if ((size_t)p >= ks->nparts) {
+        size_t n = ks->nparts ? ks->nparts : 8;
+        while (n <= (size_t)p) n *= 2;
+        kpart *np = realloc(ks->parts, n * sizeof *np);
+        if (!np) return NULL;
+        for (size_t i = ks->nparts; i < n; i++) np[i] = (kpart){.next = -1, .assigned = false};
+        ks->parts = np;
+        ks->nparts = n;
+    }
+    return &ks->parts[p];
+}
+
+/* ---- callbacks (served from poll, in the caller's thread) ---- */
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    kafka_source *ks = opaque;
+    switch (code) {
+    case RD_KAFKA_RESP_ERR__FATAL: {
+        char buf[512];
+        rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, buf, sizeof buf);
+        fail(ks, SF_ERR_IO, "kafka: fatal error: %s: %s", rd_kafka_err2str(e), buf);
+        break;
+    }
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+        if (!ks->down) notice(ks, "kafka: brokers unreachable (%s); waiting", reason);
+        ks->down = true;
+        ks->next_probe_us = now_us() + KAFKA_PROBE_INTERVAL_US;
+        break;
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+        fail(ks, SF_ERR_IO, "kafka: %s: %s", rd_kafka_err2str(code), reason);
+        break;
+    case RD_KAFKA_RESP_ERR__TRANSPORT: /* one connection; all of them: ALL_BROKERS_DOWN */
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+        break;
+    default:
+        if (code != ks->last_error) notice(ks, "kafka: %s", reason);
+        ks->last_error = code;
+        break;
+    }
+}
+
+/* Only configuration warnings are worth a notice; connection trouble comes
+ * through on_error. Logs are forwarded to the consumer queue, so this runs
+ * in the thread that polls. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    kafka_source *ks = rd_kafka_opaque(rk);
+    if (ks && level <= LOG_WARNING && strcmp(fac, "CONFWARN") == 0) notice(ks, "kafka: %s", buf);
+}
+
+static void start_offsets(kafka_source *ks, rd_kafka_topic_partition_list_t *list)
+{
+    for (int i = 0; i < list->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        kpart *kp = part_get(ks, tp->partition);
+        if (!kp) {
+            fail(ks, SF_ERR_NO_MEMORY, "kafka: out of memory");
+            return;
+        }
+        tp->offset = kp->next >= 0 ? kp->next : ks->start_offset;
+        kp->assigned = true;
+    }
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t code,
+                         rd_kafka_topic_partition_list_t *list, void *opaque)
+{
+    kafka_source *ks = opaque;
+    bool coop = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        start_offsets(ks, list);
+        if (coop) error = rd_kafka_incremental_assign(rk, list);
+        else e = rd_kafka_assign(rk, list);
+    } else {
+        /* Revoked or lost: keep the positions (a partition that comes back
+         * continues where this consumer stopped), stop committing them. */
+        for (int i = 0; i < list->cnt; i++) {
+            int32_t p = list->elems[i].partition;
+            if (p >= 0 && (size_t)p < ks->nparts) ks->parts[p].assigned = false;
+        }
+        if (coop) error = rd_kafka_incremental_unassign(rk, list);
+        else e = rd_kafka_assign(rk, NULL);
+    }
+    if (error) {
+        fail(ks, SF_ERR_IO, "kafka: partition assignment failed: %s", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (e) {
+        fail(ks, SF_ERR_IO, "kafka: partition assignment failed: %s", rd_kafka_err2str(e));
+    }
+}
+
+/* ---- assignment without a group ---- */
+
+/* Fetch the topic's metadata; true when it answered (brokers reachable). */
+static bool assign_all(kafka_source *ks, int timeout_ms)
+{
+    rd_kafka_topic_t *rkt = rd_kafka_topic_new(ks->rk, ks->topic, NULL);
+    if (!rkt) {
+        fail(ks, SF_ERR_IO, "kafka: topic '%s': %s", ks->topic,
+             rd_kafka_err2str(rd_kafka_last_error()));
+        return false;
+    }
+    const struct rd_kafka_metadata *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(ks->rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (e) return false; /* timed out or transport: the error callback says why */
+    bool answered = true;
+    const struct rd_kafka_metadata_topic *t = md->topic_cnt == 1 ? &md->topics[0] : NULL;
+    if (!t || t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || t->partition_cnt == 0) {
+        if (!ks->topic_missing)
+            notice(ks, "kafka: topic '%s' does not exist yet; waiting for it", ks->topic);
+        ks->topic_missing = true;
+    } else if (t->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+        fail(ks, SF_ERR_IO, "kafka: topic '%s': %s", ks->topic, rd_kafka_err2str(t->err));
+    } else if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(t->partition_cnt);
+        for (int i = 0; i < t->partition_cnt; i++)
+            rd_kafka_topic_partition_list_add(list, ks->topic, t->partitions[i].id);
+        start_offsets(ks, list);
+        if (ks->failed == SF_OK) {
+            rd_kafka_resp_err_t ae = rd_kafka_assign(ks->rk, list);
+            if (ae) fail(ks, SF_ERR_IO, "kafka: cannot assign partitions: %s", rd_kafka_err2str(ae));
+            else ks->assigned_all = true;
+        }
+        rd_kafka_topic_partition_list_destroy(list);
+        if (ks->topic_missing && ks->assigned_all)
+            notice(ks, "kafka: topic '%s' found (%d partitions)", ks->topic, t->partition_cnt);
+        ks->topic_missing = false;
+    } /* other topic errors (leader not available, ...) are transient: retry */
+    rd_kafka_metadata_destroy(md);
+    return answered;
+}
+
+/* Is this error, reported on a message, one to wait out? */
+static bool transient(rd_kafka_resp_err_t e)
+{
+    switch (e) {
+    case RD_KAFKA_RESP_ERR__TRANSPORT:
+    case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+    case RD_KAFKA_RESP_ERR__RESOLVE:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+    case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+    case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+    case RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+    case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
+    case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+    case RD_KAFKA_RESP_ERR__WAIT_COORD:
+    case RD_KAFKA_RESP_ERR__IN_PROGRESS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void release_held(kafka_source *ks)
+{
+    for (size_t i = 0; i < ks->nheld; i++) rd_kafka_message_destroy(ks->held[i]);
+    ks->nheld = 0;
+}
+
+/* Turn fetched messages into records; error messages are reported and freed. */
+static size_t take_messages(kafka_source *ks, rd_kafka_message_t **msgs, size_t cnt, sf_record *out,
+                            size_t n)
+{
+    int64_t arrival = now_us();
+    for (size_t i = 0; i < cnt; i++) {
+        rd_kafka_message_t *m = msgs[i];
+        if (m->err) {
+            if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                /* not a record */
+            } else if (transient(m->err)) {
+                if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+                    m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+                    if (!ks->topic_missing)
+                        notice(ks, "kafka: topic '%s' does not exist yet; waiting for it", ks->topic);
+                    ks->topic_missing = true;
+                } else if ((int)m->err != ks->last_error) {
+                    notice(ks, "kafka: %s; waiting", rd_kafka_message_errstr(m));
+                    ks->last_error = m->err;
+                }
+            } else {
+                fail(ks, SF_ERR_IO, "kafka: %s", rd_kafka_message_errstr(m));
+            }
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        kpart *kp = part_get(ks, m->partition);
+        if (!kp) {
+            fail(ks, SF_ERR_NO_MEMORY, "kafka: out of memory");
+            rd_kafka_message_destroy(m);
+            continue;
+        }
+        kp->next = m->offset + 1;
+        sf_record *r = &out[n++];
+        r->data = m->payload ? m->payload : "";
+        r->len = m->payload ? m->len : 0;
+        r->key = m->key;
+        r->key_len = m->key ? m->key_len : 0;
+        r->pos = (sf_record_pos){.partition = m->partition, .offset = m->offset, .line = 0, .file = 0};
+        r->arrival_us = arrival;
+        rd_kafka_timestamp_type_t tstype;
+        int64_t ts = rd_kafka_message_timestamp(m, &tstype);
+        r->timestamp_ms = tstype == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? -1 : ts;
+        ks->held[ks->nheld++] = m;
+    }
+    return n;
+}
+
+static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeout_ms, size_t *n,
+                            bool *eof)
+{
+    kafka_source *ks = (kafka_source *)s;
+    *n = 0;
+    *eof = false;
+    release_held(ks);
+    if (max == 0) return SF_OK;
+    if (max > ks->held_cap) {
+        rd_kafka_message_t **h = realloc(ks->held, max * sizeof *h);
+        if (!h) return SF_ERR_NO_MEMORY;
+        ks->held = h;
+        ks->held_cap = max;
+    }
+    if (timeout_ms < 0) timeout_ms = 0;
+    int64_t t0 = now_us();
+    if (!ks->group && !ks->assigned_all && ks->failed == SF_OK && t0 >= ks->next_assign_us) {
+        int tmo = timeout_ms < 100 ? 100 : timeout_ms > 5000 ? 5000 : timeout_ms;
+        if (assign_all(ks, tmo)) set_up_again(ks);
+        ks->next_assign_us = now_us() + KAFKA_ASSIGN_RETRY_US;
+    } else if (ks->down && t0 >= ks->next_probe_us) {
+        const struct rd_kafka_metadata *md = NULL;
+        if (rd_kafka_metadata(ks->rk, 0, NULL, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_metadata_destroy(md);
+            set_up_again(ks);
+        }
+        ks->next_probe_us = now_us() + KAFKA_PROBE_INTERVAL_US;
+    }
+    int left = timeout_ms - (int)((now_us() - t0) / 1000);
+    if (left < 0) left = 0;
+
+    /* The first message may wait; the rest only takes what is already queued. */
+    rd_kafka_message_t *first = ks->failed == SF_OK ? rd_kafka_consumer_poll(ks->rk, left) : NULL;
+    size_t got = 0;
+    if (first) {
+        size_t cnt = 1;
+        ks->held[ks->nheld] = first; /* temporarily, take_messages re-places it */
+        rd_kafka_message_t **batch = ks->held + ks->nheld;
+        if (max > 1) {
+            ssize_t r = rd_kafka_consume_batch_queue(ks->queue, 0, batch + 1, max - 1);
+            if (r > 0) cnt += (size_t)r;
+        }
+        /* take_messages writes kept messages back into held[] from the start,
+         * never past the one it is reading: safe in place. */
+        got = take_messages(ks, batch, cnt, out, 0);
+    }
+    if (got > 0) {
+        set_up_again(ks);
+        ks->topic_missing = false;
+    }
+    *n = got;
+    if (ks->failed != SF_OK) {
+        notice(ks, "%s", ks->failure);
+        release_held(ks);
+        *n = 0;
+        return ks->failed;
+    }
+    return SF_OK;
+}
+
+/* ---- positions ---- */
+
+static sf_status kafka_state(sf_source *s, sf_source_state *out)
+{
+    kafka_source *ks = (kafka_source *)s;
+    out->blob = NULL;
+    size_t cap = strlen(ks->topic) + 32, len = 0, count = 0;
+    for (size_t p = 0; p < ks->nparts; p++)
+        if (ks->parts[p].next >= 0) count++;
+    cap += count * 48;
+    char *blob = malloc(cap);
+    if (!blob) return SF_ERR_NO_MEMORY;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)count);
+    len += (size_t)snprintf(blob + len, cap - len, "kafka v1\n%s\n", ks->topic);
+    for (size_t p = 0; p < ks->nparts; p++) {
+        const kpart *kp = &ks->parts[p];
+        if (kp->next < 0) continue;
+        len += (size_t)snprintf(blob + len, cap - len, "%zu %" PRId64 "\n", p, kp->next);
+        if (kp->assigned) rd_kafka_topic_partition_list_add(list, ks->topic, (int32_t)p)->offset = kp->next;
+    }
+    if (ks->to_commit) rd_kafka_topic_partition_list_destroy(ks->to_commit);
+    ks->to_commit = list;
+    out->blob = blob;
+    return SF_OK;
+}
+
+static sf_status kafka_commit(sf_source *s)
+{
+    kafka_source *ks = (kafka_source *)s;
+    if (!ks->group || !ks->to_commit || ks->to_commit->cnt == 0) return SF_OK;
+    rd_kafka_resp_err_t e = rd_kafka_commit(ks->rk, ks->to_commit, 0);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET) return SF_OK;
+    for (int i = 0; !e && i < ks->to_commit->cnt; i++) e = ks->to_commit->elems[i].err;
+    if (transient(e)) {
+        /* The checkpoint already holds the position; the group catches up at
+         * the next commit. */
+        notice(ks, "kafka: offset commit deferred (%s)", rd_kafka_err2str(e));
+        return SF_OK;
+    }
+    notice(ks, "kafka: offset commit failed: %s", rd_kafka_err2str(e));
+    return SF_ERR_IO;
+}
+
+static void kafka_destroy(sf_source *s)
+{
+    kafka_source *ks = (kafka_source *)s;
+    if (!ks) return;
+    release_held(ks);
+    if (ks->to_commit) rd_kafka_topic_partition_list_destroy(ks->to_commit);
+    if (ks->queue) rd_kafka_queue_destroy(ks->queue);
+    if (ks->rk) {
+        rd_kafka_resp_err_t e = rd_kafka_consumer_close(ks->rk);
+        if (e) notice(ks, "kafka: consumer close: %s", rd_kafka_err2str(e));
+        rd_kafka_destroy(ks->rk);
+    }
+    free(ks->held);
+    free(ks->parts);
+    free(ks->topic);
+    free(ks);
+}
+
+static const sf_source_ops kafka_ops = {
+    .poll = kafka_poll,
+    .state = kafka_state,
+    .commit = kafka_commit,
+    .destroy = kafka_destroy,
+};
+
+/* ---- opening ---- */
+
+static bool valid_topic(const char *t)
+{
+    size_t n = strlen(t);
+    if (n == 0 || n > 249) return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = t[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-'))
+            return false;
+    }
+    return true;
+}
+
+/* "kafka v1\nTOPIC\nP OFFSET\n..." into ks->parts (when the topic matches). */
+static sf_status parse_resume(kafka_source *ks, const char *blob, char *err, size_t errlen)
+{
+    if (strncmp(blob, "kafka v1\n", 9) != 0) {
+        snprintf(err, errlen, "the saved position is not a Kafka position (was the source changed?)");
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    const char *p = blob + 9;
+    const char *nl = strchr(p, '\n');
+    size_t tlen = nl ? (size_t)(nl - p) : strlen(p);
+    if (tlen != strlen(ks->topic) || strncmp(p, ks->topic, tlen) != 0) {
+        notice(ks, "kafka: the saved position is for topic '%.*s', not '%s'; starting at the start "
+                   "offset",
+               (int)(tlen > 200 ? 200 : tlen), p, ks->topic);
+        return SF_OK;
+    }
+    p = nl ? nl + 1 : p + tlen;
+    while (*p) {
+        long long part, off;
+        int used = 0;
+        if (sscanf(p, "%lld %lld%n", &part, &off, &used) != 2 || part < 0 || part > INT32_MAX ||
+            off < 0 || (p[used] != '\n' && p[used] != '\0')) {
+            snprintf(err, errlen, "the saved Kafka position is damaged near '%.40s'", p);
+            return SF_ERR_INVALID_ARGUMENT;
+        }
+        kpart *kp = part_get(ks, (int32_t)part);
+        if (!kp) return SF_ERR_NO_MEMORY;
+        kp->next = off;
+        p += used;
+        if (*p == '\n') p++;
+    }
+    return SF_OK;
+}
+
+static bool user_set(const char *const *conf, const char *key)
+{
+    for (size_t i = 0; conf && conf[i] && conf[i + 1]; i += 2)
+        if (strcmp(conf[i], key) == 0) return true;
+    return false;
+}
+
+static bool conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
+                     size_t errlen)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) == RD_KAFKA_CONF_OK) return true;
+    snprintf(err, errlen, "kafka: %s=%s: %s", key, value, errstr);
+    return false;
+}
+
+static rd_kafka_conf_t *build_conf(kafka_source *ks, const sf_source_options *opt,
+                                   const char *brokers, const char *start, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    char group[128];
+    bool ok = true;
+    /* Defaults the user may override with -X. Without a group a private,
+     * never-committed group id lets the consumer take a manual assignment. */
+    if (!opt->group) {
+        snprintf(group, sizeof group, "streamfit-%ld-%lld", (long)getpid(), (long long)now_us());
+        ok = ok && conf_set(conf, "group.id", group, err, errlen);
+    }
+    ok = ok && conf_set(conf, "client.id", "streamfit", err, errlen);
+    ok = ok && conf_set(conf, "enable.partition.eof", "false", err, errlen);
+    ok = ok && conf_set(conf, "auto.offset.reset", strcmp(start, "latest") == 0 ? "latest" : "earliest",
+                        err, errlen);
+    if (!user_set(opt->kafka_conf, "queued.max.messages.kbytes"))
+        ok = ok && conf_set(conf, "queued.max.messages.kbytes", "65536", err, errlen);
+    ok = ok && conf_set(conf, "log.queue", "true", err, errlen);
+    for (size_t i = 0; ok && opt->kafka_conf && opt->kafka_conf[i]; i += 2) {
+        if (!opt->kafka_conf[i + 1]) {
+            snprintf(err, errlen, "kafka: -X %s has no value", opt->kafka_conf[i]);
+            ok = false;
+            break;
+        }
+        ok = conf_set(conf, opt->kafka_conf[i], opt->kafka_conf[i + 1], err, errlen);
+    }
+    /* What the source's guarantees rest on: not overridable. */
+    ok = ok && conf_set(conf, "bootstrap.servers", brokers, err, errlen);
+    if (opt->group) ok = ok && conf_set(conf, "group.id", opt->group, err, errlen);
+    ok = ok && conf_set(conf, "enable.auto.commit", "false", err, errlen);
+    ok = ok && conf_set(conf, "enable.auto.offset.store", "false", err, errlen);
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_opaque(conf, ks);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    if (opt->group) rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    return conf;
+}
+
+sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, sf_source **out,
+                               char *err, size_t errlen)
+{
+    const char *slash = strchr(spec, '/');
+    if (!slash || slash == spec || !slash[1]) {
+        snprintf(err, errlen, "source 'kafka://%s' needs brokers and a topic (kafka://HOST:PORT/TOPIC)",
+                 spec);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    if (!valid_topic(slash + 1)) {
+        snprintf(err, errlen, "invalid Kafka topic '%s' (letters, digits, '.', '_' and '-')", slash + 1);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    if (opt->group && !opt->group[0]) {
+        snprintf(err, errlen, "the Kafka consumer group name is empty");
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    const char *start = opt->start ? opt->start : "earliest";
+    kafka_source *ks = calloc(1, sizeof *ks);
+    char *brokers = strndup(spec, (size_t)(slash - spec));
+    if (!ks || !brokers || !(ks->topic = strdup(slash + 1))) {
+        free(brokers);
+        if (ks) free(ks->topic);
+        free(ks);
+        return SF_ERR_NO_MEMORY;
+    }
+    ks->base.ops = &kafka_ops;
+    ks->group = opt->group != NULL;
+    ks->notice = opt->notice;
+    ks->notice_user = opt->notice_user;
+    ks->start_offset = strcmp(start, "latest") == 0      ? RD_KAFKA_OFFSET_END
+                       : strcmp(start, "committed") == 0 ? RD_KAFKA_OFFSET_STORED
+                                                         : RD_KAFKA_OFFSET_BEGINNING;
+    sf_status st = opt->resume ? parse_resume(ks, opt->resume, err, errlen) : SF_OK;
+    rd_kafka_conf_t *conf = st == SF_OK ? build_conf(ks, opt, brokers, start, err, errlen) : NULL;
+    free(brokers);
+    if (st != SF_OK || !conf) {
+        kafka_destroy(&ks->base);
+        return st != SF_OK ? st : SF_ERR_INVALID_ARGUMENT;
+    }
+    char errstr[512];
+    ks->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof errstr);
+    if (!ks->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka: cannot create the consumer: %s", errstr);
+        kafka_destroy(&ks->base);
+        return SF_ERR_IO;
+    }
+    rd_kafka_resp_err_t e = rd_kafka_set_log_queue(ks->rk, NULL);
+    if (!e) e = rd_kafka_poll_set_consumer(ks->rk);
+    if (!e && !(ks->queue = rd_kafka_queue_get_consumer(ks->rk))) e = RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (!e && ks->group) {
+        rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(sub, ks->topic, RD_KAFKA_PARTITION_UA);
+        e = rd_kafka_subscribe(ks->rk, sub);
+        rd_kafka_topic_partition_list_destroy(sub);
+    }
+    if (e) {
+        snprintf(err, errlen, "kafka: cannot start consuming '%s': %s", ks->topic, rd_kafka_err2str(e));
+        kafka_destroy(&ks->base);
+        return SF_ERR_IO;
+    }
+    *out = &ks->base;
+    return SF_OK;
+}
+
+#else
+typedef int sf_source_kafka_absent; /* this build has no Kafka support */
+#endif /* STREAMFIT_HAVE_KAFKA */

@@ -1,0 +1,242 @@
+/*
+ * batch_stats.cu — the least-squares statistics of a device batch, on the
+ * GPU: in-place standardization, the batch's mean and centered co-moment
+ * (column means with a correcting second pass, centered augmented copy,
+ * cublasDsyrk), and the R factor of the centered, scaled augmented rows
+ * (cusolverDnDgeqrf). Same formulas as backend_cpu.c; only (d+1)-sized
+ * results leave the device.
+ */
+#include <string.h>
+
+#include "cuda_backend.cuh"
+
+namespace {
+
+constexpr unsigned kThreads = 256;
+constexpr unsigned kTile = 32;    /* columns (and rows) of a tile */
+constexpr unsigned kTileRows = 8; /* thread rows of a tile block */
+
+/* Augmented column j of row i: feature j, or the label when j == d. */
+__device__ __forceinline__ double aug_value(const double *X, const double *y, size_t i, size_t d,
+                                            size_t j)
+{
+    return j < d ? X[i * d + j] : y[i];
+}
+
+__global__ void standardize_kernel(double *X, size_t n, size_t d, const double *shift,
+                                   const double *scale)
+{
+    size_t total = n * d, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += stride) {
+        size_t j = idx % d;
+        X[idx] = (X[idx] - shift[j]) / scale[j];
+    }
+}
+
+/* Partial sums of (v_ij - center_j) (center NULL: of v_ij) over one chunk of
+ * rows per blockIdx.y, one column per thread column: partial[chunk * p + j].
+ * Threads of a warp read consecutive columns of a row (coalesced). */
+__global__ void aug_col_sums_kernel(const double *X, const double *y, size_t n, size_t d,
+                                    const double *center, size_t rows_per_chunk, double *partial)
+{
+    __shared__ double sh[kTileRows][kTile];
+    size_t p = d + 1;
+    size_t j = (size_t)blockIdx.x * kTile + threadIdx.x;
+    size_t r0 = (size_t)blockIdx.y * rows_per_chunk;
+    size_t r1 = r0 + rows_per_chunk < n ? r0 + rows_per_chunk : n;
+    double acc = 0;
+    if (j < p) {
+        double c = center ? center[j] : 0.0;
+        for (size_t i = r0 + threadIdx.y; i < r1; i += kTileRows) acc += aug_value(X, y, i, d, j) - c;
+    }
+    sh[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && j < p) {
+        for (unsigned t = 1; t < kTileRows; t++) acc += sh[t][threadIdx.x];
+        partial[(size_t)blockIdx.y * p + j] = acc;
+    }
+}
+
+/* mean_j = (correct ? mean_j : 0) + (sum of the chunk partials) / n: the first
+ * pass gives the mean, the second adds the mean deviation (sf_column_means). */
+__global__ void mean_finish_kernel(const double *partial, size_t chunks, size_t p, double n,
+                                   double *mean, bool correct)
+{
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x; j < p; j += stride) {
+        double s = 0;
+        for (size_t c = 0; c < chunks; c++) s += partial[c * p + j];
+        mean[j] = (correct ? mean[j] : 0.0) + s / n;
+    }
+}
+
+/* A (column-major n x p) = (v_ij - center_j) / scale_j (scale NULL: 1), a
+ * transpose of the row-major batch through a shared tile so that both the
+ * reads and the writes are coalesced. Block (32, 8), grid (n/32, p/32). */
+__global__ void aug_center_transpose_kernel(const double *X, const double *y, size_t n, size_t d,
+                                            const double *center, const double *scale, double *A)
+{
+    __shared__ double tile[kTile][kTile + 1];
+    size_t p = d + 1;
+    size_t i0 = (size_t)blockIdx.x * kTile, j0 = (size_t)blockIdx.y * kTile;
+    for (unsigned k = 0; k < kTile; k += kTileRows) {
+        size_t i = i0 + threadIdx.y + k, j = j0 + threadIdx.x;
+        if (i < n && j < p) {
+            double v = aug_value(X, y, i, d, j) - center[j];
+            tile[threadIdx.y + k][threadIdx.x] = scale ? v / scale[j] : v;
+        }
+    }
+    __syncthreads();
+    for (unsigned k = 0; k < kTile; k += kTileRows) {
+        size_t j = j0 + threadIdx.y + k, i = i0 + threadIdx.x;
+        if (i < n && j < p) A[j * n + i] = tile[threadIdx.x][threadIdx.y + k];
+    }
+}
+
+/* R (p x p) = the upper-trapezoidal first m rows of A (ld lda), zeros elsewhere. */
+__global__ void upper_pack_kernel(const double *A, size_t lda, size_t m, size_t p, double *R)
+{
+    size_t total = p * p, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += stride) {
+        size_t r = idx % p, c = idx / p;
+        R[idx] = (r <= c && r < m) ? A[c * lda + r] : 0.0;
+    }
+}
+
+unsigned tiles(size_t count) { return (unsigned)((count + kTile - 1) / kTile); }
+
+/* Centered (and scaled) column-major augmented copy of the batch. */
+sf_status launch_aug_copy(sf_cuda_backend *cb, const sf_dbatch *b, const double *center,
+                          const double *scale, double *A)
+{
+    dim3 block(kTile, kTileRows), grid(tiles(b->rows), tiles(b->d + 1));
+    aug_center_transpose_kernel<<<grid, block, 0, cb->compute>>>(b->X, b->y, b->rows, b->d,
+                                                                  center, scale, A);
+    return SF_CUDA_LAUNCH(&cb->base, "aug_center_transpose_kernel");
+}
+
+/* Column means of the augmented rows with the correcting second pass. */
+sf_status launch_means(sf_cuda_backend *cb, const sf_dbatch *b, size_t chunks,
+                       size_t rows_per_chunk, double *partial, double *mean)
+{
+    size_t p = b->d + 1;
+    dim3 block(kTile, kTileRows), grid(tiles(p), (unsigned)chunks);
+    for (int pass = 0; pass < 2; pass++) {
+        aug_col_sums_kernel<<<grid, block, 0, cb->compute>>>(
+            b->X, b->y, b->rows, b->d, pass ? mean : nullptr, rows_per_chunk, partial);
+        SF_TRY(SF_CUDA_LAUNCH(&cb->base, "aug_col_sums_kernel"));
+        mean_finish_kernel<<<sf_cu_blocks(p, kThreads), kThreads, 0, cb->compute>>>(
+            partial, chunks, p, (double)b->rows, mean, pass == 1);
+        SF_TRY(SF_CUDA_LAUNCH(&cb->base, "mean_finish_kernel"));
+    }
+    return SF_OK;
+}
+
+/* cuSOLVER's geqrf workspace for an m x n matrix, queried once per shape. */
+sf_status geqrf_workspace(sf_cuda_backend *cb, int m, int n, double *A, double **work, int *lwork)
+{
+    if (!sf_cu_lwork_get(cb->geqrf_lwork, m, n, lwork)) {
+        int lw = 0;
+        SF_TRY(SF_CUSOLVER(&cb->base, cusolverDnDgeqrf_bufferSize(cb->solver, m, n, A, m, &lw)));
+        sf_cu_lwork_put(cb->geqrf_lwork, &cb->geqrf_next, m, n, lw);
+        sf_cu_lwork_get(cb->geqrf_lwork, m, n, lwork);
+    }
+    SF_TRY(sf_cu_reserve_dev(cb, &cb->solver_work, (size_t)*lwork * sizeof(double)));
+    *work = (double *)cb->solver_work.p;
+    return SF_OK;
+}
+
+} // namespace
+
+cudaError_t sf_cu_probe_kernels(void)
+{
+    cudaFuncAttributes attr;
+    return cudaFuncGetAttributes(&attr, standardize_kernel);
+}
+
+sf_status sf_cu_batch_standardize(sf_backend *be, sf_dbatch *b, const double *shift,
+                                  const double *scale)
+{
+    sf_cuda_backend *cb = sf_cu(be);
+    size_t total = b->rows * b->d;
+    if (total == 0) return SF_OK;
+    SF_TRY(sf_cu_wait_batch(cb, b));
+    double *dshift = nullptr, *dscale = nullptr;
+    sf_cu_param params[] = {{shift, b->d, &dshift}, {scale, b->d, &dscale}};
+    SF_TRY(sf_cu_push_params(cb, params, 2));
+    standardize_kernel<<<sf_cu_blocks(total, kThreads), kThreads, 0, cb->compute>>>(
+        b->X, b->rows, b->d, dshift, dscale);
+    /* No synchronization: later ops on the batch run after it on the stream. */
+    return SF_CUDA_LAUNCH(be, "standardize_kernel");
+}
+
+sf_status sf_cu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, double *m2)
+{
+    sf_cuda_backend *cb = sf_cu(be);
+    size_t p = b->d + 1, n = b->rows;
+    memset(m2, 0, sizeof(double) * p * p);
+    memset(mean, 0, sizeof(double) * p);
+    if (n == 0) return SF_OK;
+    SF_TRY(sf_cu_wait_batch(cb, b));
+    size_t chunks, rows_per_chunk;
+    sf_cu_row_chunks(n, &chunks, &rows_per_chunk);
+    double *partial = nullptr, *dmean = nullptr, *A = nullptr, *C = nullptr;
+    SF_TRY(sf_cu_scratch(cb, [&](sf_cu_arena &a) {
+        partial = a.take<double>(chunks * p);
+        dmean = a.take<double>(p);
+        A = a.take<double>(n * p);
+        C = a.take<double>(p * p);
+    }));
+    SF_TRY(launch_means(cb, b, chunks, rows_per_chunk, partial, dmean));
+    SF_TRY(launch_aug_copy(cb, b, dmean, nullptr, A));
+    /* M2 = A^T A on the centered copy: nothing is squared before centering.
+     * SYRK fills the upper triangle; the lower is mirrored on the host. */
+    const double one = 1.0, zero = 0.0;
+    SF_TRY(SF_CUBLAS(be, cublasDsyrk(cb->blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, (int)p, (int)n,
+                                     &one, A, (int)n, &zero, C, (int)p)));
+    sf_cu_fetch out[] = {{dmean, sizeof(double) * p, mean, nullptr},
+                         {C, sizeof(double) * p * p, m2, nullptr}};
+    SF_TRY(sf_cu_fetch_results(cb, out, 2));
+    for (size_t c = 0; c < p; c++)
+        for (size_t r = c + 1; r < p; r++) m2[c * p + r] = m2[r * p + c];
+    return SF_OK;
+}
+
+sf_status sf_cu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *center,
+                         const double *scale, double *R)
+{
+    sf_cuda_backend *cb = sf_cu(be);
+    size_t p = b->d + 1, n = b->rows;
+    memset(R, 0, sizeof(double) * p * p);
+    if (n == 0) return SF_OK;
+    SF_TRY(sf_cu_wait_batch(cb, b));
+    double *dcenter = nullptr, *dscale = nullptr;
+    sf_cu_param params[] = {{center, p, &dcenter}, {scale, p, &dscale}};
+    SF_TRY(sf_cu_push_params(cb, params, 2));
+    double *A = nullptr, *tau = nullptr, *Rd = nullptr;
+    int *info = nullptr;
+    SF_TRY(sf_cu_scratch(cb, [&](sf_cu_arena &a) {
+        A = a.take<double>(n * p);
+        tau = a.take<double>(p);
+        Rd = a.take<double>(p * p);
+        info = a.take<int>(1);
+    }));
+    double *work = nullptr;
+    int lwork = 0;
+    SF_TRY(geqrf_workspace(cb, (int)n, (int)p, A, &work, &lwork));
+    SF_TRY(launch_aug_copy(cb, b, dcenter, dscale, A));
+    SF_TRY(SF_CUSOLVER(be, cusolverDnDgeqrf(cb->solver, (int)n, (int)p, A, (int)n, tau, work,
+                                            lwork, info)));
+    upper_pack_kernel<<<sf_cu_blocks(p * p, kThreads), kThreads, 0, cb->compute>>>(
+        A, n, n < p ? n : p, p, Rd);
+    SF_TRY(SF_CUDA_LAUNCH(be, "upper_pack_kernel"));
+    int hinfo = 0;
+    sf_cu_fetch out[] = {{Rd, sizeof(double) * p * p, R, nullptr}, {info, sizeof(int), &hinfo, nullptr}};
+    SF_TRY(sf_cu_fetch_results(cb, out, 2));
+    if (hinfo != 0) {
+        memset(R, 0, sizeof(double) * p * p);
+        sf_cu_logf(cb, SF_LOG_ERROR, "cuda: cusolverDnDgeqrf: info = %d", hinfo);
+        return SF_ERR_LAPACK;
+    }
+    return SF_OK;
+}
