@@ -12,7 +12,8 @@
 #include "cuda_backend.cuh"
 #include "dd_arith.cuh"
 
-namespace {
+namespace
+{
 
 constexpr unsigned kThreads = 256;
 constexpr unsigned kTile = 32;
@@ -26,7 +27,8 @@ __global__ void resid_rows_kernel(const double *X, const double *y, size_t n, si
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         const double *x = X + i * d;
         sf_dd r = sf_dd_two_sum(y[i], -b0);
-        for (size_t j = 0; j < d; j++) r = sf_dd_add(r, sf_dd_neg(sf_dd_two_prod(x[j], w[j])));
+        for (size_t j = 0; j < d; j++)
+            r = sf_dd_add(r, sf_dd_neg(sf_dd_two_prod(x[j], w[j])));
         r_hi[i] = r.hi;
         r_lo[i] = r.lo;
     }
@@ -37,8 +39,8 @@ __global__ void resid_rows_kernel(const double *X, const double *y, size_t n, si
  * u = r_i for j == d, each thread sums u * r_i and u:
  *   j < d:  g_j and sxc_j;   j == d:  sum_r2 and sum_r.
  * partial[(chunk * p + j) * 4 + {0,1,2,3}] = (sum u r).hi, .lo, (sum u).hi, .lo */
-__global__ void resid_cols_kernel(const double *X, const double *r_hi, const double *r_lo,
-                                  size_t n, size_t d, const double *center, size_t rows_per_chunk,
+__global__ void resid_cols_kernel(const double *X, const double *r_hi, const double *r_lo, size_t n,
+                                  size_t d, const double *center, size_t rows_per_chunk,
                                   double *partial)
 {
     __shared__ double sh[4][kTileRows][kTile];
@@ -120,14 +122,14 @@ sf_status sf_cu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double
         sums = a.take<double>(2 * p);
     }));
     resid_rows_kernel<<<sf_cu_blocks(n, kThreads), kThreads, 0, cb->compute>>>(b->X, b->y, n, d, dw,
-                                                                             b0, r_hi, r_lo);
+                                                                               b0, r_hi, r_lo);
     SF_TRY(SF_CUDA_LAUNCH(be, "resid_rows_kernel"));
     dim3 block(kTile, kTileRows), grid((unsigned)((p + kTile - 1) / kTile), (unsigned)chunks);
     resid_cols_kernel<<<grid, block, 0, cb->compute>>>(b->X, r_hi, r_lo, n, d, dcenter,
                                                        rows_per_chunk, partial);
     SF_TRY(SF_CUDA_LAUNCH(be, "resid_cols_kernel"));
-    resid_finish_kernel<<<sf_cu_blocks(p, kThreads), kThreads, 0, cb->compute>>>(partial, chunks,
-                                                                               p, sums);
+    resid_finish_kernel<<<sf_cu_blocks(p, kThreads), kThreads, 0, cb->compute>>>(partial, chunks, p,
+                                                                                 sums);
     SF_TRY(SF_CUDA_LAUNCH(be, "resid_finish_kernel"));
     const void *h = nullptr;
     sf_cu_fetch out[] = {{sums, sizeof(double) * 2 * p, nullptr, &h}};

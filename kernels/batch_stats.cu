@@ -4,13 +4,16 @@
  * (column means with a correcting second pass, centered augmented copy,
  * cublasDsyrk), and the R factor of the centered, scaled augmented rows
  * (cusolverDnDgeqrf). Same formulas as backend_cpu.c; only (d+1)-sized
- * results leave the device.
+ * results leave the device (a batch of fewer rows than d + 1 is one of them).
  */
+#include <lapacke.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cuda_backend.cuh"
 
-namespace {
+namespace
+{
 
 constexpr unsigned kThreads = 256;
 constexpr unsigned kTile = 32;    /* columns (and rows) of a tile */
@@ -47,12 +50,14 @@ __global__ void aug_col_sums_kernel(const double *X, const double *y, size_t n, 
     double acc = 0;
     if (j < p) {
         double c = center ? center[j] : 0.0;
-        for (size_t i = r0 + threadIdx.y; i < r1; i += kTileRows) acc += aug_value(X, y, i, d, j) - c;
+        for (size_t i = r0 + threadIdx.y; i < r1; i += kTileRows)
+            acc += aug_value(X, y, i, d, j) - c;
     }
     sh[threadIdx.y][threadIdx.x] = acc;
     __syncthreads();
     if (threadIdx.y == 0 && j < p) {
-        for (unsigned t = 1; t < kTileRows; t++) acc += sh[t][threadIdx.x];
+        for (unsigned t = 1; t < kTileRows; t++)
+            acc += sh[t][threadIdx.x];
         partial[(size_t)blockIdx.y * p + j] = acc;
     }
 }
@@ -65,7 +70,8 @@ __global__ void mean_finish_kernel(const double *partial, size_t chunks, size_t 
     size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x; j < p; j += stride) {
         double s = 0;
-        for (size_t c = 0; c < chunks; c++) s += partial[c * p + j];
+        for (size_t c = 0; c < chunks; c++)
+            s += partial[c * p + j];
         mean[j] = (correct ? mean[j] : 0.0) + s / n;
     }
 }
@@ -110,8 +116,8 @@ sf_status launch_aug_copy(sf_cuda_backend *cb, const sf_dbatch *b, const double 
                           const double *scale, double *A)
 {
     dim3 block(kTile, kTileRows), grid(tiles(b->rows), tiles(b->d + 1));
-    aug_center_transpose_kernel<<<grid, block, 0, cb->compute>>>(b->X, b->y, b->rows, b->d,
-                                                                  center, scale, A);
+    aug_center_transpose_kernel<<<grid, block, 0, cb->compute>>>(b->X, b->y, b->rows, b->d, center,
+                                                                 scale, A);
     return SF_CUDA_LAUNCH(&cb->base, "aug_center_transpose_kernel");
 }
 
@@ -144,6 +150,27 @@ sf_status geqrf_workspace(sf_cuda_backend *cb, int m, int n, double *A, double *
     SF_TRY(sf_cu_reserve_dev(cb, &cb->solver_work, (size_t)*lwork * sizeof(double)));
     *work = (double *)cb->solver_work.p;
     return SF_OK;
+}
+
+/* cuSOLVER documents geqrf for tall matrices; a batch with fewer rows than
+ * columns (fewer than (d+1)^2 values) is factored on the host by LAPACK. */
+sf_status wide_qr_on_host(sf_cuda_backend *cb, const double *A, size_t n, size_t p, double *R)
+{
+    const void *h = nullptr;
+    sf_cu_fetch out[] = {{A, sizeof(double) * n * p, nullptr, &h}};
+    SF_TRY(sf_cu_fetch_results(cb, out, 1));
+    double *a = (double *)malloc(sizeof(double) * (n * p + p));
+    if (!a) return SF_ERR_NO_MEMORY;
+    double *tau = a + n * p;
+    memcpy(a, h, sizeof(double) * n * p);
+    lapack_int info =
+        LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (lapack_int)n, (lapack_int)p, a, (lapack_int)n, tau);
+    if (info == 0)
+        for (size_t c = 0; c < p; c++)
+            for (size_t r = 0; r <= c && r < n; r++)
+                R[c * p + r] = a[c * n + r];
+    free(a);
+    return info == 0 ? SF_OK : SF_ERR_LAPACK;
 }
 
 } // namespace
@@ -198,7 +225,8 @@ sf_status sf_cu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, 
                          {C, sizeof(double) * p * p, m2, nullptr}};
     SF_TRY(sf_cu_fetch_results(cb, out, 2));
     for (size_t c = 0; c < p; c++)
-        for (size_t r = c + 1; r < p; r++) m2[c * p + r] = m2[r * p + c];
+        for (size_t r = c + 1; r < p; r++)
+            m2[c * p + r] = m2[r * p + c];
     return SF_OK;
 }
 
@@ -221,17 +249,19 @@ sf_status sf_cu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *cente
         Rd = a.take<double>(p * p);
         info = a.take<int>(1);
     }));
+    SF_TRY(launch_aug_copy(cb, b, dcenter, dscale, A));
+    if (n < p) return wide_qr_on_host(cb, A, n, p, R);
     double *work = nullptr;
     int lwork = 0;
     SF_TRY(geqrf_workspace(cb, (int)n, (int)p, A, &work, &lwork));
-    SF_TRY(launch_aug_copy(cb, b, dcenter, dscale, A));
-    SF_TRY(SF_CUSOLVER(be, cusolverDnDgeqrf(cb->solver, (int)n, (int)p, A, (int)n, tau, work,
-                                            lwork, info)));
+    SF_TRY(SF_CUSOLVER(
+        be, cusolverDnDgeqrf(cb->solver, (int)n, (int)p, A, (int)n, tau, work, lwork, info)));
     upper_pack_kernel<<<sf_cu_blocks(p * p, kThreads), kThreads, 0, cb->compute>>>(
         A, n, n < p ? n : p, p, Rd);
     SF_TRY(SF_CUDA_LAUNCH(be, "upper_pack_kernel"));
     int hinfo = 0;
-    sf_cu_fetch out[] = {{Rd, sizeof(double) * p * p, R, nullptr}, {info, sizeof(int), &hinfo, nullptr}};
+    sf_cu_fetch out[] = {{Rd, sizeof(double) * p * p, R, nullptr},
+                         {info, sizeof(int), &hinfo, nullptr}};
     SF_TRY(sf_cu_fetch_results(cb, out, 2));
     if (hinfo != 0) {
         memset(R, 0, sizeof(double) * p * p);

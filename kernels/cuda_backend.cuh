@@ -39,10 +39,10 @@ typedef struct sf_cuda_backend {
     cusolverDnHandle_t solver;
     sf_backend *cpu; /* host LAPACK for the small dense ops (see dense_solve.cu) */
 
-    sf_cu_buffer scratch;     /* device work memory of the op in progress */
-    sf_cu_buffer solver_work; /* cuSOLVER workspace */
-    sf_cu_buffer d_params;    /* device copy of the op's host parameters */
-    sf_cu_buffer h_params;    /* pinned staging of those parameters */
+    sf_cu_buffer scratch;      /* device work memory of the op in progress */
+    sf_cu_buffer solver_work;  /* cuSOLVER workspace */
+    sf_cu_buffer d_params;     /* device copy of the op's host parameters */
+    sf_cu_buffer h_params;     /* pinned staging of those parameters */
     cudaEvent_t params_copied; /* h_params may be rewritten once this has fired */
     bool params_pending;
     sf_cu_buffer h_out; /* pinned landing place of results */
@@ -112,7 +112,8 @@ sf_status sf_cu_push_params(sf_cuda_backend *cb, const sf_cu_param *list, size_t
 /* Device results to the host: all copies are queued into pinned memory, the
  * compute stream is synchronized once, then each result is copied to `host`
  * (if not NULL) and/or its pinned address stored in *pinned (if not NULL;
- * valid until the next op). */
+ * valid until the next op). A result of more than 64 MiB with only a `host`
+ * destination (the scores of a large batch) is copied there directly. */
 typedef struct sf_cu_fetch {
     const void *dev;
     size_t bytes;

@@ -37,7 +37,8 @@ extern "C" { /* backend.h is a C header without C++ guards */
 #define SF_CUBLAS(be, call) sf_cublas_status((be), (call), #call, __FILE__, __LINE__)
 #define SF_CUSOLVER(be, call) sf_cusolver_status((be), (call), #call, __FILE__, __LINE__)
 /* After a kernel launch: `what` names the kernel in the log line. */
-#define SF_CUDA_LAUNCH(be, what) sf_cuda_rt_status((be), cudaGetLastError(), what, __FILE__, __LINE__)
+#define SF_CUDA_LAUNCH(be, what)                                                                   \
+    sf_cuda_rt_status((be), cudaGetLastError(), what, __FILE__, __LINE__)
 
 static inline sf_status sf_cuda_log_failure(const sf_backend *be, const char *file, int line,
                                             const char *call, const char *what, sf_status st)
@@ -87,7 +88,8 @@ static inline const char *sf_cusolver_status_name(cusolverStatus_t s)
     case CUSOLVER_STATUS_MAPPING_ERROR: return "CUSOLVER_STATUS_MAPPING_ERROR";
     case CUSOLVER_STATUS_EXECUTION_FAILED: return "CUSOLVER_STATUS_EXECUTION_FAILED";
     case CUSOLVER_STATUS_INTERNAL_ERROR: return "CUSOLVER_STATUS_INTERNAL_ERROR";
-    case CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED: return "CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED";
+    case CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED:
+        return "CUSOLVER_STATUS_MATRIX_TYPE_NOT_SUPPORTED";
     case CUSOLVER_STATUS_NOT_SUPPORTED: return "CUSOLVER_STATUS_NOT_SUPPORTED";
     case CUSOLVER_STATUS_INVALID_WORKSPACE: return "CUSOLVER_STATUS_INVALID_WORKSPACE";
     default: return "cuSOLVER error";
@@ -101,7 +103,8 @@ static inline sf_status sf_cusolver_status(const sf_backend *be, cusolverStatus_
     char what[200];
     snprintf(what, sizeof what, "%s (status %d)", sf_cusolver_status_name(s), (int)s);
     return sf_cuda_log_failure(be, file, line, call, what,
-                               s == CUSOLVER_STATUS_ALLOC_FAILED ? SF_ERR_NO_MEMORY : SF_ERR_DEVICE);
+                               s == CUSOLVER_STATUS_ALLOC_FAILED ? SF_ERR_NO_MEMORY
+                                                                 : SF_ERR_DEVICE);
 }
 
 #endif

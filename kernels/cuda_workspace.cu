@@ -31,6 +31,14 @@ sf_status sf_cu_dev_alloc(sf_cuda_backend *cb, void **p, size_t bytes, cudaStrea
     *p = NULL;
     if (bytes == 0) return SF_OK;
     cudaError_t err = cb->pools ? cudaMallocAsync(p, bytes, s) : cudaMalloc(p, bytes);
+    if (err == cudaErrorMemoryAllocation && cb->pools) {
+        /* Memory freed on a stream returns to the pool only once the stream
+         * gets there: let both streams drain, then try once more. */
+        (void)cudaGetLastError();
+        (void)cudaStreamSynchronize(cb->compute);
+        (void)cudaStreamSynchronize(cb->copy);
+        err = cudaMallocAsync(p, bytes, s);
+    }
     if (err == cudaSuccess) return SF_OK;
     *p = NULL;
     if (err == cudaErrorMemoryAllocation) {
@@ -41,8 +49,8 @@ sf_status sf_cu_dev_alloc(sf_cuda_backend *cb, void **p, size_t bytes, cudaStrea
                    (double)bytes / (1024.0 * 1024.0));
         return SF_ERR_NO_MEMORY;
     }
-    return sf_cuda_rt_status(&cb->base, err, cb->pools ? "cudaMallocAsync" : "cudaMalloc",
-                             __FILE__, __LINE__);
+    return sf_cuda_rt_status(&cb->base, err, cb->pools ? "cudaMallocAsync" : "cudaMalloc", __FILE__,
+                             __LINE__);
 }
 
 void sf_cu_dev_free(sf_cuda_backend *cb, void *p, cudaStream_t s)
@@ -134,33 +142,46 @@ sf_status sf_cu_push_params(sf_cuda_backend *cb, const sf_cu_param *list, size_t
         *list[i].dev = (double *)(d + off);
         off += aligned_bytes(bytes);
     }
-    SF_TRY(SF_CUDA(&cb->base,
-                   cudaMemcpyAsync(d, h, total, cudaMemcpyHostToDevice, cb->compute)));
+    SF_TRY(SF_CUDA(&cb->base, cudaMemcpyAsync(d, h, total, cudaMemcpyHostToDevice, cb->compute)));
     SF_TRY(SF_CUDA(&cb->base, cudaEventRecord(cb->params_copied, cb->compute)));
     cb->params_pending = true;
     return SF_OK;
 }
 
+/* Results this large (scores of a big batch) go straight to the caller's
+ * memory instead of growing the pinned buffer to their size for good. */
+static const size_t kDirectFetchBytes = (size_t)64 << 20;
+
+static bool direct(const sf_cu_fetch *f)
+{
+    return f->host && !f->pinned && f->bytes > kDirectFetchBytes;
+}
+
 sf_status sf_cu_fetch_results(sf_cuda_backend *cb, const sf_cu_fetch *list, size_t n)
 {
     size_t total = 0;
-    for (size_t i = 0; i < n; i++) total += aligned_bytes(list[i].bytes);
+    for (size_t i = 0; i < n; i++)
+        if (!direct(&list[i])) total += aligned_bytes(list[i].bytes);
     /* Every earlier fetch ended with a synchronization, so the pinned buffer
      * is free to be regrown or rewritten. */
     SF_TRY(sf_cu_reserve_host(cb, &cb->h_out, total));
     char *h = (char *)cb->h_out.p;
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        if (list[i].bytes)
-            SF_TRY(SF_CUDA(&cb->base, cudaMemcpyAsync(h + off, list[i].dev, list[i].bytes,
-                                                      cudaMemcpyDeviceToHost, cb->compute)));
-        off += aligned_bytes(list[i].bytes);
+        if (!list[i].bytes) continue;
+        /* A copy to pageable memory returns once it is done, after the work
+         * queued before it: in stream order, like the pinned ones. */
+        void *dst = direct(&list[i]) ? list[i].host : h + off;
+        SF_TRY(SF_CUDA(&cb->base, cudaMemcpyAsync(dst, list[i].dev, list[i].bytes,
+                                                  cudaMemcpyDeviceToHost, cb->compute)));
+        if (!direct(&list[i])) off += aligned_bytes(list[i].bytes);
     }
     SF_TRY(SF_CUDA(&cb->base, cudaStreamSynchronize(cb->compute)));
     cb->params_pending = false; /* the parameter copy came before, on the same stream */
     off = 0;
     for (size_t i = 0; i < n; i++) {
-        if (list[i].host && list[i].bytes) memcpy(list[i].host, h + off, list[i].bytes);
+        if (direct(&list[i]) || !list[i].bytes) continue;
+        if (list[i].host) memcpy(list[i].host, h + off, list[i].bytes);
         if (list[i].pinned) *list[i].pinned = h + off;
         off += aligned_bytes(list[i].bytes);
     }

@@ -18,7 +18,8 @@
 
 #include "cuda_backend.cuh"
 
-namespace {
+namespace
+{
 
 constexpr unsigned kThreads = 256; /* the block reductions assume exactly this */
 
@@ -130,7 +131,8 @@ __global__ void sum_partials_kernel(const double *partial, unsigned count, doubl
 {
     if (blockIdx.x != 0 || threadIdx.x != 0) return;
     double s = 0;
-    for (unsigned i = 0; i < count; i++) s += partial[i];
+    for (unsigned i = 0; i < count; i++)
+        s += partial[i];
     *out = s;
 }
 
@@ -156,7 +158,7 @@ sf_status launch_augment(sf_cuda_backend *cb, const sf_dbatch *b, double *V)
 {
     size_t total = b->rows * (b->d + 1);
     augment_ones_kernel<<<sf_cu_blocks(total, kThreads), kThreads, 0, cb->compute>>>(b->X, b->rows,
-                                                                                    b->d, V);
+                                                                                     b->d, V);
     return SF_CUDA_LAUNCH(&cb->base, "augment_ones_kernel");
 }
 
@@ -168,9 +170,9 @@ sf_status weighted_gram(sf_cuda_backend *cb, const double *V, const double *s, s
     SF_TRY(SF_CUDA_LAUNCH(&cb->base, "scale_rows_kernel"));
     /* Column-major views: SV and V are p x n (ld p); H = SV V^T. */
     const double one = 1.0, zero = 0.0;
-    return SF_CUBLAS(&cb->base, cublasDgemm(cb->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)p, (int)p,
-                                            (int)n, &one, SV, (int)p, V, (int)p, &zero, H,
-                                            (int)ldh));
+    return SF_CUBLAS(&cb->base,
+                     cublasDgemm(cb->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)p, (int)p, (int)n, &one,
+                                 SV, (int)p, V, (int)p, &zero, H, (int)ldh));
 }
 
 /* The sum of a loss over the rows: its block partials, reduced on the device. */
@@ -285,14 +287,14 @@ sf_status sf_cu_softmax_terms(sf_backend *be, const sf_dbatch *b, const double *
     const double one = 1.0, zero = 0.0;
     /* Column-major views: theta is p x K (block k = column k), V is p x n,
      * T is K x n; T = theta^T V. */
-    SF_TRY(SF_CUBLAS(be, cublasDgemm(cb->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, (int)n, (int)p, &one,
-                                     dtheta, (int)p, V, (int)p, &zero, T, (int)K)));
+    SF_TRY(SF_CUBLAS(be, cublasDgemm(cb->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)K, (int)n, (int)p,
+                                     &one, dtheta, (int)p, V, (int)p, &zero, T, (int)K)));
     softmax_rows_kernel<<<nb, kThreads, 0, cb->compute>>>(T, b->y, n, K, E, partial);
     SF_TRY(SF_CUDA_LAUNCH(be, "softmax_rows_kernel"));
     SF_TRY(launch_sum(cb, partial, nb, dloss));
     /* G (p x K, column k = gradient block k) = V E^T, E being K x n. */
-    SF_TRY(SF_CUBLAS(be, cublasDgemm(cb->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)p, (int)K, (int)n, &one,
-                                     V, (int)p, E, (int)K, &zero, G, (int)p)));
+    SF_TRY(SF_CUBLAS(be, cublasDgemm(cb->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)p, (int)K, (int)n,
+                                     &one, V, (int)p, E, (int)K, &zero, G, (int)p)));
     if (hess) {
         /* Upper block triangle on the device: block (k, l), l >= k, at rows
          * k p.., columns l p..; the lower blocks are mirrored on the host. */

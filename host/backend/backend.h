@@ -86,6 +86,13 @@ typedef struct sf_backend_ops {
 
     /* QR of a small m x n (m >= n) column-major matrix: R (n x n, upper). */
     sf_status (*qr_small)(sf_backend *be, size_t m, size_t n, double *A, double *R);
+
+    /* Page-locked host memory for staging batches (cuda: cudaHostAlloc /
+     * cudaFreeHost); NULL in a backend without it (cpu), meaning malloc/free.
+     * batch_upload from such memory copies at full DMA speed; it still returns
+     * only once X and y may be reused. host_alloc returns NULL on failure. */
+    void *(*host_alloc)(sf_backend *be, size_t bytes);
+    void (*host_free)(sf_backend *be, void *p);
 } sf_backend_ops;
 
 struct sf_backend {
