@@ -29,6 +29,8 @@ static const command commands[] = {
     {"predict", cmd_predict},
     {"eval", cmd_eval},
     {"info", cmd_info},
+    {"broker", cmd_broker},
+    {"produce", cmd_produce},
 };
 
 int main(int argc, char **argv)

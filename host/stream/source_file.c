@@ -84,8 +84,11 @@ typedef struct line_reader {
     int64_t off;       /* file offset of buf[pos] */
     uint64_t line;     /* lines before buf[pos] */
     bool eof;          /* the input ended (no more data will come) */
+    bool shrank;       /* following: the file got shorter than what was read */
     bool skipping;     /* discarding the rest of an over-long line */
     uint64_t skip_lines; /* stdin resume: lines still to skip */
+    int64_t skipped_off; /* where they ended (-1 until then) */
+    bool mid_line;     /* skipping: part of the current line is already discarded */
     int64_t done_off;  /* position after the last record handed out */
     uint64_t done_line;
 } line_reader;
@@ -112,6 +115,8 @@ static void lr_attach(line_reader *lr, int fd, bool regular, int64_t off, uint64
     lr->line = lr->done_line = line;
     lr->eof = lr->skipping = false;
     lr->skip_lines = 0;
+    lr->skipped_off = -1;
+    lr->mid_line = false;
 }
 
 static void lr_close(line_reader *lr)
@@ -149,30 +154,25 @@ static int lr_take(line_reader *lr, sf_record *rec)
         size_t avail = lr->end - lr->pos;
         if (lr->skipping || lr->skip_lines) {
             char *nl = avail ? memchr(p, '\n', avail) : NULL;
-            if (!nl) {
-                if (!lr->eof) {
-                    lr_discard_all(lr);
-                    return TAKE_NEED_DATA;
-                }
-                /* the input ends inside the skipped line */
-                bool partial = avail > 0 || lr->skipping;
-                lr_discard_all(lr);
-                if (partial) lr->line++;
-                lr->skip_lines = 0;
-            } else {
+            if (nl) {
                 lr_advance(lr, (size_t)(nl - p) + 1, true);
-                if (!lr->skipping) {
-                    lr->skip_lines--;
-                    lr->done_off = lr->off;
-                    lr->done_line = lr->line;
-                    continue;
-                }
+            } else if (!lr->eof) {
+                if (avail) lr->mid_line = true;
+                lr_discard_all(lr);
+                return TAKE_NEED_DATA;
+            } else if (avail == 0 && !lr->skipping && !lr->mid_line) {
+                lr->skip_lines = 0; /* stdin is shorter than the saved position */
+                lr->skipped_off = lr->off;
+                continue;
+            } else {
+                lr_discard_all(lr); /* the input ends inside this line */
+                lr->line++;
             }
-            if (lr->skipping) {
-                lr->skipping = false;
-                lr->done_off = lr->off;
-                lr->done_line = lr->line;
-            }
+            lr->mid_line = false;
+            if (lr->skipping) lr->skipping = false;
+            else if (--lr->skip_lines == 0) lr->skipped_off = lr->off;
+            lr->done_off = lr->off;
+            lr->done_line = lr->line;
             continue;
         }
         if (avail == 0) return lr->eof ? TAKE_END : TAKE_NEED_DATA;
@@ -261,7 +261,10 @@ static int lr_read(line_reader *lr, int wait_ms)
             sleep_ms(left < FOLLOW_INTERVAL_MS ? (int)left : FOLLOW_INTERVAL_MS);
             struct stat st;
             int64_t read_off = lr->off + (int64_t)(lr->end - lr->pos);
-            if (fstat(lr->fd, &st) == 0 && st.st_size > read_off) break;
+            if (fstat(lr->fd, &st) == 0) {
+                if (st.st_size > read_off) break;
+                if (st.st_size < read_off) lr->shrank = true;
+            }
             left = (deadline - now_us()) / 1000;
             if (left <= 0) return READ_NONE;
         }
@@ -283,6 +286,7 @@ typedef struct file_source {
     notifier nt;
     uint64_t resume_line; /* stdin: the line count the saved position expects */
     int64_t resume_off;
+    bool shrank_noticed;
 } file_source;
 
 static sf_status read_failed(const notifier *nt, const char *what)
@@ -303,12 +307,12 @@ static sf_status file_poll(sf_source *s, sf_record *out, size_t max, int timeout
     bool checked = fs->resume_line == 0;
     while (*n < max) {
         int t = lr_take(lr, &out[*n]);
-        if (!checked && lr->skip_lines == 0) {
+        if (!checked && lr->skipped_off >= 0) {
             checked = true;
-            if (lr->off != fs->resume_off)
+            if (lr->skipped_off != fs->resume_off)
                 notice(&fs->nt, "stdin: the first %" PRIu64 " lines hold %" PRId64 " bytes, not %" PRId64
                                 " as when the position was saved; is it the same input?",
-                       fs->resume_line, lr->off, fs->resume_off);
+                       fs->resume_line, lr->skipped_off, fs->resume_off);
             fs->resume_line = 0;
         }
         if (t == TAKE_RECORD) {
@@ -325,6 +329,12 @@ static sf_status file_poll(sf_source *s, sf_record *out, size_t max, int timeout
         if (r == READ_ERROR) {
             *n = 0;
             return read_failed(&fs->nt, fs->path ? fs->path : "stdin");
+        }
+        if (lr->shrank && !fs->shrank_noticed) {
+            notice(&fs->nt, "%s is now shorter than the %" PRId64 " bytes read (truncated?); "
+                            "waiting for data after that point", fs->path ? fs->path : "stdin",
+                   lr->off + (int64_t)(lr->end - lr->pos));
+            fs->shrank_noticed = true;
         }
         if (r == READ_NONE || r == READ_FULL) break;
     }
@@ -536,95 +546,111 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* List the directory: candidates into pending; forget done files that are
- * gone (keeps the saved position as small as the directory). */
+static bool name_in(const name_set *s, const char *name)
+{
+    size_t at;
+    return set_find(s, name, &at);
+}
+
+/* List the directory: the files not done (nor current) into pending, in
+ * name order; forget done files that are gone, which keeps the saved
+ * position as small as the directory. */
 static sf_status dir_scan(dir_source *ds)
 {
     set_clear(&ds->pending);
     ds->pending_i = 0;
-    int fd = dup(ds->dirfd);
+    int fd = openat(ds->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
     if (!d) {
-        if (fd >= 0) close(fd);
         notice(&ds->nt, "cannot list '%s': %s", ds->dir, strerror(errno));
+        if (fd >= 0) close(fd);
         return SF_ERR_IO;
     }
-    rewinddir(d);
     name_set present = {0};
     sf_status st = SF_OK;
     struct dirent *e;
-    while (st == SF_OK && (e = readdir(d)) != NULL) {
+    while ((e = readdir(d)) != NULL) {
         if (ignored_name(e->d_name)) continue;
-        struct stat sb;
-        if (fstatat(ds->dirfd, e->d_name, &sb, 0) != 0 || !S_ISREG(sb.st_mode)) continue;
-        if (!set_add(&present, e->d_name)) st = SF_ERR_NO_MEMORY;
+        if (e->d_type != DT_REG) {
+            struct stat sb;
+            if (e->d_type != DT_UNKNOWN && e->d_type != DT_LNK) continue;
+            if (fstatat(ds->dirfd, e->d_name, &sb, 0) != 0 || !S_ISREG(sb.st_mode)) continue;
+        }
+        if (present.n == present.cap) {
+            size_t cap = present.cap ? present.cap * 2 : 64;
+            char **v = realloc(present.v, cap * sizeof *v);
+            if (!v) {
+                st = SF_ERR_NO_MEMORY;
+                break;
+            }
+            present.v = v;
+            present.cap = cap;
+        }
+        if (!(present.v[present.n] = strdup(e->d_name))) {
+            st = SF_ERR_NO_MEMORY;
+            break;
+        }
+        present.n++;
     }
     closedir(d);
     if (st != SF_OK) {
         set_free(&present);
         return st;
     }
-    /* done ∩ present stays done; present − done − current is pending */
-    size_t keep = 0;
+    qsort(present.v, present.n, sizeof *present.v, cmp_names);
+    size_t kept = 0;
     for (size_t i = 0; i < ds->done.n; i++) {
-        size_t at;
-        if (set_find(&present, ds->done.v[i], &at)) ds->done.v[keep++] = ds->done.v[i];
+        if (name_in(&present, ds->done.v[i])) ds->done.v[kept++] = ds->done.v[i];
         else free(ds->done.v[i]);
     }
-    ds->done.n = keep;
+    ds->done.n = kept;
+    kept = 0;
     for (size_t i = 0; i < present.n; i++) {
-        size_t at;
-        if (set_find(&ds->done, present.v[i], &at) || (ds->cur && strcmp(ds->cur, present.v[i]) == 0)) {
+        if (name_in(&ds->done, present.v[i]) || (ds->cur && strcmp(ds->cur, present.v[i]) == 0))
             free(present.v[i]);
-            continue;
-        }
-        if (ds->pending.n == ds->pending.cap) {
-            size_t cap = ds->pending.cap ? ds->pending.cap * 2 : 64;
-            char **v = realloc(ds->pending.v, cap * sizeof *v);
-            if (!v) {
-                for (size_t j = i; j < present.n; j++) free(present.v[j]);
-                free(present.v);
-                return SF_ERR_NO_MEMORY;
-            }
-            ds->pending.v = v;
-            ds->pending.cap = cap;
-        }
-        ds->pending.v[ds->pending.n++] = present.v[i]; /* already sorted */
+        else present.v[kept++] = present.v[i];
     }
-    free(present.v);
-    qsort(ds->pending.v, ds->pending.n, sizeof *ds->pending.v, cmp_names);
+    present.n = kept;
+    set_free(&ds->pending);
+    ds->pending = present; /* sorted */
     return SF_OK;
 }
 
-/* Open `name` at (off, line); false when it cannot be read (reported). */
-static bool dir_open_file(dir_source *ds, const char *name, int64_t off, uint64_t line,
-                          uint32_t ordinal)
+enum { OPEN_OK, OPEN_GONE, OPEN_SKIP };
+
+/* Open `name` at (off, line): OPEN_OK; OPEN_GONE when it vanished; OPEN_SKIP
+ * when it cannot be read or no longer matches its saved position (reported;
+ * the caller counts it as done). */
+static int dir_open_file(dir_source *ds, const char *name, int64_t off, uint64_t line,
+                         uint32_t ordinal)
 {
     int fd = openat(ds->dirfd, name, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
-        if (errno != ENOENT) notice(&ds->nt, "dir: cannot read '%s/%s': %s; skipping it", ds->dir, name,
-                                    strerror(errno));
+        int e = errno;
         if (fd >= 0) close(fd);
-        return false;
+        if (e == ENOENT) return OPEN_GONE;
+        notice(&ds->nt, "dir: cannot read '%s/%s': %s; skipping it", ds->dir, name, strerror(e));
+        return OPEN_SKIP;
     }
     if (off > 0 && (off > st.st_size || !at_line_start(fd, off, st.st_size) ||
                     lseek(fd, off, SEEK_SET) != off)) {
-        notice(&ds->nt, "dir: '%s/%s' is shorter than or different from when its position was saved; "
-                        "treating it as done", ds->dir, name);
+        notice(&ds->nt, "dir: '%s/%s' is shorter than or different from when its position was "
+                        "saved; treating it as done", ds->dir, name);
         close(fd);
-        return false;
+        return OPEN_SKIP;
     }
-    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     char *copy = strdup(name);
     if (!copy) {
         close(fd);
-        return false;
+        notice(&ds->nt, "dir: out of memory");
+        return OPEN_GONE;
     }
+    posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     ds->cur = copy;
     ds->cur_ordinal = ordinal;
     lr_attach(&ds->lr, fd, true, off, line);
-    return true;
+    return OPEN_OK;
 }
 
 static sf_status dir_finish_file(dir_source *ds)
@@ -643,14 +669,14 @@ static sf_status dir_next_file(dir_source *ds, bool *opened)
     for (;;) {
         while (ds->pending_i < ds->pending.n) {
             const char *name = ds->pending.v[ds->pending_i++];
-            size_t at;
-            if (set_find(&ds->done, name, &at)) continue;
-            if (dir_open_file(ds, name, 0, 0, ds->next_ordinal)) {
+            if (name_in(&ds->done, name)) continue;
+            int r = dir_open_file(ds, name, 0, 0, ds->next_ordinal);
+            if (r == OPEN_OK) {
                 ds->next_ordinal++;
                 *opened = true;
                 return SF_OK;
             }
-            if (errno != ENOENT && !set_add(&ds->done, name)) return SF_ERR_NO_MEMORY;
+            if (r == OPEN_SKIP && !set_add(&ds->done, name)) return SF_ERR_NO_MEMORY;
         }
         int64_t now = now_us();
         if (now < ds->next_scan_us) return SF_OK;
@@ -731,6 +757,14 @@ static size_t encode_name(const char *name, char *out)
     return k;
 }
 
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+}
+
 static bool decode_name(const char *in, size_t len, char *out)
 {
     size_t k = 0;
@@ -739,14 +773,14 @@ static bool decode_name(const char *in, size_t len, char *out)
             out[k++] = in[i];
             continue;
         }
-        unsigned v = 0;
-        if (i + 2 >= len + 0 && i + 2 > len - 1 + 1) return false;
-        if (sscanf(in + i + 1, "%2x", &v) != 1 || v == 0) return false;
-        out[k++] = (char)v;
+        if (i + 2 >= len) return false;
+        int hi = hex_value(in[i + 1]), lo = hex_value(in[i + 2]);
+        if (hi < 0 || lo < 0 || (hi | lo) == 0) return false;
+        out[k++] = (char)(hi * 16 + lo);
         i += 2;
     }
     out[k] = '\0';
-    return k > 0;
+    return k > 0 && !strchr(out, '/');
 }
 
 static sf_status dir_state(sf_source *s, sf_source_state *out)
@@ -836,9 +870,8 @@ static sf_status dir_resume(dir_source *ds, const char *blob, char *err, size_t 
     }
     free(name);
     if (st == SF_OK && has_cur) {
-        size_t at;
-        if (!set_find(&ds->done, cur_name, &at) &&
-            !dir_open_file(ds, cur_name, cur_off, cur_line, (uint32_t)cur_ord) && errno != ENOENT &&
+        if (!name_in(&ds->done, cur_name) &&
+            dir_open_file(ds, cur_name, cur_off, cur_line, (uint32_t)cur_ord) == OPEN_SKIP &&
             !set_add(&ds->done, cur_name))
             st = SF_ERR_NO_MEMORY;
     }

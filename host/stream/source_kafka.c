@@ -59,9 +59,11 @@ typedef struct kafka_source {
     bool down;
     int64_t next_probe_us;
     bool topic_missing;
+    bool debug_logs;       /* the user asked for librdkafka debug output (-X debug=...) */
     int last_error;        /* last informational error reported (deduplicated) */
     sf_status failed;      /* a non-transient error: poll returns it */
     char failure[512];
+    bool failure_reported;
     void (*notice)(void *user, const char *msg);
     void *notice_user;
 } kafka_source;
@@ -150,13 +152,15 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     }
 }
 
-/* Only configuration warnings are worth a notice; connection trouble comes
- * through on_error. Logs are forwarded to the consumer queue, so this runs
- * in the thread that polls. */
+/* Configuration warnings are worth a notice, and everything when the user
+ * asked for debug output; connection trouble comes through on_error. Logs
+ * are forwarded to the consumer queue, so this runs in the polling thread. */
 static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
     kafka_source *ks = rd_kafka_opaque(rk);
-    if (ks && level <= LOG_WARNING && strcmp(fac, "CONFWARN") == 0) notice(ks, "kafka: %s", buf);
+    if (!ks) return;
+    if (ks->debug_logs || (level <= LOG_WARNING && strcmp(fac, "CONFWARN") == 0))
+        notice(ks, "kafka: %s: %s", fac, buf);
 }
 
 static void start_offsets(kafka_source *ks, rd_kafka_topic_partition_list_t *list)
@@ -204,21 +208,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t code,
 
 /* ---- assignment without a group ---- */
 
-/* Fetch the topic's metadata; true when it answered (brokers reachable). */
+/* Fetch the topic's metadata; true when it answered (brokers reachable).
+ * All topics are asked for: a request naming the topic could create it
+ * where brokers auto-create topics, and a consumer must not do that. */
 static bool assign_all(kafka_source *ks, int timeout_ms)
 {
-    rd_kafka_topic_t *rkt = rd_kafka_topic_new(ks->rk, ks->topic, NULL);
-    if (!rkt) {
-        fail(ks, SF_ERR_IO, "kafka: topic '%s': %s", ks->topic,
-             rd_kafka_err2str(rd_kafka_last_error()));
-        return false;
-    }
     const struct rd_kafka_metadata *md = NULL;
-    rd_kafka_resp_err_t e = rd_kafka_metadata(ks->rk, 0, rkt, &md, timeout_ms);
-    rd_kafka_topic_destroy(rkt);
+    rd_kafka_resp_err_t e = rd_kafka_metadata(ks->rk, 1, NULL, &md, timeout_ms);
     if (e) return false; /* timed out or transport: the error callback says why */
-    bool answered = true;
-    const struct rd_kafka_metadata_topic *t = md->topic_cnt == 1 ? &md->topics[0] : NULL;
+    const struct rd_kafka_metadata_topic *t = NULL;
+    for (int i = 0; i < md->topic_cnt && !t; i++)
+        if (strcmp(md->topics[i].topic, ks->topic) == 0) t = &md->topics[i];
     if (!t || t->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || t->partition_cnt == 0) {
         if (!ks->topic_missing)
             notice(ks, "kafka: topic '%s' does not exist yet; waiting for it", ks->topic);
@@ -241,7 +241,7 @@ static bool assign_all(kafka_source *ks, int timeout_ms)
         ks->topic_missing = false;
     } /* other topic errors (leader not available, ...) are transient: retry */
     rd_kafka_metadata_destroy(md);
-    return answered;
+    return true;
 }
 
 /* Is this error, reported on a message, one to wait out? */
@@ -271,6 +271,14 @@ static bool transient(rd_kafka_resp_err_t e)
     default:
         return false;
     }
+}
+
+/* SF_OK, or the stored failure (said once through the notice callback). */
+static sf_status report_failure(kafka_source *ks)
+{
+    if (ks->failed != SF_OK && !ks->failure_reported) notice(ks, "%s", ks->failure);
+    ks->failure_reported = true;
+    return ks->failed;
 }
 
 static void release_held(kafka_source *ks)
@@ -334,6 +342,7 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
     *n = 0;
     *eof = false;
     release_held(ks);
+    if (ks->failed != SF_OK) return report_failure(ks);
     if (max == 0) return SF_OK;
     if (max > ks->held_cap) {
         rd_kafka_message_t **h = realloc(ks->held, max * sizeof *h);
@@ -359,7 +368,7 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
     if (left < 0) left = 0;
 
     /* The first message may wait; the rest only takes what is already queued. */
-    rd_kafka_message_t *first = ks->failed == SF_OK ? rd_kafka_consumer_poll(ks->rk, left) : NULL;
+    rd_kafka_message_t *first = rd_kafka_consumer_poll(ks->rk, left);
     size_t got = 0;
     if (first) {
         size_t cnt = 1;
@@ -376,15 +385,10 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
     if (got > 0) {
         set_up_again(ks);
         ks->topic_missing = false;
+        *n = got; /* handed out: a failure met on the way is reported next time */
+        return SF_OK;
     }
-    *n = got;
-    if (ks->failed != SF_OK) {
-        notice(ks, "%s", ks->failure);
-        release_held(ks);
-        *n = 0;
-        return ks->failed;
-    }
-    return SF_OK;
+    return report_failure(ks);
 }
 
 /* ---- positions ---- */
@@ -556,6 +560,7 @@ static rd_kafka_conf_t *build_conf(kafka_source *ks, const sf_source_options *op
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    ks->debug_logs = user_set(opt->kafka_conf, "debug");
     rd_kafka_conf_set_opaque(conf, ks);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, on_log);

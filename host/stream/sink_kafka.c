@@ -1,0 +1,196 @@
+/*
+ * sink_kafka.c — outputs to a Kafka topic (librdkafka producer): one message
+ * per record, the value copied, the key passed through. Nothing is dropped:
+ * when librdkafka's local queue is full, write() serves delivery reports and
+ * retries; messages that cannot be delivered (after message.timeout.ms) are
+ * counted and turn the next write() or flush() into SF_ERR_IO.
+ */
+#ifdef STREAMFIT_HAVE_KAFKA
+
+#include <librdkafka/rdkafka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "streamfit.h"
+
+typedef struct sink_kafka sink_kafka;
+sf_status sf_sink_kafka_open(const char *spec, const char *const *kafka_conf, sink_kafka **out,
+                             char *err, size_t errlen);
+sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
+                              size_t value_len);
+sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms);
+const char *sf_sink_kafka_error(const sink_kafka *s);
+void sf_sink_kafka_destroy(sink_kafka *s);
+
+#define SINK_POLL_EVERY 64         /* writes between serving delivery reports */
+#define SINK_DESTROY_FLUSH_MS 5000 /* last chance for unflushed messages */
+
+struct sink_kafka {
+    rd_kafka_t *rk;
+    rd_kafka_topic_t *rkt;
+    char *topic;
+    unsigned writes;
+    uint64_t failed;      /* delivery failures */
+    char last_issue[256]; /* the latest broker trouble, to explain a failure */
+    char error[768];
+};
+
+static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+    (void)rk;
+    sink_kafka *s = opaque;
+    if (!m->err) return;
+    if (s->failed++ == 0)
+        snprintf(s->error, sizeof s->error, "kafka: delivery to '%s' failed: %s%s%s", s->topic,
+                 rd_kafka_err2str(m->err), s->last_issue[0] ? "; " : "", s->last_issue);
+}
+
+static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+    sink_kafka *s = opaque;
+    if (code == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t e = rd_kafka_fatal_error(rk, buf, sizeof buf);
+        if (s->failed++ == 0)
+            snprintf(s->error, sizeof s->error, "kafka: fatal producer error: %s: %s",
+                     rd_kafka_err2str(e), buf);
+        return;
+    }
+    snprintf(s->last_issue, sizeof s->last_issue, "%s", reason);
+}
+
+/* librdkafka must not print: its logs are dropped, errors come through on_error. */
+static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    (void)rk;
+    (void)level;
+    (void)fac;
+    (void)buf;
+}
+
+static bool conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
+                     size_t errlen)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) == RD_KAFKA_CONF_OK) return true;
+    snprintf(err, errlen, "kafka: %s=%s: %s", key, value, errstr);
+    return false;
+}
+
+sf_status sf_sink_kafka_open(const char *spec, const char *const *kafka_conf, sink_kafka **out,
+                             char *err, size_t errlen)
+{
+    const char *slash = strchr(spec, '/');
+    if (!slash || slash == spec || !slash[1] || strchr(slash + 1, '/')) {
+        snprintf(err, errlen, "output 'kafka://%s' needs brokers and a topic (kafka://HOST:PORT/TOPIC)",
+                 spec);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    sink_kafka *s = calloc(1, sizeof *s);
+    char *brokers = strndup(spec, (size_t)(slash - spec));
+    if (!s || !brokers || !(s->topic = strdup(slash + 1))) {
+        free(brokers);
+        free(s);
+        return SF_ERR_NO_MEMORY;
+    }
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    bool ok = conf_set(conf, "client.id", "streamfit", err, errlen) &&
+              conf_set(conf, "linger.ms", "5", err, errlen);
+    for (size_t i = 0; ok && kafka_conf && kafka_conf[i]; i += 2) {
+        if (!kafka_conf[i + 1]) {
+            snprintf(err, errlen, "kafka: -X %s has no value", kafka_conf[i]);
+            ok = false;
+        } else {
+            ok = conf_set(conf, kafka_conf[i], kafka_conf[i + 1], err, errlen);
+        }
+    }
+    ok = ok && conf_set(conf, "bootstrap.servers", brokers, err, errlen);
+    free(brokers);
+    if (!ok) {
+        rd_kafka_conf_destroy(conf);
+        sf_sink_kafka_destroy(s);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    rd_kafka_conf_set_opaque(conf, s);
+    rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+    rd_kafka_conf_set_error_cb(conf, on_error);
+    rd_kafka_conf_set_log_cb(conf, on_log);
+    char errstr[512];
+    s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof errstr);
+    if (!s->rk) {
+        rd_kafka_conf_destroy(conf);
+        snprintf(err, errlen, "kafka: cannot create the producer: %s", errstr);
+        sf_sink_kafka_destroy(s);
+        return SF_ERR_IO;
+    }
+    s->rkt = rd_kafka_topic_new(s->rk, s->topic, NULL);
+    if (!s->rkt) {
+        snprintf(err, errlen, "kafka: topic '%s': %s", s->topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        sf_sink_kafka_destroy(s);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    *out = s;
+    return SF_OK;
+}
+
+sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
+                              size_t value_len)
+{
+    if (s->failed) return SF_ERR_IO;
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_KEY(key, key ? key_len : 0),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_END);
+        if (!e) break;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            snprintf(s->error, sizeof s->error, "kafka: cannot produce to '%s': %s", s->topic,
+                     rd_kafka_err2str(e));
+            return SF_ERR_IO;
+        }
+        rd_kafka_poll(s->rk, 10); /* full: let deliveries drain, then retry */
+        if (s->failed) return SF_ERR_IO;
+    }
+    if (++s->writes % SINK_POLL_EVERY == 0) rd_kafka_poll(s->rk, 0);
+    return s->failed ? SF_ERR_IO : SF_OK;
+}
+
+sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms)
+{
+    rd_kafka_resp_err_t e = rd_kafka_flush(s->rk, timeout_ms);
+    if (s->failed) return SF_ERR_IO;
+    if (e == RD_KAFKA_RESP_ERR__TIMED_OUT) {
+        snprintf(s->error, sizeof s->error,
+                 "kafka: %d messages to '%s' still undelivered after %d ms%s%s", rd_kafka_outq_len(s->rk),
+                 s->topic, timeout_ms, s->last_issue[0] ? "; " : "", s->last_issue);
+        return SF_ERR_IO;
+    }
+    if (e) {
+        snprintf(s->error, sizeof s->error, "kafka: flush: %s", rd_kafka_err2str(e));
+        return SF_ERR_IO;
+    }
+    return SF_OK;
+}
+
+const char *sf_sink_kafka_error(const sink_kafka *s)
+{
+    return s ? s->error : "";
+}
+
+void sf_sink_kafka_destroy(sink_kafka *s)
+{
+    if (!s) return;
+    if (s->rkt) rd_kafka_topic_destroy(s->rkt);
+    if (s->rk) {
+        rd_kafka_flush(s->rk, SINK_DESTROY_FLUSH_MS);
+        rd_kafka_destroy(s->rk);
+    }
+    free(s->topic);
+    free(s);
+}
+
+#else
+typedef int sf_sink_kafka_absent; /* this build has no Kafka support */
+#endif /* STREAMFIT_HAVE_KAFKA */

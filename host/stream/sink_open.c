@@ -1,0 +1,121 @@
+/*
+ * sink_open.c — where outputs go, chosen by URI: kafka://HOST:PORT/TOPIC,
+ * file:PATH or stdout. The kinds live in sink_kafka.c and sink_file.c; this
+ * file dispatches the calls of sink.h to them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sink.h"
+
+/* sink_kafka.c */
+typedef struct sink_kafka sink_kafka;
+sf_status sf_sink_kafka_open(const char *spec, const char *const *kafka_conf, sink_kafka **out,
+                             char *err, size_t errlen);
+sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
+                              size_t value_len);
+sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms);
+const char *sf_sink_kafka_error(const sink_kafka *s);
+void sf_sink_kafka_destroy(sink_kafka *s);
+
+/* sink_file.c (path NULL: stdout) */
+typedef struct sink_file sink_file;
+sf_status sf_sink_file_open(const char *path, sink_file **out, char *err, size_t errlen);
+sf_status sf_sink_file_write(sink_file *s, const char *value, size_t value_len);
+sf_status sf_sink_file_flush(sink_file *s);
+const char *sf_sink_file_error(const sink_file *s);
+void sf_sink_file_destroy(sink_file *s);
+
+struct sf_sink {
+    sink_kafka *kafka; /* exactly one of the two */
+    sink_file *file;
+};
+
+/* Why the last failed call failed ("" when none did). Not yet in sink.h. */
+const char *sf_sink_error(const sf_sink *s);
+
+sf_status sf_sink_open(const char *uri, const char *const *kafka_conf, sf_sink **out, char *err,
+                       size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (!out) return SF_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!uri || !uri[0]) {
+        snprintf(err, errlen, "no output given (kafka://HOST:PORT/TOPIC, file:PATH or stdout)");
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    sf_sink *s = calloc(1, sizeof *s);
+    if (!s) return SF_ERR_NO_MEMORY;
+    sf_status st;
+    if (strncmp(uri, "kafka://", 8) == 0) {
+#ifdef STREAMFIT_HAVE_KAFKA
+        st = sf_sink_kafka_open(uri + 8, kafka_conf, &s->kafka, err, errlen);
+#else
+        (void)kafka_conf;
+        snprintf(err, errlen, "cannot write to '%s': this build has no Kafka support", uri);
+        st = SF_ERR_UNSUPPORTED;
+#endif
+    } else if (strncmp(uri, "file:", 5) == 0) {
+        if (!uri[5]) {
+            snprintf(err, errlen, "output 'file:' needs a path (file:PATH)");
+            st = SF_ERR_INVALID_ARGUMENT;
+        } else {
+            st = sf_sink_file_open(uri + 5, &s->file, err, errlen);
+        }
+    } else if (strcmp(uri, "stdout") == 0 || strcmp(uri, "-") == 0) {
+        st = sf_sink_file_open(NULL, &s->file, err, errlen);
+    } else {
+        snprintf(err, errlen, "unknown output '%s' (kafka://HOST:PORT/TOPIC, file:PATH or stdout)", uri);
+        st = SF_ERR_INVALID_ARGUMENT;
+    }
+    if (st != SF_OK) {
+        free(s);
+        return st;
+    }
+    *out = s;
+    return SF_OK;
+}
+
+sf_status sf_sink_write(sf_sink *s, const char *key, size_t key_len, const char *value,
+                        size_t value_len)
+{
+    if (!s || (!value && value_len)) return SF_ERR_INVALID_ARGUMENT;
+#ifdef STREAMFIT_HAVE_KAFKA
+    if (s->kafka) return sf_sink_kafka_write(s->kafka, key, key_len, value, value_len);
+#else
+    (void)key;
+    (void)key_len;
+#endif
+    return sf_sink_file_write(s->file, value, value_len);
+}
+
+sf_status sf_sink_flush(sf_sink *s, int timeout_ms)
+{
+    if (!s) return SF_ERR_INVALID_ARGUMENT;
+#ifdef STREAMFIT_HAVE_KAFKA
+    if (s->kafka) return sf_sink_kafka_flush(s->kafka, timeout_ms);
+#else
+    (void)timeout_ms;
+#endif
+    return sf_sink_file_flush(s->file);
+}
+
+const char *sf_sink_error(const sf_sink *s)
+{
+    if (!s) return "";
+#ifdef STREAMFIT_HAVE_KAFKA
+    if (s->kafka) return sf_sink_kafka_error(s->kafka);
+#endif
+    return sf_sink_file_error(s->file);
+}
+
+void sf_sink_destroy(sf_sink *s)
+{
+    if (!s) return;
+#ifdef STREAMFIT_HAVE_KAFKA
+    sf_sink_kafka_destroy(s->kafka);
+#endif
+    sf_sink_file_destroy(s->file);
+    free(s);
+}
