@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bootstrap.sh — set up a fresh Debian/Ubuntu machine, build, and run.
 #
-#   bash cmake/bootstrap.sh demo            build, then train/eval/predict on a shipped example
+#   bash cmake/bootstrap.sh demo            build, then stream from an embedded Kafka broker and
+#                                           train on a shipped example file
 #   bash cmake/bootstrap.sh test            build, then run the whole test suite (ctest)
 #   bash cmake/bootstrap.sh test --sanitize the same, built with AddressSanitizer + UBSan
 #
@@ -54,25 +55,24 @@ build() {
 }
 
 demo() {
-  local sf="$1/streamfit" data="$root/tests/data/real/breast_cancer.csv" out="$1/demo"
+  local sf="$1/streamfit" out="$1/demo"
   mkdir -p "$out"
   echo
   echo "== streamfit info"
   "$sf" info
   echo
-  echo "== train: logistic regression on breast_cancer.csv (569 x 30), standardized, lambda 1e-2"
+  echo "== stream: development Kafka broker + data feed in this process, logistic regression,"
+  echo "   warm-up on 10000 records, then test-then-train on every micro-batch (20 s)"
+  "$sf" stream --broker embedded --model logistic --feed-rate 50000 --batch-ms 250 \
+    --max-ms 20000 --metrics-out "$out/metrics.jsonl" --model-out "$out/stream.model.json"
+  echo "per-batch metrics: $out/metrics.jsonl (last line below); model: $out/stream.model.json"
+  tail -n 1 "$out/metrics.jsonl"
+  echo
+  echo "== train on a file: logistic regression on breast_cancer.csv (569 x 30), standardized"
+  local data="$root/tests/data/real/breast_cancer.csv"
   "$sf" train --model logistic --standardize --lambda 1e-2 --input "$data" \
     --out "$out/breast_cancer.model.json" --verbose
-  echo "model written to $out/breast_cancer.model.json"
-  echo
-  echo "== eval on the same rows"
   "$sf" eval --model-file "$out/breast_cancer.model.json" --input "$data"
-  echo
-  echo "== predict --proba, first 5 rows"
-  "$sf" predict --model-file "$out/breast_cancer.model.json" --input "$data" --proba | head -n 5
-  echo
-  echo "== train: OLS on the NIST Longley data (certified values: see tests/data/nist/Longley.json)"
-  "$sf" train --model ols --input "$root/tests/data/nist/Longley.csv" --out - --verbose
 }
 
 install_missing_packages

@@ -9,12 +9,16 @@
 static const char main_help[] =
     "Usage: streamfit COMMAND [options]\n"
     "\n"
-    "Fit linear models (least squares, logistic, softmax) on CPU BLAS or CUDA.\n"
+    "Fit linear models (least squares, logistic, softmax) on CPU BLAS or CUDA,\n"
+    "from files or from records as they arrive.\n"
     "\n"
     "Commands:\n"
     "  train     fit a model on a file and write it as JSON\n"
     "  predict   predict rows with a model file\n"
     "  eval      score a model on labelled rows (JSON metrics)\n"
+    "  stream    learn from records as they arrive (Kafka, files, a directory, stdin)\n"
+    "  broker    run the in-memory development Kafka broker\n"
+    "  produce   replay a file into a Kafka topic at a steady rate\n"
     "  info      version, build options, BLAS, threads and devices\n"
     "\n"
     "Run 'streamfit COMMAND --help' for a command's options.\n";
@@ -31,6 +35,7 @@ static const command commands[] = {
     {"info", cmd_info},
     {"broker", cmd_broker},
     {"produce", cmd_produce},
+    {"stream", cmd_stream},
 };
 
 int main(int argc, char **argv)

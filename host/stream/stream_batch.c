@@ -126,6 +126,8 @@ sf_status sf_run_fill_batch(sf_run *r)
     b->rows = 0;
     b->keys_len = 0;
     size_t cap = o->batch_rows;
+    if (!r->trainer && o->warmup_rows > r->warm_rows && o->warmup_rows - r->warm_rows < cap)
+        cap = o->warmup_rows - r->warm_rows; /* the warm-up ends where it says */
     if (o->max_rows) {
         uint64_t left = o->max_rows > r->rows_total ? o->max_rows - r->rows_total : 0;
         if (left < cap) cap = (size_t)left;

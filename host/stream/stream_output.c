@@ -276,7 +276,8 @@ sf_status sf_run_restore(sf_run *r, bool *resumed)
     if (st == SF_OK) st = sf_run_config(r, config, sizeof config);
     if (st == SF_OK && strcmp(config, c.config) != 0) {
         snprintf(r->err, sizeof r->err,
-                 "the checkpoint in '%s' is from a different configuration (%s; now %s)",
+                 "the checkpoint in '%.100s' differs in configuration (%.150s; now "
+                 "%.150s)",
                  r->o->checkpoint_dir, c.config, config);
         st = SF_ERR_INVALID_ARGUMENT;
     }

@@ -177,10 +177,11 @@ void sf_run_progress(sf_run *r, bool final)
     char metric[64] = "warming up";
     if (isfinite(head))
         snprintf(metric, sizeof metric, "%s %.4f", r->K ? "accuracy" : "rmse", head);
-    fprintf(stderr,
-            "%sstreamfit: %llu rows | %.0f rows/s | %s | p99 %.2f ms | skipped %llu%s",
+    char p99[32] = "-";
+    if (isfinite(r->last_p99)) snprintf(p99, sizeof p99, "%.2f ms", r->last_p99);
+    fprintf(stderr, "%sstreamfit: %llu rows | %.0f rows/s | %s | p99 %s | skipped %llu%s",
             r->o->progress_tty ? "\r" : "", (unsigned long long)r->rows_total, rate, metric,
-            r->last_p99, (unsigned long long)r->rows_skipped,
+            p99, (unsigned long long)r->rows_skipped,
             r->o->progress_tty && !final ? "   " : "\n");
 }
 
