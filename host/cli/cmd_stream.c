@@ -32,7 +32,8 @@ static const char stream_help[] =
     "  --feed FILE           embedded: replay this CSV (default: a synthetic stream)\n"
     "  --feed-rate N         embedded: records per second (default 50000)\n"
     "  --group ID            Kafka consumer group (default: assign all partitions)\n"
-    "  --start earliest|latest|committed   where a new run starts (default earliest)\n"
+    "  --start earliest|latest|committed   where a new run starts (default earliest;\n"
+    "                        committed with --group)\n"
     "  -X KEY=VALUE          any librdkafka setting (SASL, SSL, ...), repeatable\n"
     "  --follow              file/stdin: wait for more data at the end instead of stopping\n"
     "\n"
@@ -379,6 +380,9 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         return cli_usage_error("stream", "--refit-every applies to logistic and softmax "
                                          "(least squares updates are exact)");
     if (o->refit_every && !o->refit_window) o->refit_window = 100000;
+    /* In a group, a partition this run has no checkpoint position for starts
+     * where the group left it. */
+    if (o->source.group && !o->source.start) o->source.start = "committed";
     if (lsq && o->classes) return cli_usage_error("stream", "--classes is for classifiers");
     return SF_EXIT_OK;
 }

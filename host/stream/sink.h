@@ -22,5 +22,7 @@ sf_status sf_sink_write(sf_sink *s, const char *key, size_t key_len, const char 
 /* Wait until everything written is delivered (Kafka) or flushed (files). */
 sf_status sf_sink_flush(sf_sink *s, int timeout_ms);
 void sf_sink_destroy(sf_sink *s);
+/* Why the last call on this sink failed (empty when it did not). */
+const char *sf_sink_error(const sf_sink *s);
 
 #endif

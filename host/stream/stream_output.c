@@ -116,7 +116,9 @@ sf_status sf_run_write_predictions(sf_run *r)
     qsort(lat, b->rows, sizeof(double), cmp_double);
     r->last_p50 = b->rows ? lat[(b->rows - 1) / 2] : NAN;
     r->last_p99 = b->rows ? lat[(size_t)((double)(b->rows - 1) * 0.99)] : NAN;
-    if (st != SF_OK && !r->err[0]) snprintf(r->err, sizeof r->err, "cannot write predictions");
+    if (st != SF_OK && !r->err[0])
+        snprintf(r->err, sizeof r->err, "cannot write predictions: %s",
+                 sf_sink_error(r->predictions));
     return st;
 }
 
