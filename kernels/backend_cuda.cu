@@ -13,6 +13,7 @@
 #include <stdlib.h>
 
 #include "cuda_backend.cuh"
+#include "cuda_module.h"
 
 namespace
 {
@@ -283,7 +284,8 @@ sf_status init_backend(sf_cuda_backend *cb, int threads, char *why, size_t len)
 
 } // namespace
 
-extern "C" sf_status sf_backend_cuda_create(int threads, sf_backend **out, char *why, size_t whylen)
+extern "C" SF_CUDA_MODULE_EXPORT sf_status sf_cuda_module_create(int threads, sf_backend **out,
+                                                                char *why, size_t whylen)
 {
     say(why, whylen, "%s", "");
     if (!out) return SF_ERR_INVALID_ARGUMENT;
@@ -302,7 +304,7 @@ extern "C" sf_status sf_backend_cuda_create(int threads, sf_backend **out, char 
     return SF_OK;
 }
 
-extern "C" size_t sf_backend_cuda_describe(char *buf, size_t len)
+extern "C" SF_CUDA_MODULE_EXPORT size_t sf_cuda_module_describe(char *buf, size_t len)
 {
     size_t used = 0;
     auto add = [&](const char *fmt, auto... args) {

@@ -22,6 +22,9 @@
  * Wampler5, so the QR path is taken. */
 #define SF_LSQ_RCOND_QR 1e-5
 #define SF_LSQ_MAX_REFINE 20
+/* Above this reciprocal condition (scaled normal matrix), Cholesky alone is
+ * within a few units of rounding and refinement is skipped. */
+#define SF_LSQ_RCOND_REFINE 1e-2
 
 typedef struct lsq_system {
     size_t d;
@@ -51,10 +54,12 @@ static void normal_system(const sf_moments *mo, const lsq_system *sys, double *A
 static sf_status gram_solve(sf_backend *be, const lsq_system *sys, double *x)
 {
     size_t d = sys->d;
-    for (size_t j = 0; j < d; j++) x[j] /= sys->s[j];
+    for (size_t j = 0; j < d; j++)
+        x[j] /= sys->s[j];
     sf_status st = be->ops->solve_triangular(be, d, sys->U, x, 1, true);
     if (st == SF_OK) st = be->ops->solve_triangular(be, d, sys->U, x, 1, false);
-    for (size_t j = 0; j < d; j++) x[j] /= sys->s[j];
+    for (size_t j = 0; j < d; j++)
+        x[j] /= sys->s[j];
     return st;
 }
 
@@ -66,11 +71,14 @@ static sf_status cholesky_path(sf_trainer *t, lsq_system *sys, double *w, bool *
     if (!A) return SF_ERR_NO_MEMORY;
     double *rhs = A + d * d;
     normal_system(&t->mom, sys, A, rhs);
-    for (size_t j = 0; j < d; j++) sys->s[j] = A[j * d + j] > 0 ? sqrt(A[j * d + j]) : 1.0;
+    for (size_t j = 0; j < d; j++)
+        sys->s[j] = A[j * d + j] > 0 ? sqrt(A[j * d + j]) : 1.0;
     for (size_t c = 0; c < d; c++)
-        for (size_t r = 0; r < d; r++) A[c * d + r] /= sys->s[r] * sys->s[c];
+        for (size_t r = 0; r < d; r++)
+            A[c * d + r] /= sys->s[r] * sys->s[c];
     memcpy(sys->U, A, sizeof(double) * d * d);
-    for (size_t j = 0; j < d; j++) w[j] = rhs[j] / sys->s[j];
+    for (size_t j = 0; j < d; j++)
+        w[j] = rhs[j] / sys->s[j];
     double rcond = 0;
     sf_status st = be->ops->solve_spd(be, d, sys->U, w, 1, &rcond);
     /* A factor this close to singular (e.g. a duplicated column) is rank
@@ -78,15 +86,18 @@ static sf_status cholesky_path(sf_trainer *t, lsq_system *sys, double *w, bool *
     if (st == SF_OK && rcond < (double)d * DBL_EPSILON) st = SF_ERR_NOT_POSITIVE_DEFINITE;
     *not_pd = st == SF_ERR_NOT_POSITIVE_DEFINITE;
     if (st == SF_OK) {
-        for (size_t j = 0; j < d; j++) w[j] /= sys->s[j];
+        for (size_t j = 0; j < d; j++)
+            w[j] /= sys->s[j];
         sys->have_factor = true;
         t->report.rcond = rcond;
     } else if (*not_pd) {
         /* Rank-revealing minimum-norm solve of the scaled system. */
-        for (size_t j = 0; j < d; j++) w[j] = rhs[j] / sys->s[j];
+        for (size_t j = 0; j < d; j++)
+            w[j] = rhs[j] / sys->s[j];
         int rank = 0;
         st = be->ops->solve_lstsq(be, d, d, A, w, 1e-13, &rank);
-        for (size_t j = 0; j < d; j++) w[j] /= sys->s[j];
+        for (size_t j = 0; j < d; j++)
+            w[j] /= sys->s[j];
         t->report.rank_deficient = true;
         t->report.rcond = 0;
     }
@@ -135,7 +146,8 @@ static sf_status build_r(sf_trainer *t, const lsq_system *sys, double *R, double
         memcpy(R, mo->R, sizeof(double) * p * p);
         memcpy(scale, mo->scale, sizeof(double) * p);
         if (!sys->intercept) { /* uncentered: add sqrt(n) mean / scale as a row */
-            for (size_t j = 0; j < p; j++) row[j] = sqrt(mo->n) * mo->mean[j] / scale[j];
+            for (size_t j = 0; j < p; j++)
+                row[j] = sqrt(mo->n) * mo->mean[j] / scale[j];
             st = stack_rows(be, p, R, row, 1);
         }
     } else {
@@ -172,7 +184,8 @@ static sf_status qr_path(sf_trainer *t, lsq_system *sys, double *w)
             memcpy(sys->U + c * d, R + c * p, sizeof(double) * d);
             w[c] = R[d * p + c];
         }
-        for (size_t j = 0; j < d; j++) sys->s[j] = scale[j];
+        for (size_t j = 0; j < d; j++)
+            sys->s[j] = scale[j];
         if (dmin > 1e-13 * dmax) {
             st = be->ops->solve_triangular(be, d, sys->U, w, 1, false);
             sys->have_factor = true;
@@ -187,7 +200,8 @@ static sf_status qr_path(sf_trainer *t, lsq_system *sys, double *w)
             free(U);
             t->report.rank_deficient = true;
         }
-        for (size_t j = 0; j < d; j++) w[j] *= scale[d] / scale[j];
+        for (size_t j = 0; j < d; j++)
+            w[j] *= scale[d] / scale[j];
     }
     free(R);
     return st;
@@ -225,7 +239,8 @@ static sf_status refine(sf_trainer *t, const lsq_system *sys, double *w, double 
         }
         if (st != SF_OK) break;
         double rbar = sys->intercept ? sum_r / sys->n : 0.0;
-        for (size_t j = 0; j < d; j++) dw[j] = acc_g[j] - rbar * acc_sxc[j] - sys->pen[j] * w[j];
+        for (size_t j = 0; j < d; j++)
+            dw[j] = acc_g[j] - rbar * acc_sxc[j] - sys->pen[j] * w[j];
         st = gram_solve(be, sys, dw);
         if (st != SF_OK) break;
         double nd = 0, nw = 0;
@@ -284,9 +299,15 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
     double b0 = 0;
     if (st == SF_OK && sys.intercept) {
         b0 = mo->mean[d];
-        for (size_t j = 0; j < d; j++) b0 -= mo->mean[j] * w[j];
+        for (size_t j = 0; j < d; j++)
+            b0 -= mo->mean[j] * w[j];
     }
-    if (st == SF_OK && t->n_batches > 0 && sys.have_factor && !t->report.rank_deficient)
+    /* Refinement pays when conditioning cost digits; on well-conditioned data
+     * the direct solve is already accurate to rounding. */
+    bool worth_refining =
+        t->report.solver_used == SF_SOLVER_QR || t->report.rcond < SF_LSQ_RCOND_REFINE;
+    if (st == SF_OK && t->n_batches > 0 && sys.have_factor && !t->report.rank_deficient &&
+        worth_refining)
         st = refine(t, &sys, w, &b0);
     if (st == SF_OK) {
         memcpy(m->coef, w, sizeof(double) * d);
