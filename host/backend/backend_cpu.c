@@ -16,6 +16,15 @@
 #include "backend.h"
 #include "backend_util.h"
 
+/* OpenBLAS threads pay off only on wide matrices: with few features the
+ * products over rows are memory-bound and the extra threads mostly spin. */
+#define SF_CPU_BLAS_THREADS_MIN_D 64
+
+static void blas_threads_for(const sf_backend *be, size_t d)
+{
+    openblas_set_num_threads(d >= SF_CPU_BLAS_THREADS_MIN_D ? be->threads : 1);
+}
+
 struct sf_dbatch {
     size_t rows, d;
     double *X; /* rows x d row-major */
@@ -88,6 +97,7 @@ static double *augmented_copy(const sf_dbatch *b, const double *center, const do
 
 static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, double *m2)
 {
+    blas_threads_for(be, b->d);
     (void)be;
     size_t p = b->d + 1, n = b->rows;
     memset(m2, 0, sizeof(double) * p * p);
@@ -106,6 +116,7 @@ static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *m
 static sf_status cpu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *center,
                               const double *scale, double *R)
 {
+    blas_threads_for(be, b->d);
     (void)be;
     size_t p = b->d + 1, n = b->rows;
     memset(R, 0, sizeof(double) * p * p);
@@ -159,6 +170,7 @@ static sf_status cpu_batch_residuals(sf_backend *be, const sf_dbatch *b, const d
 static sf_status cpu_batch_scores(sf_backend *be, const sf_dbatch *b, const double *W,
                                   const double *bias, size_t k, double *T)
 {
+    blas_threads_for(be, b->d);
     (void)be;
     size_t n = b->rows, d = b->d;
     if (n == 0) return SF_OK;
@@ -187,12 +199,18 @@ static sf_status weighted_gram(const sf_dbatch *b, const double *s, double *H, s
     if (d)
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)d, (int)d, (int)n, 1.0, SX,
                     (int)d, b->X, (int)d, 0.0, H, (int)ldh);
-    for (size_t j = 0; j < d; j++) {
-        double acc = 0;
-        for (size_t i = 0; i < n; i++) acc += SX[i * d + j];
-        H[d * ldh + j] = acc;
-        H[j * ldh + d] = acc;
+    double *colsum = calloc(d + 1, sizeof(double));
+    if (!colsum) {
+        free(SX);
+        return SF_ERR_NO_MEMORY;
     }
+    for (size_t i = 0; i < n; i++) /* row order: one pass over SX */
+        for (size_t j = 0; j < d; j++) colsum[j] += SX[i * d + j];
+    for (size_t j = 0; j < d; j++) {
+        H[d * ldh + j] = colsum[j];
+        H[j * ldh + d] = colsum[j];
+    }
+    free(colsum);
     H[d * ldh + d] = sum_s;
     free(SX);
     return SF_OK;
@@ -201,6 +219,7 @@ static sf_status weighted_gram(const sf_dbatch *b, const double *s, double *H, s
 static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
                                     double *loss, double *grad, double *hess)
 {
+    blas_threads_for(be, b->d);
     size_t n = b->rows, d = b->d;
     double *t = malloc(sizeof(double) * (2 * n + 1));
     if (!t) return SF_ERR_NO_MEMORY;
@@ -208,8 +227,8 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
     sf_status st = cpu_batch_scores(be, b, theta, theta + d, 1, t);
     double acc = 0, gb = 0;
     for (size_t i = 0; i < n; i++) {
-        double p = sf_sigmoid(t[i]);
-        acc += sf_log1pexp(t[i]) - b->y[i] * t[i];
+        double l1pe, p = sf_sigmoid_log1pexp(t[i], &l1pe);
+        acc += l1pe - b->y[i] * t[i];
         e[i] = p - b->y[i];
         gb += e[i];
         t[i] = p * (1.0 - p); /* IRLS weight, reusing t */
@@ -228,6 +247,7 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
 static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
                                    size_t K, double *loss, double *grad, double *hess)
 {
+    blas_threads_for(be, b->d);
     size_t n = b->rows, d = b->d, p = d + 1, P = K * p;
     double *W = malloc(sizeof(double) * (K * d + K + 2 * n * K + n + 1));
     if (!W) return SF_ERR_NO_MEMORY;

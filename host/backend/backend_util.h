@@ -23,6 +23,14 @@ static inline double sf_log1pexp(double t)
     return log1p(exp(t));
 }
 
+/* sigmoid(t) and log(1 + e^t) together, with one exp. */
+static inline double sf_sigmoid_log1pexp(double t, double *log1pexp_t)
+{
+    double e = exp(-fabs(t)); /* in (0, 1]: no overflow */
+    *log1pexp_t = (t > 0 ? t : 0.0) + log1p(e);
+    return t >= 0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
 /* t <- softmax(t); returns logsumexp(t) of the input. */
 static inline double sf_softmax_inplace(double *t, size_t k)
 {

@@ -271,7 +271,11 @@ static int fit_and_save(train_args *a, sf_table *t, const double *classes, size_
         size_t n = t->rows - r < step ? t->rows - r : step;
         st = sf_trainer_add_batch(tr, t->X + r * t->d, t->y + r, n);
     }
+    double t0 = cli_seconds();
     if (st == SF_OK) st = sf_trainer_fit(tr, &m);
+    if (verbose && st == SF_OK)
+        fprintf(stderr, "streamfit: fitted in %.1f ms (batches uploaded before)\n",
+                (cli_seconds() - t0) * 1e3);
     if (st != SF_OK) {
         cli_error("training failed: %s", st == SF_ERR_EMPTY ? "no good rows to train on"
                                                              : sf_strerror(st));
@@ -318,7 +322,11 @@ int cmd_train(int argc, char **argv)
     if (rc != SF_EXIT_OK) return rc < 0 ? SF_EXIT_OK : rc;
     sf_table t;
     memset(&t, 0, sizeof t);
+    double t0 = cli_seconds();
     rc = cli_read_input(&a.in, &t);
+    if (a.verbose && rc == SF_EXIT_OK)
+        fprintf(stderr, "streamfit: parsed %zu rows x %zu features (%.1f MB) in %.1f ms\n", t.rows,
+                t.d, (double)t.bytes / 1e6, (cli_seconds() - t0) * 1e3);
     if (rc != SF_EXIT_OK) {
         sf_table_free(&t);
         return rc;

@@ -52,17 +52,25 @@ sf_status sf_minimize_newton(const sf_objective *o, double *theta, sf_fit_report
         double slope = 0;
         for (size_t j = 0; j < P; j++) slope += g[j] * s[j];
         double alpha = 1, f1 = 0, gn1 = 0;
-        bool accepted = false;
+        bool accepted = false, reused = false;
+        /* The full step is usually taken: evaluate the Hessian with it, so an
+         * accepted full step costs one pass over the data, not two. */
         for (int ls = 0; ls < 60 && !accepted; ls++, alpha *= 0.5) {
             for (size_t j = 0; j < P; j++) trial[j] = theta[j] + alpha * s[j];
-            st = sf_objective_eval(o, trial, &f1, g1, NULL);
+            st = sf_objective_eval(o, trial, &f1, g1, ls == 0 ? F : NULL);
             if (st != SF_OK) break;
             gn1 = sf_norm2(g1, P);
             accepted = sf_step_acceptable(f, f1, slope, alpha, gn, gn1);
+            if (accepted && ls == 0) {
+                reused = true;
+                memcpy(H, F, sizeof(double) * P * P);
+                memcpy(g, g1, sizeof(double) * P);
+                f = f1;
+            }
         }
         if (st != SF_OK || !accepted) break; /* no representable progress left */
         memcpy(theta, trial, sizeof(double) * P);
-        st = sf_objective_eval(o, theta, &f, g, H);
+        if (!reused) st = sf_objective_eval(o, theta, &f, g, H);
         gn = sf_norm2(g, P);
     }
     rep->iterations = it;
