@@ -19,6 +19,8 @@
 /* OpenBLAS threads pay off only on wide matrices: with few features the
  * products over rows are memory-bound and the extra threads mostly spin. */
 #define SF_CPU_BLAS_THREADS_MIN_D 64
+/* Rows per block in products over a batch (a few hundred KiB of buffers). */
+#define SF_CPU_BLOCK_ROWS 4096
 
 static void blas_threads_for(const sf_backend *be, size_t d)
 {
@@ -95,19 +97,37 @@ static double *augmented_copy(const sf_dbatch *b, const double *center, const do
     return A;
 }
 
+/* Rows [r0, r0 + nb) of [x, y] minus center, row-major nb x (d+1): a block
+ * small enough to stay in cache, so nothing n x d is copied or allocated. */
+static void centered_block(const sf_dbatch *b, size_t r0, size_t nb, const double *center,
+                           double *A)
+{
+    size_t d = b->d, p = d + 1;
+    for (size_t i = 0; i < nb; i++) {
+        const double *x = b->X + (r0 + i) * d;
+        double *a = A + i * p;
+        for (size_t j = 0; j < d; j++) a[j] = x[j] - center[j];
+        a[d] = b->y[r0 + i] - center[d];
+    }
+}
+
 static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, double *m2)
 {
     blas_threads_for(be, b->d);
-    (void)be;
-    size_t p = b->d + 1, n = b->rows;
+    size_t p = b->d + 1, n = b->rows, B = n < SF_CPU_BLOCK_ROWS ? n : SF_CPU_BLOCK_ROWS;
     memset(m2, 0, sizeof(double) * p * p);
     memset(mean, 0, sizeof(double) * p);
     if (n == 0) return SF_OK;
     sf_column_means(b->X, b->y, n, b->d, mean);
-    double *A = augmented_copy(b, mean, NULL);
+    double *A = malloc(sizeof(double) * B * p);
     if (!A) return SF_ERR_NO_MEMORY;
-    cblas_dsyrk(CblasColMajor, CblasUpper, CblasTrans, (int)p, (int)n, 1.0, A, (int)n, 0.0, m2,
-                (int)p);
+    for (size_t r0 = 0; r0 < n; r0 += B) {
+        size_t nb = n - r0 < B ? n - r0 : B;
+        centered_block(b, r0, nb, mean, A);
+        /* The block is p x nb column-major: M2 += A A^T. */
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, A, (int)p,
+                    1.0, m2, (int)p);
+    }
     sf_symmetrize_upper(m2, p);
     free(A);
     return SF_OK;
@@ -220,28 +240,45 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
                                     double *loss, double *grad, double *hess)
 {
     blas_threads_for(be, b->d);
-    size_t n = b->rows, d = b->d;
-    double *t = malloc(sizeof(double) * (2 * n + 1));
+    size_t n = b->rows, d = b->d, p = d + 1, B = n < SF_CPU_BLOCK_ROWS ? n : SF_CPU_BLOCK_ROWS;
+    memset(grad, 0, sizeof(double) * p);
+    if (hess) memset(hess, 0, sizeof(double) * p * p);
+    *loss = 0;
+    if (n == 0) return SF_OK;
+    double *t = malloc(sizeof(double) * (2 * B + (hess ? B * p : 0)));
     if (!t) return SF_ERR_NO_MEMORY;
-    double *e = t + n;
-    sf_status st = cpu_batch_scores(be, b, theta, theta + d, 1, t);
+    double *e = t + B, *S = e + B;
     double acc = 0, gb = 0;
-    for (size_t i = 0; i < n; i++) {
-        double l1pe, p = sf_sigmoid_log1pexp(t[i], &l1pe);
-        acc += l1pe - b->y[i] * t[i];
-        e[i] = p - b->y[i];
-        gb += e[i];
-        t[i] = p * (1.0 - p); /* IRLS weight, reusing t */
+    for (size_t r0 = 0; r0 < n; r0 += B) { /* row blocks: buffers stay in cache */
+        size_t nb = n - r0 < B ? n - r0 : B;
+        const double *Xb = b->X + r0 * d, *yb = b->y + r0;
+        for (size_t i = 0; i < nb; i++) t[i] = theta[d];
+        if (d)
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)d, (int)nb, 1.0, Xb, (int)d, theta, 1,
+                        1.0, t, 1);
+        for (size_t i = 0; i < nb; i++) {
+            double l1pe, pr = sf_sigmoid_log1pexp(t[i], &l1pe);
+            acc += l1pe - yb[i] * t[i];
+            e[i] = pr - yb[i];
+            gb += e[i];
+            if (hess) { /* sqrt of the IRLS weight times [x, 1] */
+                double sw = sqrt(pr * (1.0 - pr));
+                for (size_t j = 0; j < d; j++) S[i * p + j] = sw * Xb[i * d + j];
+                S[i * p + d] = sw;
+            }
+        }
+        if (d)
+            cblas_dgemv(CblasColMajor, CblasNoTrans, (int)d, (int)nb, 1.0, Xb, (int)d, e, 1, 1.0,
+                        grad, 1);
+        if (hess)
+            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, S, (int)p,
+                        1.0, hess, (int)p);
     }
     *loss = acc;
-    memset(grad, 0, sizeof(double) * (d + 1));
-    if (n && d)
-        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)d, (int)n, 1.0, b->X, (int)d, e, 1, 0.0,
-                    grad, 1);
     grad[d] = gb;
-    if (hess && st == SF_OK) st = weighted_gram(b, t, hess, d + 1);
+    if (hess) sf_symmetrize_upper(hess, p);
     free(t);
-    return st;
+    return SF_OK;
 }
 
 static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
