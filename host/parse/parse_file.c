@@ -589,7 +589,8 @@ static sf_status parse_read(int fd, const char *name, const sf_parse_options *op
 static sf_status parse_mapped(int fd, size_t size, const sf_parse_options *opt, sf_table *out,
                               char *err, size_t errlen, bool *mapped)
 {
-    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    /* Populate up front: one read-ahead instead of a fault per page. */
+    void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     *mapped = m != MAP_FAILED;
     if (!*mapped) return SF_OK;
     posix_madvise(m, size, POSIX_MADV_SEQUENTIAL);
