@@ -90,6 +90,8 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m);
 sf_status sf_logit_fit(sf_trainer *t, sf_model *m);
 sf_status sf_logit_theta_to_model(sf_trainer *t, const double *theta, sf_model *m);
 sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b);
+/* Fix the scaler (mean or 0, population std or 1) from the merged moments, once. */
+sf_status sf_logit_fix_scaler(sf_trainer *t);
 
 /* Newton and L-BFGS on f(theta) = (1/n) sum loss + (lambda/2) ||w||^2. */
 typedef struct sf_objective {

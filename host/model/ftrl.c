@@ -25,18 +25,7 @@ static sf_status ftrl_init(sf_trainer *t, size_t P)
         double l2 = is_intercept(t, q) ? 0.0 : t->par.lambda;
         t->ftrl_z[q] = -t->theta[q] * (FTRL_BETA / alpha + l2);
     }
-    if (t->par.standardize && !t->shift) {
-        size_t d = t->d;
-        t->shift = calloc(d, sizeof(double));
-        t->scale = calloc(d, sizeof(double));
-        if (!t->shift || !t->scale) return SF_ERR_NO_MEMORY;
-        for (size_t j = 0; j < d; j++) {
-            double sd = sf_moments_std(&t->mom, j);
-            t->shift[j] = t->par.fit_intercept ? t->mom.mean[j] : 0.0;
-            t->scale[j] = sd > 0 ? sd : 1.0;
-        }
-    }
-    return SF_OK;
+    return t->par.standardize ? sf_logit_fix_scaler(t) : SF_OK;
 }
 
 sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b_in)

@@ -85,21 +85,26 @@ sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *
     return SF_OK;
 }
 
+sf_status sf_logit_fix_scaler(sf_trainer *t)
+{
+    size_t d = t->d;
+    if (t->shift) return SF_OK;
+    t->shift = calloc(d, sizeof(double));
+    t->scale = calloc(d, sizeof(double));
+    if (!t->shift || !t->scale) return SF_ERR_NO_MEMORY;
+    for (size_t j = 0; j < d; j++) {
+        double sd = sf_moments_std(&t->mom, j);
+        t->shift[j] = t->par.fit_intercept ? t->mom.mean[j] : 0.0;
+        t->scale[j] = sd > 0 ? sd : 1.0;
+    }
+    return SF_OK;
+}
+
 /* Standardize the kept batches once, with the merged mean and std. */
 static sf_status standardize_batches(sf_trainer *t)
 {
-    size_t d = t->d;
-    if (!t->shift) {
-        t->shift = calloc(d, sizeof(double));
-        t->scale = calloc(d, sizeof(double));
-        if (!t->shift || !t->scale) return SF_ERR_NO_MEMORY;
-        for (size_t j = 0; j < d; j++) {
-            double sd = sf_moments_std(&t->mom, j);
-            t->shift[j] = t->par.fit_intercept ? t->mom.mean[j] : 0.0;
-            t->scale[j] = sd > 0 ? sd : 1.0;
-        }
-    }
-    if (t->batches_standardized) return SF_OK;
+    sf_status st = sf_logit_fix_scaler(t);
+    if (st != SF_OK || t->batches_standardized) return st;
     for (size_t i = 0; i < t->n_batches; i++) {
         sf_status st = t->be->ops->batch_standardize(t->be, t->batches[i], t->shift, t->scale);
         if (st != SF_OK) return st;
