@@ -105,12 +105,10 @@ static sf_status standardize_batches(sf_trainer *t)
 {
     sf_status st = sf_logit_fix_scaler(t);
     if (st != SF_OK || t->batches_standardized) return st;
-    for (size_t i = 0; i < t->n_batches; i++) {
-        sf_status st = t->be->ops->batch_standardize(t->be, t->batches[i], t->shift, t->scale);
-        if (st != SF_OK) return st;
-    }
-    t->batches_standardized = true;
-    return SF_OK;
+    for (size_t i = 0; i < t->n_batches && st == SF_OK; i++)
+        st = t->be->ops->batch_standardize(t->be, t->batches[i], t->shift, t->scale);
+    t->batches_standardized = st == SF_OK;
+    return st;
 }
 
 sf_status sf_logit_theta_to_model(sf_trainer *t, const double *theta, sf_model *m)
