@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "metrics.h"
 
 static size_t ring_width(const sf_stream_metrics *m) { return m->K ? m->K : 1; }
@@ -213,29 +214,9 @@ double sf_stream_metrics_headline(const sf_stream_metrics *m)
 
 /* ---- checkpoint form ---- */
 
-typedef struct blob {
-    unsigned char *p;
-    size_t len, cap;
-    bool failed;
-} blob;
+typedef sf_bytes blob;
 
-static void put(blob *b, const void *src, size_t n)
-{
-    if (b->failed || !n) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
-        unsigned char *q = realloc(b->p, cap);
-        if (!q) {
-            b->failed = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
+static void put(blob *b, const void *src, size_t n) { sf_bytes_put(b, src, n); }
 
 sf_status sf_stream_metrics_save(const sf_stream_metrics *m, unsigned char **buf, size_t *len)
 {

@@ -8,33 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bytes.h"
 #include "internal.h"
 
 static const char state_magic[8] = {'S', 'F', 'T', 'S', 'T', 'A', 'T', '1'};
 
-typedef struct writer {
-    unsigned char *buf;
-    size_t len, cap;
-    bool failed;
-} writer;
+typedef sf_bytes writer;
 
-static void put(writer *w, const void *p, size_t n)
-{
-    if (w->failed || n == 0) return;
-    if (w->len + n > w->cap) {
-        size_t cap = w->cap ? w->cap : 1024;
-        while (cap < w->len + n) cap *= 2;
-        unsigned char *nb = realloc(w->buf, cap);
-        if (!nb) {
-            w->failed = true;
-            return;
-        }
-        w->buf = nb;
-        w->cap = cap;
-    }
-    memcpy(w->buf + w->len, p, n);
-    w->len += n;
-}
+static void put(writer *w, const void *p, size_t n) { sf_bytes_put(w, p, n); }
 
 static void put_u64(writer *w, uint64_t v) { put(w, &v, sizeof v); }
 
@@ -114,10 +95,10 @@ sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t
     put_array(&w, t->ftrl_z, P);
     put_array(&w, t->ftrl_n, P);
     if (w.failed) {
-        free(w.buf);
+        free(w.p);
         return SF_ERR_NO_MEMORY;
     }
-    *buf = w.buf;
+    *buf = w.p;
     *len = w.len;
     return SF_OK;
 }

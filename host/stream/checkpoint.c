@@ -5,6 +5,8 @@
  */
 #include "checkpoint.h"
 
+#include "bytes.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,29 +24,9 @@ static uint64_t fnv1a(const unsigned char *p, size_t n)
     return h;
 }
 
-typedef struct buf {
-    unsigned char *p;
-    size_t len, cap;
-    bool failed;
-} buf;
+typedef sf_bytes buf;
 
-static void put(buf *b, const void *src, size_t n)
-{
-    if (b->failed) return;
-    if (b->len + n > b->cap) {
-        size_t cap = b->cap ? b->cap : 1 << 14;
-        while (cap < b->len + n) cap *= 2;
-        unsigned char *q = realloc(b->p, cap);
-        if (!q) {
-            b->failed = true;
-            return;
-        }
-        b->p = q;
-        b->cap = cap;
-    }
-    if (n) memcpy(b->p + b->len, src, n);
-    b->len += n;
-}
+static void put(buf *b, const void *src, size_t n) { sf_bytes_put(b, src, n); }
 
 static void put_section(buf *b, const void *p, size_t n)
 {
