@@ -57,11 +57,13 @@ static inline void sf_column_means(const double *X, const double *y, size_t n, s
         mean[d] += y[i];
     }
     for (size_t j = 0; j <= d; j++) mean[j] /= (double)n;
-    for (size_t j = 0; j <= d; j++) {
-        double c = 0;
-        for (size_t i = 0; i < n; i++) c += (j < d ? X[i * d + j] : y[i]) - mean[j];
-        mean[j] += c / (double)n;
+    double c[d + 1]; /* small: d + 1 doubles; rows are walked in order, as stored */
+    for (size_t j = 0; j <= d; j++) c[j] = 0;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; j < d; j++) c[j] += X[i * d + j] - mean[j];
+        c[d] += y[i] - mean[d];
     }
+    for (size_t j = 0; j <= d; j++) mean[j] += c[j] / (double)n;
 }
 
 /* Mirror the upper triangle of a p x p column-major matrix into the lower. */
