@@ -54,8 +54,9 @@ static const char stream_help[] =
     "  --lambda X, --l1 X, --standardize, --no-intercept, --solver S   as for train\n"
     "  --learning-rate X     FTRL alpha of the mini-batch update (default 0.1)\n"
     "  --decay F             least squares: weight of the past per batch (0 < F <= 1)\n"
-    "  --refit-every N       logistic/softmax: refit exactly every N batches on the\n"
-    "                        last --refit-window rows (default 100000)\n"
+    "  --refit-every N       logistic/softmax: refit exactly every N batches (default:\n"
+    "                        never) on the last --refit-window rows (default 100000);\n"
+    "                        that window is not part of checkpoints\n"
     "  --warmup-rows N       records before the first fit (default 10000)\n"
     "  --warmup-ms T         or milliseconds, whichever comes first\n"
     "  --batch-rows N        a batch closes at N records (default 65536) ...\n"
@@ -370,6 +371,11 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
     if (a->embedded && o->source.uri)
         return cli_usage_error("stream", "--broker embedded and --source exclude each other");
     if (!a->embedded && !o->source.uri) return cli_usage_error("stream", "--source is required");
+    const char *u = o->source.uri;
+    if (u && strncmp(u, "kafka://", 8) && strncmp(u, "file:", 5) && strncmp(u, "dir:", 4) &&
+        strcmp(u, "stdin") && strcmp(u, "-"))
+        return cli_usage_error("stream", "unknown source '%s' (kafka://HOST:PORT/TOPIC, file:PATH, "
+                                         "dir:PATH or stdin)", u);
     if (!a->model_set && !a->embedded) return cli_usage_error("stream", "--model is required");
     if (o->fit.model == SF_MODEL_OLS && o->fit.lambda > 0)
         return cli_usage_error("stream", "--lambda applies to ridge, logistic and softmax");

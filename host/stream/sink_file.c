@@ -25,6 +25,7 @@ void sf_sink_file_destroy(sink_file *s);
 struct sink_file {
     FILE *f;
     char *path; /* NULL: stdout */
+    char *buf;  /* stdio buffer (glibc ignores the size unless we pass one) */
     char error[512];
 };
 
@@ -52,7 +53,8 @@ sf_status sf_sink_file_open(const char *path, sink_file **out, char *err, size_t
             free(s);
             return SF_ERR_IO;
         }
-        setvbuf(s->f, NULL, _IOFBF, SINK_FILE_BUFFER);
+        s->buf = malloc(SINK_FILE_BUFFER);
+        if (s->buf) setvbuf(s->f, s->buf, _IOFBF, SINK_FILE_BUFFER);
     } else {
         s->f = stdout;
     }
@@ -88,6 +90,7 @@ void sf_sink_file_destroy(sink_file *s)
     if (!s) return;
     if (s->f == stdout) fflush(stdout);
     else if (s->f) fclose(s->f);
+    free(s->buf); /* after fclose, which still writes from it */
     free(s->path);
     free(s);
 }

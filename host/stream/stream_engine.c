@@ -84,8 +84,8 @@ static sf_status process_batch(sf_run *r)
     sf_status st = SF_OK;
     if (!r->trainer) { /* warm-up: collect */
         st = sf_run_collect_warmup(r);
+        r->rows_total += b->rows; /* before the warm-up fit writes its checkpoint */
         if (st == SF_OK) st = warmup_step(r);
-        r->rows_total += b->rows;
         return st;
     }
     if (b->rows == 0) return SF_OK;

@@ -205,7 +205,10 @@ sf_status sf_run_checkpoint(sf_run *r)
     memset(&c, 0, sizeof c);
     sf_source_state src = {0};
     char config[512];
-    sf_status st = sf_run_config(r, config, sizeof config);
+    /* The outputs of the batches in this checkpoint must be out first: a crash
+     * after it must not lose predictions it will never make again. */
+    sf_status st = sf_run_flush(r);
+    if (st == SF_OK) st = sf_run_config(r, config, sizeof config);
     c.config = config;
     c.rows_total = r->rows_total;
     c.rows_skipped = r->rows_skipped;
