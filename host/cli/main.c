@@ -20,6 +20,7 @@ static const char main_help[] =
     "  broker    run the in-memory development Kafka broker\n"
     "  produce   replay a file into a Kafka topic at a steady rate\n"
     "  info      version, build options, BLAS, threads and devices\n"
+    "  bench     compare platforms (CPU, GPU, processes) and peer libraries on one fit\n"
     "\n"
     "Run 'streamfit COMMAND --help' for a command's options.\n";
 
@@ -36,6 +37,7 @@ static const command commands[] = {
     {"broker", cmd_broker},
     {"produce", cmd_produce},
     {"stream", cmd_stream},
+    {"bench", cmd_bench},
 };
 
 int main(int argc, char **argv)

@@ -47,13 +47,13 @@ sf_status sf_context_create(const sf_context_options *opt, sf_context **out)
         char why[256] = "";
         st = sf_backend_cuda_create(ctx->threads, &ctx->be, why, sizeof why);
         if (st != SF_OK && opt->device == SF_DEVICE_CUDA)
-            sf_logf(ctx, SF_LOG_ERROR, "--device cuda: no usable GPU: %s", why);
+            sf_logf(ctx, SF_LOG_ERROR, "CUDA requested but no usable GPU: %s", why);
         else if (st != SF_OK)
             sf_logf(ctx, SF_LOG_WARN, "no usable GPU (%s); using the CPU backend", why);
 #else
         if (opt->device == SF_DEVICE_CUDA)
             sf_logf(ctx, SF_LOG_ERROR,
-                    "--device cuda: this build has no CUDA backend (configure with a CUDA "
+                    "CUDA requested but this build has no CUDA backend (configure with a CUDA "
                     "compiler and STREAMFIT_CUDA=ON)");
         else
             sf_logf(ctx, SF_LOG_INFO, "no CUDA backend in this build; using the CPU backend");

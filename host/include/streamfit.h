@@ -168,6 +168,11 @@ uint64_t sf_trainer_rows(const sf_trainer *t);
 sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t *len);
 sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t len);
 
+/* Least squares: merge the statistics of another trainer's saved state (same
+ * model, features and solver) into this one, exactly (the pairwise update),
+ * e.g. to combine the work of several processes. */
+sf_status sf_trainer_merge_state(sf_trainer *t, const unsigned char *buf, size_t len);
+
 /* What the last fit did (for logs and tests). */
 typedef struct sf_fit_report {
     sf_solver_kind solver_used;

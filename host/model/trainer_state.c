@@ -132,8 +132,34 @@ sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t 
     get_array(&r, &t->ftrl_n, P);
     if (r.failed || r.p != r.end) return SF_ERR_BAD_MODEL_FILE;
     /* A restored trainer continues streaming: no kept batches. */
-    for (size_t i = 0; i < t->n_batches; i++) t->be->ops->batch_free(t->be, t->batches[i]);
+    for (size_t i = 0; i < t->n_batches; i++)
+        t->be->ops->batch_free(t->be, t->batches[i]);
     t->n_batches = 0;
     t->par.keep_batches = false;
     return SF_OK;
+}
+
+sf_status sf_trainer_merge_state(sf_trainer *t, const unsigned char *buf, size_t len)
+{
+    if (!t || !buf) return SF_ERR_INVALID_ARGUMENT;
+    if (t->par.model != SF_MODEL_OLS && t->par.model != SF_MODEL_RIDGE)
+        return SF_ERR_UNSUPPORTED; /* only least-squares statistics merge exactly */
+    if (t->mom.n == 0 && t->n_batches == 0) return sf_trainer_load_state(t, buf, len);
+    sf_fit_params p = t->par;
+    p.keep_batches = false;
+    sf_trainer *o = NULL;
+    sf_status st = sf_trainer_create(t->ctx, &p, t->d, t->K, &o);
+    if (st == SF_OK) st = sf_trainer_load_state(o, buf, len);
+    if (st == SF_OK && t->mom.has_r && !o->mom.has_r) st = SF_ERR_UNSUPPORTED;
+    size_t q = t->mom.p;
+    if (st == SF_OK && t->mom.has_r) /* bring the other R to this one's column scaling */
+        for (size_t c = 0; c < q; c++)
+            for (size_t r = 0; r <= c; r++)
+                o->mom.R[c * q + r] *= o->mom.scale[c] / t->mom.scale[c];
+    if (st == SF_OK)
+        st = sf_moments_merge(t->be, &t->mom, o->mom.n, o->mom.mean, o->mom.m2,
+                              t->mom.has_r ? o->mom.R : NULL);
+    if (st == SF_OK) t->rows += o->rows;
+    sf_trainer_destroy(o);
+    return st;
 }
