@@ -285,7 +285,7 @@ sf_status init_backend(sf_cuda_backend *cb, int threads, char *why, size_t len)
 } // namespace
 
 extern "C" SF_CUDA_MODULE_EXPORT sf_status sf_cuda_module_create(int threads, sf_backend **out,
-                                                                char *why, size_t whylen)
+                                                                 char *why, size_t whylen)
 {
     say(why, whylen, "%s", "");
     if (!out) return SF_ERR_INVALID_ARGUMENT;

@@ -49,7 +49,8 @@ extern "C" {
 #include "streamfit.h"
 }
 
-namespace {
+namespace
+{
 
 using Clock = std::chrono::steady_clock;
 
@@ -118,10 +119,12 @@ sf_context *acquire(Platform &p, benchmark::State &state)
     std::string reason = p.why;
     const char *tag = "no usable GPU: ";
     size_t at = reason.find(tag);
-    if (at != std::string::npos) reason = reason.substr(at + std::strlen(tag));
-    else if (reason.rfind("--device cuda: ", 0) == 0) reason = reason.substr(15);
-    std::string msg = p.kind == SF_DEVICE_CUDA ? "no usable GPU: " + reason
-                                                : std::string(p.name) + ": " + reason;
+    if (at != std::string::npos)
+        reason = reason.substr(at + std::strlen(tag));
+    else if (reason.rfind("--device cuda: ", 0) == 0)
+        reason = reason.substr(15);
+    std::string msg =
+        p.kind == SF_DEVICE_CUDA ? "no usable GPU: " + reason : std::string(p.name) + ": " + reason;
     state.SkipWithError(msg.c_str());
     return nullptr;
 }
@@ -153,7 +156,10 @@ struct Rng {
         return z ^ (z >> 31);
     }
     double uniform() { return double(next() >> 11) * 0x1.0p-53 + 0x1.0p-54; }
-    double normal() { return std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform()); }
+    double normal()
+    {
+        return std::sqrt(-2.0 * std::log(uniform())) * std::cos(6.283185307179586 * uniform());
+    }
 };
 
 const Data &data(size_t rows, size_t d)
@@ -196,7 +202,8 @@ const std::string &csv_text(size_t rows, size_t d)
     const Data &D = data(rows, d);
     s.reserve(rows * (d + 1) * 14);
     s += "y";
-    for (size_t j = 0; j < d; j++) s += ",x" + std::to_string(j + 1);
+    for (size_t j = 0; j < d; j++)
+        s += ",x" + std::to_string(j + 1);
     s += '\n';
     char buf[32];
     for (size_t i = 0; i < rows; i++) {
@@ -251,7 +258,8 @@ size_t dense_bytes(size_t rows, size_t d) { return rows * d * sizeof(double); }
 std::vector<double> make_theta(size_t d, size_t K)
 {
     std::vector<double> theta(K * (d + 1));
-    for (size_t i = 0; i < theta.size(); i++) theta[i] = 0.02 * ((i % 7) - 3.0) / std::sqrt(double(d));
+    for (size_t i = 0; i < theta.size(); i++)
+        theta[i] = 0.02 * ((i % 7) - 3.0) / std::sqrt(double(d));
     return theta;
 }
 
@@ -297,7 +305,8 @@ void bm_batch_upload(benchmark::State &state, Platform *p, size_t d, size_t rows
     const Data &D = data(rows, d);
     /* Stage in pinned memory where the backend has it (cuda), as the stream does. */
     size_t bytes = (rows * d + rows) * sizeof(double);
-    double *host = be->ops->host_alloc ? static_cast<double *>(be->ops->host_alloc(be, bytes)) : nullptr;
+    double *host =
+        be->ops->host_alloc ? static_cast<double *>(be->ops->host_alloc(be, bytes)) : nullptr;
     std::vector<double> plain;
     if (!host) {
         plain.resize(rows * d + rows);
@@ -349,7 +358,8 @@ void bm_batch_qr(benchmark::State &state, Platform *p, size_t d, size_t rows)
     if (!upload(state, be, D.X, D.y_reg, rows, d, b)) return;
     size_t p1 = d + 1;
     std::vector<double> mean(p1), m2(p1 * p1), scale(p1), R(p1 * p1);
-    if (!check(state, be->ops->batch_moments(be, b.b, mean.data(), m2.data()), "batch_moments")) return;
+    if (!check(state, be->ops->batch_moments(be, b.b, mean.data(), m2.data()), "batch_moments"))
+        return;
     for (size_t j = 0; j < p1; j++) {
         double s = std::sqrt(m2[j * p1 + j] / double(rows));
         scale[j] = s > 0 ? s : 1.0;
@@ -402,7 +412,8 @@ void bm_solve_spd(benchmark::State &state, Platform *p, size_t n)
     sf_backend *be = ctx->be;
     std::vector<double> A0(n * n), A(n * n), B(n);
     for (size_t j = 0; j < n; j++)
-        for (size_t i = 0; i < n; i++) A0[j * n + i] = std::pow(0.5, double(i > j ? i - j : j - i));
+        for (size_t i = 0; i < n; i++)
+            A0[j * n + i] = std::pow(0.5, double(i > j ? i - j : j - i));
     for (auto _ : state) {
         A = A0;
         std::fill(B.begin(), B.end(), 1.0);
@@ -426,7 +437,8 @@ void bm_logistic_terms(benchmark::State &state, Platform *p, size_t d, size_t ro
     const Data &D = data(rows, d);
     DeviceBatch b;
     if (!upload(state, be, D.X, D.y_bin, rows, d, b)) return;
-    std::vector<double> theta = make_theta(d, 1), grad(d + 1), hess(hessian ? (d + 1) * (d + 1) : 0);
+    std::vector<double> theta = make_theta(d, 1), grad(d + 1),
+                        hess(hessian ? (d + 1) * (d + 1) : 0);
     for (auto _ : state) {
         double loss = 0;
         Clock::time_point t0 = Clock::now();
@@ -474,13 +486,14 @@ void bm_predict(benchmark::State &state, Platform *p, size_t d, size_t rows)
     if (!ctx) return;
     const Data &D = data(rows, d);
     std::unique_ptr<sf_model, void (*)(sf_model *)> m(sf_model_create(SF_MODEL_OLS, d, 0),
-                                                     sf_model_destroy);
+                                                      sf_model_destroy);
     if (!m) {
         state.SkipWithError("sf_model_create failed");
         return;
     }
     double *w = sf_model_coefficients(m.get(), 0);
-    for (size_t j = 0; j < d; j++) w[j] = ((j & 1) ? -1.0 : 1.0) / std::sqrt(double(j + 1));
+    for (size_t j = 0; j < d; j++)
+        w[j] = ((j & 1) ? -1.0 : 1.0) / std::sqrt(double(j + 1));
     sf_model_intercepts(m.get())[0] = 0.5;
     std::vector<double> value(rows);
     for (auto _ : state) {
@@ -498,11 +511,11 @@ void bm_predict(benchmark::State &state, Platform *p, size_t d, size_t rows)
 
 std::string bench_name(const char *op, const char *platform, size_t d, size_t rows)
 {
-    return std::string(op) + "/" + platform + "/d:" + std::to_string(d) + "/rows:" + std::to_string(rows);
+    return std::string(op) + "/" + platform + "/d:" + std::to_string(d) +
+           "/rows:" + std::to_string(rows);
 }
 
-template <class Fn>
-void add(const std::string &name, Fn &&fn)
+template <class Fn> void add(const std::string &name, Fn &&fn)
 {
     benchmark::RegisterBenchmark(name.c_str(), std::forward<Fn>(fn))
         ->UseManualTime()
@@ -524,7 +537,8 @@ void register_all()
         size_t rows = rows_for(d, kDenseBudget);
         size_t soft_rows = rows_for(d, kDenseBudget, kClasses);
         /* The softmax Hessian costs about (K d)^2 per row: cap its rows. */
-        size_t soft_hess_rows = std::min(soft_rows, rows_for(kClasses * d, kHessBudget, kClasses * d));
+        size_t soft_hess_rows =
+            std::min(soft_rows, rows_for(kClasses * d, kHessBudget, kClasses * d));
         for (Platform &pl : g_platforms) {
             Platform *p = &pl;
             add(bench_name("batch_upload", p->name, d, rows),
@@ -542,7 +556,9 @@ void register_all()
             add(bench_name("logistic_terms_hess", p->name, d, rows),
                 [p, d, rows](benchmark::State &s) { bm_logistic_terms(s, p, d, rows, true); });
             add(bench_name("softmax_terms", p->name, d, soft_rows),
-                [p, d, soft_rows](benchmark::State &s) { bm_softmax_terms(s, p, d, soft_rows, false); });
+                [p, d, soft_rows](benchmark::State &s) {
+                    bm_softmax_terms(s, p, d, soft_rows, false);
+                });
             add(bench_name("softmax_terms_hess", p->name, d, soft_hess_rows),
                 [p, d, soft_hess_rows](benchmark::State &s) {
                     bm_softmax_terms(s, p, d, soft_hess_rows, true);

@@ -76,13 +76,13 @@ typedef struct sf_backend_ops {
 
     /* Minimum-norm least-squares solution of A x = b (A m x n, rank-revealing,
      * relative singular-value cut-off rcond); x returned in b[0..n). */
-    sf_status (*solve_lstsq)(sf_backend *be, size_t m, size_t n, double *A, double *b,
-                             double rcond, int *rank);
+    sf_status (*solve_lstsq)(sf_backend *be, size_t m, size_t n, double *A, double *b, double rcond,
+                             int *rank);
 
     /* Solve U X = B (trans = false) or U^T X = B (trans = true) for upper
      * triangular U (n x n, column-major), B n x nrhs in place. */
-    sf_status (*solve_triangular)(sf_backend *be, size_t n, const double *U, double *B,
-                                  size_t nrhs, bool trans);
+    sf_status (*solve_triangular)(sf_backend *be, size_t n, const double *U, double *B, size_t nrhs,
+                                  bool trans);
 
     /* QR of a small m x n (m >= n) column-major matrix: R (n x n, upper). */
     sf_status (*qr_small)(sf_backend *be, size_t m, size_t n, double *A, double *R);

@@ -74,7 +74,8 @@ static sf_status cpu_batch_standardize(sf_backend *be, sf_dbatch *b, const doubl
     (void)be;
     for (size_t i = 0; i < b->rows; i++) {
         double *x = b->X + i * b->d;
-        for (size_t j = 0; j < b->d; j++) x[j] = (x[j] - shift[j]) / scale[j];
+        for (size_t j = 0; j < b->d; j++)
+            x[j] = (x[j] - shift[j]) / scale[j];
     }
     return SF_OK;
 }
@@ -90,9 +91,11 @@ static double *augmented_copy(const sf_dbatch *b, const double *center, const do
         double c = center[j], s = scale ? scale[j] : 1.0;
         double *col = A + j * n;
         if (j < b->d)
-            for (size_t i = 0; i < n; i++) col[i] = (b->X[i * b->d + j] - c) / s;
+            for (size_t i = 0; i < n; i++)
+                col[i] = (b->X[i * b->d + j] - c) / s;
         else
-            for (size_t i = 0; i < n; i++) col[i] = (b->y[i] - c) / s;
+            for (size_t i = 0; i < n; i++)
+                col[i] = (b->y[i] - c) / s;
     }
     return A;
 }
@@ -106,7 +109,8 @@ static void centered_block(const sf_dbatch *b, size_t r0, size_t nb, const doubl
     for (size_t i = 0; i < nb; i++) {
         const double *x = b->X + (r0 + i) * d;
         double *a = A + i * p;
-        for (size_t j = 0; j < d; j++) a[j] = x[j] - center[j];
+        for (size_t j = 0; j < d; j++)
+            a[j] = x[j] - center[j];
         a[d] = b->y[r0 + i] - center[d];
     }
 }
@@ -125,8 +129,8 @@ static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *m
         size_t nb = n - r0 < B ? n - r0 : B;
         centered_block(b, r0, nb, mean, A);
         /* The block is p x nb column-major: M2 += A A^T. */
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, A, (int)p,
-                    1.0, m2, (int)p);
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, A, (int)p, 1.0,
+                    m2, (int)p);
     }
     sf_symmetrize_upper(m2, p);
     free(A);
@@ -156,9 +160,9 @@ static sf_status cpu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *
     return info == 0 ? SF_OK : SF_ERR_LAPACK;
 }
 
-static sf_status cpu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double *w,
-                                     double b0, const double *center, double *sum_r,
-                                     double *sum_r2, double *g, double *sxc)
+static sf_status cpu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double *w, double b0,
+                                     const double *center, double *sum_r, double *sum_r2, double *g,
+                                     double *sxc)
 {
     (void)be;
     size_t d = b->d;
@@ -168,7 +172,8 @@ static sf_status cpu_batch_residuals(sf_backend *be, const sf_dbatch *b, const d
     for (size_t i = 0; i < b->rows; i++) {
         const double *x = b->X + i * d;
         long double r = (long double)b->y[i] - b0;
-        for (size_t j = 0; j < d; j++) r -= (long double)x[j] * w[j];
+        for (size_t j = 0; j < d; j++)
+            r -= (long double)x[j] * w[j];
         sr += r;
         sr2 += r * r;
         for (size_t j = 0; j < d; j++) {
@@ -195,7 +200,8 @@ static sf_status cpu_batch_scores(sf_backend *be, const sf_dbatch *b, const doub
     size_t n = b->rows, d = b->d;
     if (n == 0) return SF_OK;
     for (size_t i = 0; i < n; i++)
-        for (size_t c = 0; c < k; c++) T[i * k + c] = bias ? bias[c] : 0.0;
+        for (size_t c = 0; c < k; c++)
+            T[i * k + c] = bias ? bias[c] : 0.0;
     if (d == 0) return SF_OK;
     /* Column-major views: X is d x n, W is d x k, T is k x n. */
     cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)k, (int)n, (int)d, 1.0, W, (int)d,
@@ -213,7 +219,8 @@ static sf_status weighted_gram(const sf_dbatch *b, const double *s, double *H, s
     double sum_s = 0;
     for (size_t i = 0; i < n; i++) {
         sum_s += s[i];
-        for (size_t j = 0; j < d; j++) SX[i * d + j] = s[i] * b->X[i * d + j];
+        for (size_t j = 0; j < d; j++)
+            SX[i * d + j] = s[i] * b->X[i * d + j];
     }
     /* H_xx = X^T diag(s) X: column-major views X (d x n), SX (d x n). */
     if (d)
@@ -225,7 +232,8 @@ static sf_status weighted_gram(const sf_dbatch *b, const double *s, double *H, s
         return SF_ERR_NO_MEMORY;
     }
     for (size_t i = 0; i < n; i++) /* row order: one pass over SX */
-        for (size_t j = 0; j < d; j++) colsum[j] += SX[i * d + j];
+        for (size_t j = 0; j < d; j++)
+            colsum[j] += SX[i * d + j];
     for (size_t j = 0; j < d; j++) {
         H[d * ldh + j] = colsum[j];
         H[j * ldh + d] = colsum[j];
@@ -252,10 +260,11 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
     for (size_t r0 = 0; r0 < n; r0 += B) { /* row blocks: buffers stay in cache */
         size_t nb = n - r0 < B ? n - r0 : B;
         const double *Xb = b->X + r0 * d, *yb = b->y + r0;
-        for (size_t i = 0; i < nb; i++) t[i] = theta[d];
+        for (size_t i = 0; i < nb; i++)
+            t[i] = theta[d];
         if (d)
-            cblas_dgemv(CblasColMajor, CblasTrans, (int)d, (int)nb, 1.0, Xb, (int)d, theta, 1,
-                        1.0, t, 1);
+            cblas_dgemv(CblasColMajor, CblasTrans, (int)d, (int)nb, 1.0, Xb, (int)d, theta, 1, 1.0,
+                        t, 1);
         for (size_t i = 0; i < nb; i++) {
             double l1pe, pr = sf_sigmoid_log1pexp(t[i], &l1pe);
             acc += l1pe - yb[i] * t[i];
@@ -263,7 +272,8 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
             gb += e[i];
             if (hess) { /* sqrt of the IRLS weight times [x, 1] */
                 double sw = sqrt(pr * (1.0 - pr));
-                for (size_t j = 0; j < d; j++) S[i * p + j] = sw * Xb[i * d + j];
+                for (size_t j = 0; j < d; j++)
+                    S[i * p + j] = sw * Xb[i * d + j];
                 S[i * p + d] = sw;
             }
         }
@@ -300,7 +310,8 @@ static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const dou
         size_t yi = (size_t)b->y[i];
         double t_label = ti[yi];
         acc += sf_softmax_inplace(ti, K) - t_label; /* ti <- probabilities */
-        for (size_t k = 0; k < K; k++) E[i * K + k] = ti[k] - (k == yi ? 1.0 : 0.0);
+        for (size_t k = 0; k < K; k++)
+            E[i * K + k] = ti[k] - (k == yi ? 1.0 : 0.0);
     }
     *loss = acc;
     /* Gradient block k: X^T E_k and sum_i E_ik. */
@@ -316,7 +327,8 @@ static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const dou
     for (size_t k = 0; k < K; k++) {
         memcpy(grad + k * p, G + k * d, sizeof(double) * d);
         double gb = 0;
-        for (size_t i = 0; i < n; i++) gb += E[i * K + k];
+        for (size_t i = 0; i < n; i++)
+            gb += E[i * K + k];
         grad[k * p + d] = gb;
     }
     free(G);
@@ -352,8 +364,8 @@ static sf_status cpu_solve_spd(sf_backend *be, size_t n, double *A, double *B, s
             rc = 0;
         *rcond = rc;
     }
-    info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', (lapack_int)n, (lapack_int)nrhs, A,
-                          (lapack_int)n, B, (lapack_int)n);
+    info = LAPACKE_dpotrs(LAPACK_COL_MAJOR, 'U', (lapack_int)n, (lapack_int)nrhs, A, (lapack_int)n,
+                          B, (lapack_int)n);
     return info == 0 ? SF_OK : SF_ERR_LAPACK;
 }
 

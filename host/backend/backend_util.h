@@ -42,7 +42,8 @@ static inline double sf_softmax_inplace(double *t, size_t k)
         t[c] = exp(t[c] - mx);
         s += t[c];
     }
-    for (size_t c = 0; c < k; c++) t[c] /= s;
+    for (size_t c = 0; c < k; c++)
+        t[c] /= s;
     return mx + log(s);
 }
 
@@ -51,26 +52,33 @@ static inline double sf_softmax_inplace(double *t, size_t k)
 static inline void sf_column_means(const double *X, const double *y, size_t n, size_t d,
                                    double *mean)
 {
-    for (size_t j = 0; j <= d; j++) mean[j] = 0;
+    for (size_t j = 0; j <= d; j++)
+        mean[j] = 0;
     for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < d; j++) mean[j] += X[i * d + j];
+        for (size_t j = 0; j < d; j++)
+            mean[j] += X[i * d + j];
         mean[d] += y[i];
     }
-    for (size_t j = 0; j <= d; j++) mean[j] /= (double)n;
+    for (size_t j = 0; j <= d; j++)
+        mean[j] /= (double)n;
     double c[d + 1]; /* small: d + 1 doubles; rows are walked in order, as stored */
-    for (size_t j = 0; j <= d; j++) c[j] = 0;
+    for (size_t j = 0; j <= d; j++)
+        c[j] = 0;
     for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; j < d; j++) c[j] += X[i * d + j] - mean[j];
+        for (size_t j = 0; j < d; j++)
+            c[j] += X[i * d + j] - mean[j];
         c[d] += y[i] - mean[d];
     }
-    for (size_t j = 0; j <= d; j++) mean[j] += c[j] / (double)n;
+    for (size_t j = 0; j <= d; j++)
+        mean[j] += c[j] / (double)n;
 }
 
 /* Mirror the upper triangle of a p x p column-major matrix into the lower. */
 static inline void sf_symmetrize_upper(double *A, size_t p)
 {
     for (size_t c = 0; c < p; c++)
-        for (size_t r = c + 1; r < p; r++) A[c * p + r] = A[r * p + c];
+        for (size_t r = c + 1; r < p; r++)
+            A[c * p + r] = A[r * p + c];
 }
 
 /* Copy the upper-trapezoidal rows x cols part of A (leading dim lda) into R
@@ -79,7 +87,8 @@ static inline void sf_copy_upper(const double *A, size_t lda, size_t rows, size_
                                  size_t ldr)
 {
     for (size_t c = 0; c < cols; c++)
-        for (size_t r = 0; r <= c && r < rows; r++) R[c * ldr + r] = A[c * lda + r];
+        for (size_t r = 0; r <= c && r < rows; r++)
+            R[c * ldr + r] = A[c * lda + r];
 }
 
 #endif

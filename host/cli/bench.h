@@ -93,9 +93,9 @@ typedef struct bench_result {
     bool has_phase[BENCH_PHASES];
     double peak_mib; /* largest resident set of the process (tree) */
     bool has_quality;
-    double q[2];    /* rmse, r2 (regression) or accuracy, log_loss */
-    size_t n_coef;  /* outputs x (d + 1): each row's coefficients, then its intercept */
-    double *coef;   /* owned */
+    double q[2];   /* rmse, r2 (regression) or accuracy, log_loss */
+    size_t n_coef; /* outputs x (d + 1): each row's coefficients, then its intercept */
+    double *coef;  /* owned */
 } bench_result;
 
 bool bench_result_ok(const bench_result *r);
@@ -122,8 +122,8 @@ bool bench_probe(const bench_config *c, bench_data *shape, char *err, size_t err
 bool bench_write_csv_child(const bench_config *c, const char *path, char *err, size_t errlen);
 
 /* Run the peers on `csv`; appends results to res (grown with realloc). */
-void bench_run_peers(const bench_config *c, const char *csv, bench_progress *pg,
-                     bench_result **res, size_t *n_res);
+void bench_run_peers(const bench_config *c, const char *csv, bench_progress *pg, bench_result **res,
+                     size_t *n_res);
 
 /* ---- reports ---- */
 

@@ -108,10 +108,12 @@ sf_status bench_generate(const bench_config *c, bench_data *out)
     rng r = {.s = c->seed};
     for (size_t i = 0; i < n; i++) {
         double *x = out->X + i * d;
-        for (size_t j = 0; j < d; j++) x[j] = on_grid(normal(&r));
+        for (size_t j = 0; j < d; j++)
+            x[j] = on_grid(normal(&r));
         for (size_t k = 0; k < outs; k++) {
             double t = c->model == SF_MODEL_SOFTMAX ? 0.0 : 0.5;
-            for (size_t j = 0; j < d; j++) t += W[k * d + j] * x[j];
+            for (size_t j = 0; j < d; j++)
+                t += W[k * d + j] * x[j];
             score[k] = t;
         }
         switch (c->model) {
@@ -178,8 +180,10 @@ static bool map_labels(const bench_config *c, bench_data *d, char *err, size_t e
         size_t lo = 0, hi = K;
         while (lo < hi) {
             size_t mid = (lo + hi) / 2;
-            if (cls[mid] < d->y[i]) lo = mid + 1;
-            else hi = mid;
+            if (cls[mid] < d->y[i])
+                lo = mid + 1;
+            else
+                hi = mid;
         }
         d->y[i] = (double)lo;
     }
@@ -250,14 +254,17 @@ bool bench_write_csv(const bench_data *d, const char *path, char *err, size_t er
         return false;
     }
     fputs("y", f);
-    for (size_t j = 0; j < d->d; j++) fprintf(f, ",x%zu", j + 1);
+    for (size_t j = 0; j < d->d; j++)
+        fprintf(f, ",x%zu", j + 1);
     fputc('\n', f);
     char *line = malloc(32 * (d->d + 1) + 2);
     bool ok = line != NULL;
     for (size_t i = 0; ok && i < d->n; i++) {
         char *p = line;
-        if (d->K) p += sprintf(p, "%lld", (long long)d->y[i]);
-        else p = put_grid(p, d->y[i]);
+        if (d->K)
+            p += sprintf(p, "%lld", (long long)d->y[i]);
+        else
+            p = put_grid(p, d->y[i]);
         for (size_t j = 0; j < d->d; j++) {
             *p++ = ',';
             p = put_grid(p, d->X[i * d->d + j]);

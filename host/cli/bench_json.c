@@ -17,7 +17,8 @@ typedef struct reader {
 
 static void skip_ws(reader *r)
 {
-    while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r') r->p++;
+    while (*r->p == ' ' || *r->p == '\t' || *r->p == '\n' || *r->p == '\r')
+        r->p++;
 }
 
 static bool parse_value(reader *r, bench_json *v);
@@ -44,7 +45,8 @@ static bool parse_string(reader *r, char **out)
     if (*r->p != '"') return false;
     const char *s = ++r->p;
     size_t cap = 0;
-    while (s[cap] && s[cap] != '"') cap += s[cap] == '\\' && s[cap + 1] ? 2 : 1;
+    while (s[cap] && s[cap] != '"')
+        cap += s[cap] == '\\' && s[cap + 1] ? 2 : 1;
     char *buf = malloc(cap + 1), *w = buf;
     if (!buf) return false;
     while (*r->p && *r->p != '"') {
@@ -65,9 +67,12 @@ static bool parse_string(reader *r, char **out)
             for (int i = 0; i < 4; i++) {
                 char h = *r->p++;
                 c <<= 4;
-                if (h >= '0' && h <= '9') c |= (uint32_t)(h - '0');
-                else if (h >= 'a' && h <= 'f') c |= (uint32_t)(h - 'a' + 10);
-                else if (h >= 'A' && h <= 'F') c |= (uint32_t)(h - 'A' + 10);
+                if (h >= '0' && h <= '9')
+                    c |= (uint32_t)(h - '0');
+                else if (h >= 'a' && h <= 'f')
+                    c |= (uint32_t)(h - 'a' + 10);
+                else if (h >= 'A' && h <= 'F')
+                    c |= (uint32_t)(h - 'A' + 10);
                 else {
                     free(buf);
                     return false;
@@ -163,7 +168,8 @@ static bool parse_value(reader *r, bench_json *v)
     if (++r->depth > 64) return false;
     bool ok = true;
     char c = *r->p;
-    if (c == '{' || c == '[') ok = parse_container(r, v, c == '{');
+    if (c == '{' || c == '[')
+        ok = parse_container(r, v, c == '{');
     else if (c == '"') {
         v->type = BENCH_JSON_STRING;
         ok = parse_string(r, &v->string);

@@ -68,7 +68,8 @@ static void last_line_of(const char *path, char *out, size_t len)
     char line[1024];
     while (fgets(line, sizeof line, f)) {
         size_t n = strlen(line);
-        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) line[--n] = 0;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' '))
+            line[--n] = 0;
         if (n) snprintf(out, len, "%s", line);
     }
     fclose(f);
@@ -119,7 +120,8 @@ static bool run_capture(char *const argv[], captured *cap)
         if (n <= 0) break;
         if (cap->len + (size_t)n + 1 > cap_len) {
             size_t nc = cap_len ? 2 * cap_len : sizeof chunk;
-            while (nc < cap->len + (size_t)n + 1) nc *= 2;
+            while (nc < cap->len + (size_t)n + 1)
+                nc *= 2;
             char *grown = realloc(cap->out, nc);
             if (!grown) {
                 ok = false;
@@ -150,8 +152,8 @@ static bool run_capture(char *const argv[], captured *cap)
 static void failed_status(const captured *cap, bench_result *r)
 {
     int code = WIFEXITED(cap->status) ? WEXITSTATUS(cap->status) : -1;
-    snprintf(r->status, sizeof r->status, "failed: exit %d%s%s", code,
-             cap->last_err[0] ? ": " : "", cap->last_err);
+    snprintf(r->status, sizeof r->status, "failed: exit %d%s%s", code, cap->last_err[0] ? ": " : "",
+             cap->last_err);
 }
 
 /* Numbers of a JSON array (or one number) into out; returns how many. */
@@ -190,7 +192,8 @@ static void coefficients_of(const bench_json *o, bench_result *r)
     for (size_t k = 0; k < outs; k++) {
         const bench_json *row = nested ? &w->items[k] : w;
         size_t got = numbers_of(row, r->coef + k * (d + 1), d);
-        for (size_t j = got; j < d; j++) r->coef[k * (d + 1) + j] = NAN;
+        for (size_t j = got; j < d; j++)
+            r->coef[k * (d + 1) + j] = NAN;
         r->coef[k * (d + 1) + d] = k < nb ? bs[k] : 0.0;
     }
     r->n_coef = outs * (d + 1);
@@ -296,8 +299,10 @@ static size_t rows_of(const captured *cap, const char *peer, bench_result **res,
         if (line[0] == '{' && bench_json_parse(line, &o)) {
             bench_result r;
             result_of(&o, peer, cap->peak_mib, &r);
-            if (append(res, n, &r)) added++;
-            else bench_result_free(&r);
+            if (append(res, n, &r))
+                added++;
+            else
+                bench_result_free(&r);
             bench_json_free(&o);
         }
         line = nl ? nl + 1 : NULL;
@@ -317,9 +322,11 @@ static void run_one(const bench_config *c, const char *runner, const char *peer,
     if (parsed) status = bench_json_string(&o, "status");
     if (!ran || !parsed || !status || strcmp(status, "ok") != 0) {
         char why[400];
-        if (status) snprintf(why, sizeof why, "%s", status);
-        else snprintf(why, sizeof why, "unavailable: setup failed%s%s",
-                      cap.last_err[0] ? ": " : "", cap.last_err);
+        if (status)
+            snprintf(why, sizeof why, "%s", status);
+        else
+            snprintf(why, sizeof why, "unavailable: setup failed%s%s", cap.last_err[0] ? ": " : "",
+                     cap.last_err);
         add_status_row(res, n, peer, why);
         if (parsed) bench_json_free(&o);
         free(cap.out);
@@ -331,10 +338,21 @@ static void run_one(const bench_config *c, const char *runner, const char *peer,
     snprintf(holdout, sizeof holdout, "%.17g", c->holdout);
     snprintf(lambda, sizeof lambda, "%.17g", c->model == SF_MODEL_OLS ? 0.0 : c->lambda);
     snprintf(repeat, sizeof repeat, "%d", c->repeat);
-    char *argv[] = {"bash",     (char *)runner, (char *)peer, "--task",
-                    (char *)sf_model_kind_name(c->model), "--input", (char *)csv,
-                    "--holdout", holdout,   "--lambda", lambda, "--repeat", repeat,
-                    c->has_header ? NULL : "--no-header", NULL};
+    char *argv[] = {"bash",
+                    (char *)runner,
+                    (char *)peer,
+                    "--task",
+                    (char *)sf_model_kind_name(c->model),
+                    "--input",
+                    (char *)csv,
+                    "--holdout",
+                    holdout,
+                    "--lambda",
+                    lambda,
+                    "--repeat",
+                    repeat,
+                    c->has_header ? NULL : "--no-header",
+                    NULL};
     ran = run_capture(argv, &cap);
     size_t rows = ran ? rows_of(&cap, peer, res, n) : 0;
     if (rows == 0) {
@@ -346,8 +364,8 @@ static void run_one(const bench_config *c, const char *runner, const char *peer,
     free(cap.out);
 }
 
-void bench_run_peers(const bench_config *c, const char *csv, bench_progress *pg,
-                     bench_result **res, size_t *n_res)
+void bench_run_peers(const bench_config *c, const char *csv, bench_progress *pg, bench_result **res,
+                     size_t *n_res)
 {
     char runner[PATH_MAX];
     bool found = find_runner(c, runner, sizeof runner);

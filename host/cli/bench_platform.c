@@ -64,7 +64,8 @@ void bench_progress_show(const bench_progress *p, const char *what)
     if (!p || !p->on) return;
     int width = 30, fill = p->total ? p->done * width / p->total : width;
     char bar[64];
-    for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+    for (int i = 0; i < width; i++)
+        bar[i] = i < fill ? '#' : '.';
     bar[width] = 0;
     fprintf(stderr, "\r\033[K[%s] %d/%d %s", bar, p->done, p->total, what);
     fflush(stderr);
@@ -141,7 +142,8 @@ sf_status bench_quality(sf_context *ctx, const sf_model *m, const bench_data *d,
             r->q[0] = q.rmse;
             r->q[1] = q.r2;
         } else {
-            for (size_t i = 0; i < h; i++) label[i] = (size_t)y[i];
+            for (size_t i = 0; i < h; i++)
+                label[i] = (size_t)y[i];
             sf_classification_metrics q;
             st = sf_metrics_classification(label, proba, h, K, &q);
             if (st == SF_OK) {
@@ -194,8 +196,8 @@ void bench_fit_params(const bench_config *c, sf_fit_params *p)
 
 /* One repeat on a single context: add the training rows in batches, fit,
  * predict the holdout. */
-static sf_status one_repeat(const bench_config *c, sf_context *ctx, const bench_data *d,
-                            bool last, bench_result *r, double *t)
+static sf_status one_repeat(const bench_config *c, sf_context *ctx, const bench_data *d, bool last,
+                            bench_result *r, double *t)
 {
     sf_fit_params fp;
     bench_fit_params(c, &fp);
@@ -240,9 +242,8 @@ static void platform_child(const bench_config *c, const bench_platform *p, bench
         return;
     }
     double t0 = cli_seconds();
-    sf_status st = bench_new_context(platform_threads(p),
-                                p->kind == BENCH_CUDA ? SF_DEVICE_CUDA : SF_DEVICE_CPU, log_msg,
-                                &ctx);
+    sf_status st = bench_new_context(
+        platform_threads(p), p->kind == BENCH_CUDA ? SF_DEVICE_CUDA : SF_DEVICE_CPU, log_msg, &ctx);
     r->startup_s = cli_seconds() - t0;
     if (st != SF_OK) {
         if (st == SF_ERR_DEVICE)
@@ -485,9 +486,12 @@ static void csv_work(const void *arg, int fd)
     bench_data d;
     sf_status st = bench_generate(job->c, &d);
     char err[300] = "";
-    if (st != SF_OK) snprintf(r.status, sizeof r.status, "%s", sf_strerror(st));
-    else if (bench_write_csv(&d, job->path, err, sizeof err)) snprintf(r.status, sizeof r.status, "ok");
-    else snprintf(r.status, sizeof r.status, "%s", err);
+    if (st != SF_OK)
+        snprintf(r.status, sizeof r.status, "%s", sf_strerror(st));
+    else if (bench_write_csv(&d, job->path, err, sizeof err))
+        snprintf(r.status, sizeof r.status, "ok");
+    else
+        snprintf(r.status, sizeof r.status, "%s", err);
     bench_data_free(&d);
     send_result(fd, &r);
 }

@@ -38,7 +38,8 @@ typedef struct worker_states {
 
 static void states_free(worker_states *w)
 {
-    for (int i = 0; w->buf && i < w->n; i++) free(w->buf[i]);
+    for (int i = 0; w->buf && i < w->n; i++)
+        free(w->buf[i]);
     free(w->buf);
     free(w->len);
     memset(w, 0, sizeof *w);
@@ -90,8 +91,7 @@ static int online_cores(void)
 /* Fork the workers and collect their states into *out (the first
  * worker's bytes, statistics replaced). Returns SF_OK or a failure with why. */
 static sf_status gather(const bench_config *c, const bench_platform *p, const bench_data *d,
-                        int threads, worker_states *out, char *why,
-                        size_t whylen)
+                        int threads, worker_states *out, char *why, size_t whylen)
 {
     int n = p->procs;
     pid_t *pid = calloc((size_t)n, sizeof(pid_t));
@@ -168,8 +168,7 @@ static sf_status gather(const bench_config *c, const bench_platform *p, const be
 
 /* Merge the workers' statistics into a fresh trainer and solve. */
 static sf_status solve_merged(const bench_config *c, sf_context *ctx, const bench_data *d,
-                              const worker_states *w, bool last, bench_result *r,
-                              double *t)
+                              const worker_states *w, bool last, bench_result *r, double *t)
 {
     sf_fit_params fp;
     lsq_params(c, &fp);

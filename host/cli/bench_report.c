@@ -55,8 +55,8 @@ static double max_rel_diff(const bench_result *a, const bench_result *ref)
     return worst;
 }
 
-static void compute_stats(const bench_data *shape, const bench_result *res, size_t n,
-                          row_stats *st, const bench_result **ref_out)
+static void compute_stats(const bench_data *shape, const bench_result *res, size_t n, row_stats *st,
+                          const bench_result **ref_out)
 {
     const bench_result *ref = NULL;
     for (size_t i = 0; i < n && !ref; i++)
@@ -72,7 +72,8 @@ static void compute_stats(const bench_data *shape, const bench_result *res, size
         for (int p = 0; p < BENCH_PHASES; p++) {
             if (!r->has_phase[p]) continue;
             double v[BENCH_MAX_REPEAT];
-            for (int k = 0; k < r->n_rep; k++) v[k] = r->t[k][p];
+            for (int k = 0; k < r->n_rep; k++)
+                v[k] = r->t[k][p];
             phase_stats *ps = &s->ph[p];
             ps->has = true;
             ps->med = bench_median(v, (size_t)r->n_rep);
@@ -111,9 +112,11 @@ static void read_first_match(const char *path, const char *key, char *out, size_
         char *v = key ? strchr(line, ':') : line;
         if (!v) continue;
         if (key) v++;
-        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
         size_t n = strlen(v);
-        while (n && (v[n - 1] == '\n' || v[n - 1] == ' ')) v[--n] = 0;
+        while (n && (v[n - 1] == '\n' || v[n - 1] == ' '))
+            v[--n] = 0;
         snprintf(out, len, "%s", v);
         break;
     }
@@ -178,11 +181,16 @@ static void json_string(FILE *f, const char *s)
     }
     fputc('"', f);
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
-        else if (*p == '\n') fputs("\\n", f);
-        else if (*p == '\t') fputs("\\t", f);
-        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
-        else fputc(*p, f);
+        if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else if (*p == '\n')
+            fputs("\\n", f);
+        else if (*p == '\t')
+            fputs("\\t", f);
+        else if (*p < 0x20)
+            fprintf(f, "\\u%04x", *p);
+        else
+            fputc(*p, f);
     }
     fputc('"', f);
 }
@@ -259,8 +267,10 @@ static void json_platform(FILE *f, const bench_data *shape, const bench_result *
     fputs(", \"backend\": ", f);
     json_string(f, r->backend[0] ? r->backend : NULL);
     fputs(", \"threads\": ", f);
-    if (r->threads > 0) fprintf(f, "%d", r->threads);
-    else fputs("null", f);
+    if (r->threads > 0)
+        fprintf(f, "%d", r->threads);
+    else
+        fputs("null", f);
     fprintf(f, ", \"processes\": %d, \"detail\": ", r->procs > 0 ? r->procs : 1);
     json_string(f, r->detail[0] ? r->detail : NULL);
     fputs(",\n     \"generate_s\": ", f);
@@ -306,9 +316,8 @@ static void json_platform(FILE *f, const bench_data *shape, const bench_result *
     fputc('}', f);
 }
 
-static void report_json(const bench_config *c, const bench_run_info *info,
-                        const bench_result *res, const row_stats *st, size_t n,
-                        const bench_result *ref, FILE *f)
+static void report_json(const bench_config *c, const bench_run_info *info, const bench_result *res,
+                        const row_stats *st, size_t n, const bench_result *ref, FILE *f)
 {
     const bench_data *shape = info->shape;
     machine m;
@@ -339,19 +348,25 @@ static void report_json(const bench_config *c, const bench_run_info *info,
     fprintf(f, ", \"cuda\": %s, \"kafka\": %s, \"blas\": ", bi.cuda_built ? "true" : "false",
             bi.kafka_built ? "true" : "false");
     json_string(f, bi.blas);
-    fprintf(f, ", \"blas_threads\": %d},\n  \"workload\": {\"name\": \"%s\", \"source\": \"%s\", "
-               "\"input\": ",
+    fprintf(f,
+            ", \"blas_threads\": %d},\n  \"workload\": {\"name\": \"%s\", \"source\": \"%s\", "
+            "\"input\": ",
             bi.blas_threads, sf_model_kind_name(c->model), c->input ? "file" : "generated");
     json_string(f, c->input);
     fputs(", \"seed\": ", f);
-    if (c->input) fputs("null", f);
-    else fprintf(f, "%llu", (unsigned long long)c->seed);
+    if (c->input)
+        fputs("null", f);
+    else
+        fprintf(f, "%llu", (unsigned long long)c->seed);
     fprintf(f, ",\n               \"rows\": %zu, \"features\": %zu, \"classes\": ", shape->n,
             shape->d);
-    if (shape->K) fprintf(f, "%zu", shape->K);
-    else fputs("null", f);
-    fprintf(f, ", \"train_rows\": %zu, \"holdout_rows\": %zu, \"holdout_fraction\": ",
-            shape->n_train, shape->n_hold);
+    if (shape->K)
+        fprintf(f, "%zu", shape->K);
+    else
+        fputs("null", f);
+    fprintf(f,
+            ", \"train_rows\": %zu, \"holdout_rows\": %zu, \"holdout_fraction\": ", shape->n_train,
+            shape->n_hold);
     json_number(f, c->holdout);
     fputs(",\n               \"lambda\": ", f);
     json_number(f, c->model == SF_MODEL_OLS ? 0.0 : c->lambda);
@@ -396,9 +411,10 @@ static void csv_number(FILE *f, double v)
 static void report_csv(const bench_data *shape, const bench_result *res, const row_stats *st,
                        size_t n, FILE *f)
 {
-    fprintf(f, "platform,kind,status,backend,threads,processes,repeats,startup_s,generate_s,"
-               "parse_s,transfer_s,solve_s,predict_s,wall_s,wall_min_s,wall_max_s,rows_per_s,"
-               "gb_per_s,peak_mib,%s,%s,max_coef_rel_diff,speedup\n",
+    fprintf(f,
+            "platform,kind,status,backend,threads,processes,repeats,startup_s,generate_s,"
+            "parse_s,transfer_s,solve_s,predict_s,wall_s,wall_min_s,wall_max_s,rows_per_s,"
+            "gb_per_s,peak_mib,%s,%s,max_coef_rel_diff,speedup\n",
             quality_name(shape, 0), quality_name(shape, 1));
     for (size_t i = 0; i < n; i++) {
         const bench_result *r = &res[i];
@@ -413,7 +429,8 @@ static void report_csv(const bench_data *shape, const bench_result *res, const r
         fprintf(f, ",%d,%d", r->procs > 0 ? r->procs : 1, r->n_rep);
         csv_number(f, s->ok ? r->startup_s : NAN);
         csv_number(f, s->ok && !r->peer ? r->generate_s : NAN);
-        for (int p = 0; p < BENCH_PHASES; p++) csv_number(f, s->ph[p].has ? s->ph[p].med : NAN);
+        for (int p = 0; p < BENCH_PHASES; p++)
+            csv_number(f, s->ph[p].has ? s->ph[p].med : NAN);
         csv_number(f, s->ph[BENCH_WALL].has ? s->ph[BENCH_WALL].min : NAN);
         csv_number(f, s->ph[BENCH_WALL].has ? s->ph[BENCH_WALL].max : NAN);
         csv_number(f, s->ok ? s->rows_per_s : NAN);
@@ -433,34 +450,45 @@ static void report_csv(const bench_data *shape, const bench_result *res, const r
 
 static void fmt_ms(char *out, size_t len, const phase_stats *ps)
 {
-    if (!ps->has) snprintf(out, len, "-");
-    else snprintf(out, len, "%.1f", ps->med * 1e3);
+    if (!ps->has)
+        snprintf(out, len, "-");
+    else
+        snprintf(out, len, "%.1f", ps->med * 1e3);
 }
 
 static void fmt_si(char *out, size_t len, double v)
 {
-    if (!isfinite(v)) snprintf(out, len, "-");
-    else if (v >= 1e9) snprintf(out, len, "%.2fG", v / 1e9);
-    else if (v >= 1e6) snprintf(out, len, "%.2fM", v / 1e6);
-    else if (v >= 1e3) snprintf(out, len, "%.1fk", v / 1e3);
-    else snprintf(out, len, "%.0f", v);
+    if (!isfinite(v))
+        snprintf(out, len, "-");
+    else if (v >= 1e9)
+        snprintf(out, len, "%.2fG", v / 1e9);
+    else if (v >= 1e6)
+        snprintf(out, len, "%.2fM", v / 1e6);
+    else if (v >= 1e3)
+        snprintf(out, len, "%.1fk", v / 1e3);
+    else
+        snprintf(out, len, "%.0f", v);
 }
 
 static void fmt_num(char *out, size_t len, const char *fmt, double v)
 {
-    if (isfinite(v)) snprintf(out, len, fmt, v);
-    else snprintf(out, len, "-");
+    if (isfinite(v))
+        snprintf(out, len, fmt, v);
+    else
+        snprintf(out, len, "-");
 }
 
 static void table_row(const bench_result *r, const row_stats *s, char cell[TABLE_COLS][96])
 {
-    for (int k = 0; k < TABLE_COLS; k++) snprintf(cell[k], 96, "-");
+    for (int k = 0; k < TABLE_COLS; k++)
+        snprintf(cell[k], 96, "-");
     snprintf(cell[0], 96, "%s", r->name);
     if (r->threads > 0) snprintf(cell[1], 96, "%d", r->threads);
     snprintf(cell[TABLE_COLS - 1], 96, "%s", r->status);
     if (!s->ok) return;
     fmt_num(cell[2], 96, "%.1f", r->startup_s * 1e3);
-    for (int p = 0; p < BENCH_PREDICT + 1; p++) fmt_ms(cell[3 + p], 96, &s->ph[p]);
+    for (int p = 0; p < BENCH_PREDICT + 1; p++)
+        fmt_ms(cell[3 + p], 96, &s->ph[p]);
     const phase_stats *w = &s->ph[BENCH_WALL];
     snprintf(cell[7], 96, "%.1f [%.1f-%.1f]", w->med * 1e3, w->min * 1e3, w->max * 1e3);
     fmt_si(cell[8], 96, s->rows_per_s);
@@ -478,16 +506,17 @@ static void table_row(const bench_result *r, const row_stats *s, char cell[TABLE
 static void report_table(const bench_config *c, const bench_data *shape, const bench_result *res,
                          const row_stats *st, size_t n, const bench_result *ref, FILE *f)
 {
-    char head[TABLE_COLS][96] = {"platform",   "threads", "startup ms",        "parse ms",
-                                 "transfer ms", "solve ms", "predict ms",       "wall ms [min-max]",
-                                 "rows/s",     "GB/s",    "peak MiB",          "",
-                                 "",           "coef diff", "speed-up",         "status"};
+    char head[TABLE_COLS][96] = {
+        "platform",   "threads",           "startup ms", "parse ms", "transfer ms", "solve ms",
+        "predict ms", "wall ms [min-max]", "rows/s",     "GB/s",     "peak MiB",    "",
+        "",           "coef diff",         "speed-up",   "status"};
     snprintf(head[11], 96, "%s", quality_name(shape, 0));
     snprintf(head[12], 96, "%s", quality_name(shape, 1));
-    char (*cells)[TABLE_COLS][96] = calloc(n + 1, sizeof *cells);
+    char(*cells)[TABLE_COLS][96] = calloc(n + 1, sizeof *cells);
     if (!cells) return;
     memcpy(cells[0], head, sizeof head);
-    for (size_t i = 0; i < n; i++) table_row(&res[i], &st[i], cells[i + 1]);
+    for (size_t i = 0; i < n; i++)
+        table_row(&res[i], &st[i], cells[i + 1]);
     size_t width[TABLE_COLS] = {0};
     for (size_t i = 0; i <= n; i++)
         for (int k = 0; k < TABLE_COLS; k++)
@@ -496,20 +525,26 @@ static void report_table(const bench_config *c, const bench_data *shape, const b
             sf_model_kind_name(c->model), shape->n_train, shape->n_hold, shape->d);
     if (shape->K) fprintf(f, ", %zu classes", shape->K);
     if (c->model != SF_MODEL_OLS) fprintf(f, ", lambda %g", c->lambda);
-    if (c->input) fprintf(f, ", from %s", c->input);
-    else fprintf(f, ", generated (seed %llu)", (unsigned long long)c->seed);
+    if (c->input)
+        fprintf(f, ", from %s", c->input);
+    else
+        fprintf(f, ", generated (seed %llu)", (unsigned long long)c->seed);
     fprintf(f, "; median of %d repeat%s\n", c->repeat, c->repeat == 1 ? "" : "s");
     for (size_t i = 0; i <= n; i++) {
         for (int k = 0; k < TABLE_COLS; k++) {
             bool left = k == 0 || k == TABLE_COLS - 1;
-            if (k == TABLE_COLS - 1) fprintf(f, "%s", cells[i][k]);
-            else if (left) fprintf(f, "%-*s  ", (int)width[k], cells[i][k]);
-            else fprintf(f, "%*s  ", (int)width[k], cells[i][k]);
+            if (k == TABLE_COLS - 1)
+                fprintf(f, "%s", cells[i][k]);
+            else if (left)
+                fprintf(f, "%-*s  ", (int)width[k], cells[i][k]);
+            else
+                fprintf(f, "%*s  ", (int)width[k], cells[i][k]);
         }
         fputc('\n', f);
     }
-    fprintf(f, "wall = %s; startup (context or interpreter) and data generation are not in wall;\n"
-               "a peer's wall is read + fit; speed-up and coef diff against %s.\n",
+    fprintf(f,
+            "wall = %s; startup (context or interpreter) and data generation are not in wall;\n"
+            "a peer's wall is read + fit; speed-up and coef diff against %s.\n",
             c->input ? "parse + transfer + solve" : "transfer + solve",
             ref ? ref->name : "(no platform ran)");
     free(cells);

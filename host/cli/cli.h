@@ -77,10 +77,13 @@ enum {
 };
 
 #define CLI_INPUT_LONG_OPTIONS                                                                     \
-    {"input", required_argument, 0, OPT_INPUT}, {"label", required_argument, 0, OPT_LABEL},       \
-        {"format", required_argument, 0, OPT_FORMAT}, {"no-header", no_argument, 0, OPT_NO_HEADER}, \
+    {"input", required_argument, 0, OPT_INPUT}, {"label", required_argument, 0, OPT_LABEL},        \
+        {"format", required_argument, 0, OPT_FORMAT},                                              \
+        {"no-header", no_argument, 0, OPT_NO_HEADER},                                              \
         {"features", required_argument, 0, OPT_FEATURES},                                          \
         {"threads", required_argument, 0, OPT_THREADS},                                            \
-        {"on-error", required_argument, 0, OPT_ON_ERROR}
+    {                                                                                              \
+        "on-error", required_argument, 0, OPT_ON_ERROR                                             \
+    }
 
 #endif

@@ -72,9 +72,12 @@ void cli_log(void *user, sf_log_level level, const char *msg)
 
 bool cli_parse_on_error(const char *s, cli_on_error *out)
 {
-    if (strcmp(s, "skip") == 0) *out = CLI_ON_ERROR_SKIP;
-    else if (strcmp(s, "fail") == 0) *out = CLI_ON_ERROR_FAIL;
-    else return false;
+    if (strcmp(s, "skip") == 0)
+        *out = CLI_ON_ERROR_SKIP;
+    else if (strcmp(s, "fail") == 0)
+        *out = CLI_ON_ERROR_FAIL;
+    else
+        return false;
     return true;
 }
 
@@ -101,19 +104,25 @@ bool cli_input_option(cli_input *in, const char *cmd, int opt, const char *arg, 
         }
         return true;
     case OPT_FORMAT:
-        if (strcmp(arg, "csv") == 0) in->parse.format = SF_FORMAT_CSV;
+        if (strcmp(arg, "csv") == 0)
+            in->parse.format = SF_FORMAT_CSV;
         else if (strcmp(arg, "libsvm") == 0 || strcmp(arg, "svmlight") == 0)
             in->parse.format = SF_FORMAT_LIBSVM;
-        else *bad = cli_usage_error(cmd, "unknown --format '%s' (csv or libsvm)", arg) != 0;
+        else
+            *bad = cli_usage_error(cmd, "unknown --format '%s' (csv or libsvm)", arg) != 0;
         return true;
     case OPT_NO_HEADER: in->parse.has_header = false; return true;
     case OPT_FEATURES:
-        if (cli_parse_long(arg, 1, 100000000L, &v)) in->parse.n_features = (size_t)v;
-        else *bad = cli_usage_error(cmd, "--features needs a positive integer, not '%s'", arg);
+        if (cli_parse_long(arg, 1, 100000000L, &v))
+            in->parse.n_features = (size_t)v;
+        else
+            *bad = cli_usage_error(cmd, "--features needs a positive integer, not '%s'", arg);
         return true;
     case OPT_THREADS:
-        if (cli_parse_long(arg, 1, 4096, &v)) in->parse.threads = (int)v;
-        else *bad = cli_usage_error(cmd, "--threads needs a positive integer, not '%s'", arg);
+        if (cli_parse_long(arg, 1, 4096, &v))
+            in->parse.threads = (int)v;
+        else
+            *bad = cli_usage_error(cmd, "--threads needs a positive integer, not '%s'", arg);
         return true;
     case OPT_ON_ERROR:
         if (!cli_parse_on_error(arg, &in->on_error))
@@ -183,8 +192,10 @@ long cli_class_index(const double *classes, size_t K, double label)
     size_t lo = 0, hi = K;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (classes[mid] < label) lo = mid + 1;
-        else hi = mid;
+        if (classes[mid] < label)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return (lo < K && classes[lo] == label) ? (long)lo : -1;
 }

@@ -87,9 +87,12 @@ static bool parse_platform(const char *s, bench_platform *p)
 {
     memset(p, 0, sizeof *p);
     long n;
-    if (strcmp(s, "cpu1") == 0) p->kind = BENCH_CPU1;
-    else if (strcmp(s, "cpu") == 0) p->kind = BENCH_CPU;
-    else if (strcmp(s, "cuda") == 0) p->kind = BENCH_CUDA;
+    if (strcmp(s, "cpu1") == 0)
+        p->kind = BENCH_CPU1;
+    else if (strcmp(s, "cpu") == 0)
+        p->kind = BENCH_CPU;
+    else if (strcmp(s, "cuda") == 0)
+        p->kind = BENCH_CUDA;
     else if (strncmp(s, "procs", 5) == 0 && cli_parse_long(s + 5, 1, 64, &n)) {
         p->kind = BENCH_PROCS;
         p->procs = (int)n;
@@ -138,9 +141,8 @@ typedef struct seen {
 static int parse_workload(bench_config *c, const char *arg)
 {
     if (strcmp(arg, "stream") == 0)
-        return cli_usage_error(cmd,
-                               "the streaming workload is not measured by 'streamfit bench': "
-                               "use bench/run_stream_bench.sh to measure streaming");
+        return cli_usage_error(cmd, "the streaming workload is not measured by 'streamfit bench': "
+                                    "use bench/run_stream_bench.sh to measure streaming");
     if (!sf_model_kind_parse(arg, &c->model))
         return cli_usage_error(cmd, "unknown --workload '%s' (ols, ridge, logistic, softmax)", arg);
     return SF_EXIT_OK;
@@ -202,10 +204,14 @@ static int parse_option(bench_config *c, seen *s, int opt, const char *arg, char
         c->batch_rows = (size_t)v;
         return SF_EXIT_OK;
     case OPT_OUTPUT_FORMAT:
-        if (strcmp(arg, "table") == 0) c->format = BENCH_OUT_TABLE;
-        else if (strcmp(arg, "json") == 0) c->format = BENCH_OUT_JSON;
-        else if (strcmp(arg, "csv") == 0) c->format = BENCH_OUT_CSV;
-        else return cli_usage_error(cmd, "unknown --format '%s' (table, json, csv)", arg);
+        if (strcmp(arg, "table") == 0)
+            c->format = BENCH_OUT_TABLE;
+        else if (strcmp(arg, "json") == 0)
+            c->format = BENCH_OUT_JSON;
+        else if (strcmp(arg, "csv") == 0)
+            c->format = BENCH_OUT_CSV;
+        else
+            return cli_usage_error(cmd, "unknown --format '%s' (table, json, csv)", arg);
         return SF_EXIT_OK;
     case OPT_OUT: c->out = arg; return SF_EXIT_OK;
     case OPT_PEERS: return parse_peers(c, arg);
@@ -237,8 +243,10 @@ static int check_args(bench_config *c, const seen *s)
     if (c->model == SF_MODEL_OLS && s->lambda && c->lambda > 0)
         return cli_usage_error(cmd, "--lambda applies to ridge, logistic and softmax, not ols");
     if (!s->lambda) c->lambda = c->model == SF_MODEL_RIDGE ? 1.0 : 0.0;
-    if (!c->input) c->K = c->model == SF_MODEL_SOFTMAX ? (s->classes ? c->K : 3)
-                          : c->model == SF_MODEL_LOGISTIC ? 2 : 0;
+    if (!c->input)
+        c->K = c->model == SF_MODEL_SOFTMAX    ? (s->classes ? c->K : 3)
+               : c->model == SF_MODEL_LOGISTIC ? 2
+                                               : 0;
     return SF_EXIT_OK;
 }
 
@@ -376,8 +384,10 @@ static int write_report(const bench_config *c, const bench_run_info *info, bench
                         size_t n, FILE *f)
 {
     bool ok = bench_report(c, info, res, n, f);
-    if (f != stdout) ok = fclose(f) == 0 && ok;
-    else ok = fflush(f) == 0 && ok;
+    if (f != stdout)
+        ok = fclose(f) == 0 && ok;
+    else
+        ok = fflush(f) == 0 && ok;
     if (!ok) {
         cli_error("cannot write the report%s%s", c->out ? " to " : "", c->out ? c->out : "");
         return SF_EXIT_FAILURE;
@@ -421,7 +431,8 @@ int cmd_bench(int argc, char **argv)
     bench_run_info info;
     memset(&info, 0, sizeof info);
     info.shape = &shape;
-    if (getloadavg(info.load_avg, 3) != 3) info.load_avg[0] = info.load_avg[1] = info.load_avg[2] = NAN;
+    if (getloadavg(info.load_avg, 3) != 3)
+        info.load_avg[0] = info.load_avg[1] = info.load_avg[2] = NAN;
     time_t now = time(NULL);
     struct tm tm;
     gmtime_r(&now, &tm);

@@ -111,7 +111,8 @@ static void watch_poll(topic_watch *w, long partitions)
 static void watch_stop(topic_watch *w)
 {
     if (w->rk) rd_kafka_destroy(w->rk);
-    for (size_t i = 0; i < w->n; i++) free(w->known[i]);
+    for (size_t i = 0; i < w->n; i++)
+        free(w->known[i]);
     free(w->known);
 }
 #endif
@@ -145,7 +146,8 @@ int cmd_broker(int argc, char **argv)
             break;
         case OPT_PARTITIONS:
             if (!cli_parse_long(optarg, 1, 100000, &partitions))
-                rc = cli_usage_error(cmd, "--partitions needs a positive integer, not '%s'", optarg);
+                rc =
+                    cli_usage_error(cmd, "--partitions needs a positive integer, not '%s'", optarg);
             break;
         case OPT_BROKERS:
             if (!cli_parse_long(optarg, 1, 64, &brokers))
@@ -192,14 +194,16 @@ int cmd_broker(int argc, char **argv)
     }
     for (size_t i = 0; i < ntopics; i++) {
         bool dup = false;
-        for (size_t j = 0; j < i; j++) dup = dup || strcmp(topics[i], topics[j]) == 0;
+        for (size_t j = 0; j < i; j++)
+            dup = dup || strcmp(topics[i], topics[j]) == 0;
         if (dup) continue;
         st = sf_broker_create_topic(b, topics[i], (int)partitions);
         if (st != SF_OK) {
             if (st == SF_ERR_INVALID_ARGUMENT)
                 cli_error("broker: invalid topic name '%s' (letters, digits, '.', '_' and '-')",
                           topics[i]);
-            else cli_error("broker: cannot create topic '%s': %s", topics[i], sf_strerror(st));
+            else
+                cli_error("broker: cannot create topic '%s': %s", topics[i], sf_strerror(st));
             sf_broker_stop(b);
             free(topics);
             return st == SF_ERR_INVALID_ARGUMENT ? SF_EXIT_USAGE : SF_EXIT_FAILURE;
@@ -214,7 +218,8 @@ int cmd_broker(int argc, char **argv)
             sf_broker_bootstrap(b));
     topic_watch watch;
     watch_start(&watch, sf_broker_bootstrap(b));
-    for (size_t i = 0; i < ntopics; i++) watch_known(&watch, topics[i]);
+    for (size_t i = 0; i < ntopics; i++)
+        watch_known(&watch, topics[i]);
     free(topics);
     for (;;) {
         struct timespec tick = {.tv_sec = 1, .tv_nsec = 0};

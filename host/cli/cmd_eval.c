@@ -28,16 +28,18 @@ enum { OPT_MODEL_FILE = 4000, OPT_HELP };
 
 static void print_number(const char *key, double v, bool comma)
 {
-    if (isfinite(v)) printf("  \"%s\": %.17g%s\n", key, v, comma ? "," : "");
-    else printf("  \"%s\": null%s\n", key, comma ? "," : "");
+    if (isfinite(v))
+        printf("  \"%s\": %.17g%s\n", key, v, comma ? "," : "");
+    else
+        printf("  \"%s\": null%s\n", key, comma ? "," : "");
 }
 
 static int eval_regression(const sf_table *t, const double *value)
 {
     sf_regression_metrics r;
     sf_metrics_regression(t->y, value, t->rows, &r);
-    printf("{\n  \"task\": \"regression\",\n  \"rows\": %zu,\n  \"rows_skipped\": %llu,\n",
-           t->rows, (unsigned long long)t->bad_rows);
+    printf("{\n  \"task\": \"regression\",\n  \"rows\": %zu,\n  \"rows_skipped\": %llu,\n", t->rows,
+           (unsigned long long)t->bad_rows);
     print_number("rmse", r.rmse, true);
     print_number("mae", r.mae, true);
     print_number("r2", r.r2, false);

@@ -95,7 +95,8 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     ps->last_error = code;
     if (code == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         cli_error("produce: kafka: brokers unreachable (%s); waiting", reason);
-    else cli_error("produce: kafka: %s", reason);
+    else
+        cli_error("produce: kafka: %s", reason);
 }
 
 /* Configuration warnings only; connection trouble comes through on_error. */
@@ -142,14 +143,18 @@ static bool csv_field(const char *line, size_t len, long index, const char **sta
         if (quoted) {
             for (i++; i < len; i++) {
                 if (line[i] != '"') continue;
-                if (i + 1 < len && line[i + 1] == '"') i++; /* "" inside quotes */
-                else break;
+                if (i + 1 < len && line[i + 1] == '"')
+                    i++; /* "" inside quotes */
+                else
+                    break;
             }
             closed = i < len;
             e = closed ? ++i : i; /* past the closing quote */
-            while (i < len && line[i] != ',') i++;
+            while (i < len && line[i] != ',')
+                i++;
         } else {
-            while (i < len && line[i] != ',') i++;
+            while (i < len && line[i] != ',')
+                i++;
             e = i;
         }
         if (f == index) {
@@ -170,8 +175,10 @@ static long find_column(const char *header, size_t len, const char *name)
         const char *s;
         size_t n;
         if (!csv_field(header, len, f, &s, &n)) return -1;
-        while (n && (*s == ' ' || *s == '\t')) s++, n--;
-        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+        while (n && (*s == ' ' || *s == '\t'))
+            s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
         if (n == strlen(name) && memcmp(s, name, n) == 0) return f;
     }
 }
@@ -192,8 +199,8 @@ static rd_kafka_t *make_producer(const produce_opts *o, produce_stats *ps)
     /* Keyless messages go to a random partition each, not in sticky runs:
      * an even spread keeps partitions balanced (the development broker
      * holds only about 5 MiB per partition). */
-    const char *defaults[] = {"client.id", "streamfit-produce", "linger.ms", "5",
-                              "sticky.partitioning.linger.ms", "0"};
+    const char *defaults[] = {
+        "client.id", "streamfit-produce", "linger.ms", "5", "sticky.partitioning.linger.ms", "0"};
     for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i += 2)
         rd_kafka_conf_set(conf, defaults[i], defaults[i + 1], errstr, sizeof errstr);
     for (size_t i = 0; i < o->nconf; i += 2) {
@@ -249,7 +256,8 @@ static bool send_line(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const produce_opts 
 static int replay(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const produce_opts *o, FILE *in,
                   unsigned long long *sent, produce_stats *ps)
 {
-    bucket bk = {.rate = o->rate, .tokens = 1.0, .burst = fmax(1.0, o->rate * 0.002), .last = now_s()};
+    bucket bk = {
+        .rate = o->rate, .tokens = 1.0, .burst = fmax(1.0, o->rate * 0.002), .last = now_s()};
     long key_index = -1;
     bool key_by_name = o->key_column && !cli_parse_long(o->key_column, 0, 1000000, &key_index);
     char *line = NULL;
@@ -267,7 +275,8 @@ static int replay(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const produce_opts *o, 
             if (header) {
                 header = false;
                 if (key_by_name && (key_index = find_column(line, len, o->key_column)) < 0) {
-                    cli_error("produce: no column '%s' in the header of '%s'", o->key_column, o->input);
+                    cli_error("produce: no column '%s' in the header of '%s'", o->key_column,
+                              o->input);
                     rc = SF_EXIT_USAGE;
                     break;
                 }
@@ -333,7 +342,8 @@ static int produce_run(const produce_opts *o)
     int rc = replay(rk, rkt, o, in, &sent, &ps);
     if (in != stdin) fclose(in);
     /* Deliver what is queued; a second signal gives up on it. */
-    while (rd_kafka_outq_len(rk) > 0 && stop_requests < 2) rd_kafka_flush(rk, 100);
+    while (rd_kafka_outq_len(rk) > 0 && stop_requests < 2)
+        rd_kafka_flush(rk, 100);
     unsigned long long undelivered = (unsigned long long)rd_kafka_outq_len(rk);
     if (undelivered) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(rk, 0);
@@ -342,7 +352,8 @@ static int produce_run(const produce_opts *o)
     rd_kafka_destroy(rk);
 
     fprintf(stderr, "streamfit: produced %llu records", ps.delivered);
-    if (secs > 0 && ps.delivered) fprintf(stderr, " in %.2f s (%.0f/s)", secs, (double)ps.delivered / secs);
+    if (secs > 0 && ps.delivered)
+        fprintf(stderr, " in %.2f s (%.0f/s)", secs, (double)ps.delivered / secs);
     fputc('\n', stderr);
     if (ps.failed) {
         cli_error("produce: %llu records were not delivered to '%s': %s", ps.failed, o->topic,
@@ -393,15 +404,16 @@ int cmd_produce(int argc, char **argv)
         case OPT_INPUT: input = optarg; break;
         case OPT_RATE:
             if (!cli_parse_double(optarg, &rate) || rate < 0)
-                rc = cli_usage_error(cmd, "--rate needs a number of messages per second >= 0, not '%s'",
-                                     optarg);
+                rc = cli_usage_error(
+                    cmd, "--rate needs a number of messages per second >= 0, not '%s'", optarg);
             break;
         case OPT_LOOP: loop = true; break;
         case OPT_KEY_COLUMN: key_column = optarg; break;
         case OPT_NO_HEADER_P: header = false; break;
         case OPT_PARTITION:
             if (!cli_parse_long(optarg, 0, 2147483647L, &partition))
-                rc = cli_usage_error(cmd, "--partition needs a partition number >= 0, not '%s'", optarg);
+                rc = cli_usage_error(cmd, "--partition needs a partition number >= 0, not '%s'",
+                                     optarg);
             break;
         case 'X': {
             char *eq = strchr(optarg, '=');
@@ -423,10 +435,14 @@ int cmd_produce(int argc, char **argv)
         }
     }
     if (rc == SF_EXIT_OK) {
-        if (optind < argc) rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-        else if (!brokers || !brokers[0]) rc = cli_usage_error(cmd, "--brokers is required");
-        else if (!topic || !topic[0]) rc = cli_usage_error(cmd, "--topic is required");
-        else if (!input || !input[0]) rc = cli_usage_error(cmd, "--input is required");
+        if (optind < argc)
+            rc = cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+        else if (!brokers || !brokers[0])
+            rc = cli_usage_error(cmd, "--brokers is required");
+        else if (!topic || !topic[0])
+            rc = cli_usage_error(cmd, "--topic is required");
+        else if (!input || !input[0])
+            rc = cli_usage_error(cmd, "--input is required");
         else if (loop && strcmp(input, "-") == 0)
             rc = cli_usage_error(cmd, "--loop needs a file (stdin cannot be replayed)");
         else if (key_column && !header && !cli_parse_long(key_column, 0, 1000000, &(long){0}))
@@ -438,9 +454,16 @@ int cmd_produce(int argc, char **argv)
         return rc;
     }
 #ifdef STREAMFIT_HAVE_KAFKA
-    produce_opts o = {.brokers = brokers, .topic = topic, .input = input, .key_column = key_column,
-                      .rate = rate, .loop = loop, .header = header, .partition = partition,
-                      .conf = conf, .nconf = nconf};
+    produce_opts o = {.brokers = brokers,
+                      .topic = topic,
+                      .input = input,
+                      .key_column = key_column,
+                      .rate = rate,
+                      .loop = loop,
+                      .header = header,
+                      .partition = partition,
+                      .conf = conf,
+                      .nconf = nconf};
     rc = produce_run(&o);
 #else
     (void)rate;

@@ -362,8 +362,7 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         const char *name = opt >= OPT_SOURCE ? longopts[idx].name : "X";
         int rc = opt == '?' || opt == ':' ? -2 : parse_option(a, opt, optarg, name);
         if (rc == -2)
-            return cli_usage_error("stream", "unknown or incomplete option '%s'",
-                                   argv[optind - 1]);
+            return cli_usage_error("stream", "unknown or incomplete option '%s'", argv[optind - 1]);
         if (rc != SF_EXIT_OK) return rc;
     }
     if (optind < argc) return cli_usage_error("stream", "unexpected argument '%s'", argv[optind]);
@@ -374,8 +373,10 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
     const char *u = o->source.uri;
     if (u && strncmp(u, "kafka://", 8) && strncmp(u, "file:", 5) && strncmp(u, "dir:", 4) &&
         strcmp(u, "stdin") && strcmp(u, "-"))
-        return cli_usage_error("stream", "unknown source '%s' (kafka://HOST:PORT/TOPIC, file:PATH, "
-                                         "dir:PATH or stdin)", u);
+        return cli_usage_error("stream",
+                               "unknown source '%s' (kafka://HOST:PORT/TOPIC, file:PATH, "
+                               "dir:PATH or stdin)",
+                               u);
     if (!a->model_set && !a->embedded) return cli_usage_error("stream", "--model is required");
     if (o->fit.model == SF_MODEL_OLS && o->fit.lambda > 0)
         return cli_usage_error("stream", "--lambda applies to ridge, logistic and softmax");
@@ -404,7 +405,8 @@ int cmd_stream(int argc, char **argv)
     a.feed_rate = 50000;
     int rc = parse_stream_args(argc, argv, &a);
     if (rc != SF_EXIT_OK) {
-        for (size_t i = 0; i < a.n_conf; i += 2) free((char *)a.kafka_conf[i]);
+        for (size_t i = 0; i < a.n_conf; i += 2)
+            free((char *)a.kafka_conf[i]);
         return rc < 0 ? SF_EXIT_OK : rc;
     }
     struct sigaction sa;
@@ -421,14 +423,16 @@ int cmd_stream(int argc, char **argv)
         rc = sf_stream_demo_start(&demo, &a.o, a.feed, a.feed_rate, err, sizeof err);
         if (rc != SF_EXIT_OK) {
             cli_error("%s", err);
-            for (size_t i = 0; i < a.n_conf; i += 2) free((char *)a.kafka_conf[i]);
+            for (size_t i = 0; i < a.n_conf; i += 2)
+                free((char *)a.kafka_conf[i]);
             return rc;
         }
     }
     sf_stream_result res;
     sf_status st = sf_stream_run(&a.o, &res, err, sizeof err);
     if (a.embedded) sf_stream_demo_stop(&demo);
-    for (size_t i = 0; i < a.n_conf; i += 2) free((char *)a.kafka_conf[i]);
+    for (size_t i = 0; i < a.n_conf; i += 2)
+        free((char *)a.kafka_conf[i]);
     if (st != SF_OK) {
         cli_error("%s", err);
         return SF_EXIT_FAILURE;

@@ -140,8 +140,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         case OPT_HELP: fputs(train_help, stdout); return -1;
         default:
             if (optopt || opt == '?')
-                return cli_usage_error(cmd, "unknown or incomplete option '%s'",
-                                       argv[optind - 1]);
+                return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
             return cli_usage_error(cmd, "bad option");
         }
     }
@@ -241,7 +240,8 @@ static double *map_classes(train_args *a, sf_table *t, size_t *K, int *status)
         free(classes);
         return NULL;
     }
-    for (size_t i = 0; i < t->rows; i++) t->y[i] = (double)cli_class_index(classes, k, t->y[i]);
+    for (size_t i = 0; i < t->rows; i++)
+        t->y[i] = (double)cli_class_index(classes, k, t->y[i]);
     *K = k;
     *status = SF_EXIT_OK;
     return classes;
@@ -277,8 +277,8 @@ static int fit_and_save(train_args *a, sf_table *t, const double *classes, size_
         fprintf(stderr, "streamfit: fitted in %.1f ms (batches uploaded before)\n",
                 (cli_seconds() - t0) * 1e3);
     if (st != SF_OK) {
-        cli_error("training failed: %s", st == SF_ERR_EMPTY ? "no good rows to train on"
-                                                             : sf_strerror(st));
+        cli_error("training failed: %s",
+                  st == SF_ERR_EMPTY ? "no good rows to train on" : sf_strerror(st));
         goto done;
     }
     sf_fit_report rep;

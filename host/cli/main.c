@@ -30,14 +30,8 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"train", cmd_train},
-    {"predict", cmd_predict},
-    {"eval", cmd_eval},
-    {"info", cmd_info},
-    {"broker", cmd_broker},
-    {"produce", cmd_produce},
-    {"stream", cmd_stream},
-    {"bench", cmd_bench},
+    {"train", cmd_train},   {"predict", cmd_predict}, {"eval", cmd_eval},     {"info", cmd_info},
+    {"broker", cmd_broker}, {"produce", cmd_produce}, {"stream", cmd_stream}, {"bench", cmd_bench},
 };
 
 int main(int argc, char **argv)

@@ -21,7 +21,8 @@ static inline void sf_bytes_put(sf_bytes *b, const void *src, size_t n)
     if (b->failed || n == 0) return;
     if (b->len + n > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + n) cap *= 2;
+        while (cap < b->len + n)
+            cap *= 2;
         unsigned char *q = realloc(b->p, cap);
         if (!q) {
             b->failed = true;

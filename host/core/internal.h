@@ -22,10 +22,10 @@ void sf_logf(const sf_context *ctx, sf_log_level level, const char *fmt, ...)
 
 struct sf_model {
     sf_model_kind kind;
-    size_t d;       /* features */
-    size_t K;       /* classes (0 for least squares) */
-    size_t outputs; /* coefficient rows: 1, or K for softmax */
-    double *coef;   /* outputs x d, raw feature units */
+    size_t d;          /* features */
+    size_t K;          /* classes (0 for least squares) */
+    size_t outputs;    /* coefficient rows: 1, or K for softmax */
+    double *coef;      /* outputs x d, raw feature units */
     double *intercept; /* outputs */
     double *classes;   /* K class labels */
     char **names;      /* d feature names (may hold NULLs) */

@@ -75,21 +75,25 @@ sf_status sf_moments_merge(sf_backend *be, sf_moments *acc, double nb, const dou
     if (acc->decay > 0 && acc->decay < 1 && acc->n > 0) {
         /* Exponential forgetting: the past counts as decay * its weight. */
         acc->n *= acc->decay;
-        for (size_t j = 0; j < p * p; j++) acc->m2[j] *= acc->decay;
+        for (size_t j = 0; j < p * p; j++)
+            acc->m2[j] *= acc->decay;
         if (acc->has_r)
-            for (size_t j = 0; j < p * p; j++) acc->R[j] *= sqrt(acc->decay);
+            for (size_t j = 0; j < p * p; j++)
+                acc->R[j] *= sqrt(acc->decay);
     }
     double na = acc->n, n = na + nb;
     double *delta = malloc(sizeof(double) * p);
     if (!delta) return SF_ERR_NO_MEMORY;
-    for (size_t j = 0; j < p; j++) delta[j] = mean_b[j] - acc->mean[j];
+    for (size_t j = 0; j < p; j++)
+        delta[j] = mean_b[j] - acc->mean[j];
     double f = na * nb / n;
     for (size_t c = 0; c < p; c++)
         for (size_t r = 0; r < p; r++)
             acc->m2[c * p + r] += m2_b[c * p + r] + f * delta[r] * delta[c];
     sf_status st = SF_OK;
     if (acc->has_r && R_b) st = merge_r(be, acc, R_b, delta, sqrt(f));
-    for (size_t j = 0; j < p; j++) acc->mean[j] += delta[j] * (nb / n);
+    for (size_t j = 0; j < p; j++)
+        acc->mean[j] += delta[j] * (nb / n);
     acc->n = n;
     free(delta);
     return st;

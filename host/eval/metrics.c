@@ -17,7 +17,8 @@ void sf_metrics_regression(const double *y, const double *pred, size_t n,
         return;
     }
     double mean = 0, sse = 0, sae = 0, sst = 0;
-    for (size_t i = 0; i < n; i++) mean += y[i];
+    for (size_t i = 0; i < n; i++)
+        mean += y[i];
     mean /= (double)n;
     for (size_t i = 0; i < n; i++) {
         double e = y[i] - pred[i], c = y[i] - mean;
@@ -61,7 +62,8 @@ double sf_binary_auc(const size_t *label, const double *score, size_t n)
     double rank_sum = 0;
     for (size_t i = 0; i < n;) {
         size_t j = i;
-        while (j < n && s[j].score == s[i].score) j++;
+        while (j < n && s[j].score == s[i].score)
+            j++;
         double mid = 0.5 * (double)(i + 1 + j);
         for (size_t k = i; k < j; k++)
             if (s[k].label == 1) rank_sum += mid;
@@ -118,7 +120,8 @@ sf_status sf_metrics_classification(const size_t *label, const double *proba, si
     if (K == 2) {
         double *score = malloc(sizeof(double) * (n + 1));
         if (!score) return SF_ERR_NO_MEMORY;
-        for (size_t i = 0; i < n; i++) score[i] = proba[i * 2 + 1];
+        for (size_t i = 0; i < n; i++)
+            score[i] = proba[i * 2 + 1];
         out->auc = sf_binary_auc(label, score, n);
         free(score);
     }

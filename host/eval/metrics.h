@@ -26,7 +26,7 @@ typedef struct sf_class_metrics {
 typedef struct sf_classification_metrics {
     size_t n, K;
     double accuracy, log_loss;
-    double auc;          /* binary only (NaN otherwise or when one class is absent) */
+    double auc; /* binary only (NaN otherwise or when one class is absent) */
     double macro_f1;
     sf_class_metrics *per_class; /* K entries, owned */
 } sf_classification_metrics;

@@ -85,8 +85,7 @@ void sf_stream_metrics_add(sf_stream_metrics *m, const double *y, const double *
         }
         if (m->window) {
             m->ring_y[m->ring_head] = y[i];
-            memcpy(m->ring_p + m->ring_head * w, K ? proba + i * K : pred + i,
-                   sizeof(double) * w);
+            memcpy(m->ring_p + m->ring_head * w, K ? proba + i * K : pred + i, sizeof(double) * w);
             m->ring_head = (m->ring_head + 1) % m->window;
             if (m->ring_count < m->window) m->ring_count++;
         }
@@ -110,8 +109,10 @@ static double binned_auc(const double *pos, const double *neg)
 
 static void put_num(FILE *f, const char *key, double v, bool last)
 {
-    if (isfinite(v)) fprintf(f, "\"%s\":%.10g%s", key, v, last ? "" : ",");
-    else fprintf(f, "\"%s\":null%s", key, last ? "" : ",");
+    if (isfinite(v))
+        fprintf(f, "\"%s\":%.10g%s", key, v, last ? "" : ",");
+    else
+        fprintf(f, "\"%s\":null%s", key, last ? "" : ",");
 }
 
 static double f1_of(const double *tp, const double *pc, const double *tc, size_t K)
@@ -164,7 +165,8 @@ static void write_arrays(size_t K, const double *y, const double *pred, const do
         fputs("\"error\":\"out of memory\"}", f);
         return;
     }
-    for (size_t i = 0; i < rows; i++) lab[i] = (size_t)y[i];
+    for (size_t i = 0; i < rows; i++)
+        lab[i] = (size_t)y[i];
     if (sf_metrics_classification(lab, proba, rows, K, &c) != SF_OK) {
         free(lab);
         fputs("\"error\":\"out of memory\"}", f);

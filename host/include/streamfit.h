@@ -72,7 +72,12 @@ bool sf_solver_kind_parse(const char *name, sf_solver_kind *out);
 bool sf_device_kind_parse(const char *name, sf_device_kind *out);
 
 /* ---- logging ---- */
-typedef enum sf_log_level { SF_LOG_ERROR = 0, SF_LOG_WARN = 1, SF_LOG_INFO = 2, SF_LOG_DEBUG = 3 } sf_log_level;
+typedef enum sf_log_level {
+    SF_LOG_ERROR = 0,
+    SF_LOG_WARN = 1,
+    SF_LOG_INFO = 2,
+    SF_LOG_DEBUG = 3
+} sf_log_level;
 typedef void (*sf_log_fn)(void *user, sf_log_level level, const char *message);
 
 /* ---- context: a backend, its threads and the log sink ---- */
@@ -97,7 +102,7 @@ typedef struct sf_build_info {
     const char *version;
     bool cuda_built;
     bool kafka_built;
-    const char *blas;        /* e.g. "OpenBLAS 0.3.21 (pthread)" */
+    const char *blas; /* e.g. "OpenBLAS 0.3.21 (pthread)" */
     int blas_threads;
     int cores;
 } sf_build_info;
@@ -109,13 +114,13 @@ size_t sf_describe_devices(char *buf, size_t len);
 typedef struct sf_fit_params {
     sf_model_kind model;
     sf_solver_kind solver;
-    double lambda;      /* ridge / L2 strength (see README for each model's objective) */
-    double l1;          /* L1 strength of the mini-batch (FTRL) update */
-    bool fit_intercept; /* default true */
-    bool standardize;   /* fit on z = (x - mean) / std (population std); report raw units */
-    int max_iter;       /* Newton / L-BFGS iterations (default 100 / 1000) */
-    double tol;         /* gradient-norm target (default 1e-10) */
-    bool keep_batches;  /* keep uploaded batches for exact solves and refinement (train) */
+    double lambda;        /* ridge / L2 strength (see README for each model's objective) */
+    double l1;            /* L1 strength of the mini-batch (FTRL) update */
+    bool fit_intercept;   /* default true */
+    bool standardize;     /* fit on z = (x - mean) / std (population std); report raw units */
+    int max_iter;         /* Newton / L-BFGS iterations (default 100 / 1000) */
+    double tol;           /* gradient-norm target (default 1e-10) */
+    bool keep_batches;    /* keep uploaded batches for exact solves and refinement (train) */
     double learning_rate; /* mini-batch update: FTRL alpha (default 0.1) */
     double decay;         /* least squares streaming: weight of the past per batch, in (0, 1];
                              0 or 1: no forgetting */
@@ -178,9 +183,9 @@ typedef struct sf_fit_report {
     sf_solver_kind solver_used;
     int iterations;
     double grad_norm;
-    double rcond;              /* reciprocal condition estimate of the scaled system */
+    double rcond; /* reciprocal condition estimate of the scaled system */
     int refinement_steps;
-    bool rank_deficient;       /* the rank-revealing fallback was used */
+    bool rank_deficient; /* the rank-revealing fallback was used */
 } sf_fit_report;
 void sf_trainer_report(const sf_trainer *t, sf_fit_report *out);
 

@@ -26,7 +26,8 @@ sf_model *sf_model_alloc(sf_model_kind kind, size_t d, size_t K)
         sf_model_destroy(m);
         return NULL;
     }
-    for (size_t k = 0; k < m->K; k++) m->classes[k] = (double)k;
+    for (size_t k = 0; k < m->K; k++)
+        m->classes[k] = (double)k;
     return m;
 }
 
@@ -39,7 +40,8 @@ void sf_model_destroy(sf_model *m)
 {
     if (!m) return;
     if (m->names)
-        for (size_t j = 0; j < m->d; j++) free(m->names[j]);
+        for (size_t j = 0; j < m->d; j++)
+            free(m->names[j]);
     free(m->names);
     free(m->label);
     free(m->coef);

@@ -10,8 +10,8 @@
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +40,8 @@ static void add_number(cJSON *o, const char *key, double v)
 static cJSON *number_array(const double *v, size_t n)
 {
     cJSON *a = cJSON_CreateArray();
-    for (size_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, exact_number(v[i]));
+    for (size_t i = 0; a && i < n; i++)
+        cJSON_AddItemToArray(a, exact_number(v[i]));
     return a;
 }
 

@@ -28,7 +28,8 @@ static void pin_softmax_invariants(const sf_trainer *t, double *H, size_t P)
         if (!is_bias && t->par.lambda > 0) continue;
         if (is_bias && !t->par.fit_intercept) continue;
         for (size_t k = 0; k < K; k++)
-            for (size_t l = 0; l < K; l++) H[(l * p + a) * P + k * p + a] += 1.0 / (double)K;
+            for (size_t l = 0; l < K; l++)
+                H[(l * p + a) * P + k * p + a] += 1.0 / (double)K;
     }
 }
 
@@ -52,9 +53,11 @@ sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *
         else
             st = be->ops->logistic_terms(be, t->batches[i], theta, &lb, gb, Hb);
         loss += lb;
-        for (size_t j = 0; j < P; j++) g[j] += gb[j];
+        for (size_t j = 0; j < P; j++)
+            g[j] += gb[j];
         if (H)
-            for (size_t j = 0; j < P * P; j++) H[j] += Hb[j];
+            for (size_t j = 0; j < P * P; j++)
+                H[j] += Hb[j];
     }
     free(gb);
     if (st != SF_OK) return st;
@@ -62,7 +65,8 @@ sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *
     for (size_t j = 0; j < P; j++) {
         g[j] *= inv_n;
         if (H)
-            for (size_t r = 0; r < P; r++) H[j * P + r] *= inv_n;
+            for (size_t r = 0; r < P; r++)
+                H[j * P + r] *= inv_n;
     }
     for (size_t k = 0; k < outs; k++)
         for (size_t j = 0; j < d; j++) {
@@ -77,7 +81,8 @@ sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *
             size_t q = k * p + d;
             g[q] = 0;
             if (H) {
-                for (size_t r = 0; r < P; r++) H[q * P + r] = H[r * P + q] = 0;
+                for (size_t r = 0; r < P; r++)
+                    H[q * P + r] = H[r * P + q] = 0;
                 H[q * P + q] = 1;
             }
         }
@@ -128,8 +133,10 @@ sf_status sf_logit_theta_to_model(sf_trainer *t, const double *theta, sf_model *
     }
     if (t->par.model == SF_MODEL_SOFTMAX && t->par.fit_intercept) {
         double mean_b = 0; /* report intercepts centered: softmax cannot tell */
-        for (size_t k = 0; k < outs; k++) mean_b += m->intercept[k] / (double)outs;
-        for (size_t k = 0; k < outs; k++) m->intercept[k] -= mean_b;
+        for (size_t k = 0; k < outs; k++)
+            mean_b += m->intercept[k] / (double)outs;
+        for (size_t k = 0; k < outs; k++)
+            m->intercept[k] -= mean_b;
     }
     if (t->shift) {
         m->scaler_mean = malloc(sizeof(double) * d);

@@ -10,11 +10,11 @@
 
 #define LBFGS_PAIRS 10
 
-
 static double dot(const double *a, const double *b, size_t n)
 {
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += a[i] * b[i];
+    for (size_t i = 0; i < n; i++)
+        s += a[i] * b[i];
     return s;
 }
 
@@ -22,20 +22,25 @@ static double dot(const double *a, const double *b, size_t n)
 static void two_loop(size_t P, const double *g, double *S, double *Y, double *rho, int count,
                      int newest, double *alpha, double *dir)
 {
-    for (size_t j = 0; j < P; j++) dir[j] = -g[j];
+    for (size_t j = 0; j < P; j++)
+        dir[j] = -g[j];
     for (int c = 0; c < count; c++) {
         int i = (newest - c + LBFGS_PAIRS) % LBFGS_PAIRS;
         alpha[i] = rho[i] * dot(S + i * P, dir, P);
-        for (size_t j = 0; j < P; j++) dir[j] -= alpha[i] * Y[i * P + j];
+        for (size_t j = 0; j < P; j++)
+            dir[j] -= alpha[i] * Y[i * P + j];
     }
     if (count > 0) {
-        double gamma = dot(S + newest * P, Y + newest * P, P) / dot(Y + newest * P, Y + newest * P, P);
-        for (size_t j = 0; j < P; j++) dir[j] *= gamma;
+        double gamma =
+            dot(S + newest * P, Y + newest * P, P) / dot(Y + newest * P, Y + newest * P, P);
+        for (size_t j = 0; j < P; j++)
+            dir[j] *= gamma;
     }
     for (int c = count - 1; c >= 0; c--) {
         int i = (newest - c + LBFGS_PAIRS) % LBFGS_PAIRS;
         double beta = rho[i] * dot(Y + i * P, dir, P);
-        for (size_t j = 0; j < P; j++) dir[j] += (alpha[i] - beta) * S[i * P + j];
+        for (size_t j = 0; j < P; j++)
+            dir[j] += (alpha[i] - beta) * S[i * P + j];
     }
 }
 
@@ -59,13 +64,15 @@ sf_status sf_minimize_lbfgs(const sf_objective *o, double *theta, sf_fit_report 
         double slope = dot(g, dir, P);
         if (slope >= 0) { /* not a descent direction: restart from steepest descent */
             count = 0;
-            for (size_t j = 0; j < P; j++) dir[j] = -g[j];
+            for (size_t j = 0; j < P; j++)
+                dir[j] = -g[j];
             slope = -gn * gn;
         }
         double alpha = (count == 0) ? fmin(1.0, 1.0 / gn) : 1.0, f1 = 0, gn1 = 0;
         bool accepted = false;
         for (int ls = 0; ls < 60 && !accepted; ls++) {
-            for (size_t j = 0; j < P; j++) trial[j] = theta[j] + alpha * dir[j];
+            for (size_t j = 0; j < P; j++)
+                trial[j] = theta[j] + alpha * dir[j];
             st = sf_objective_eval(o, trial, &f1, g1, NULL);
             if (st != SF_OK) break;
             gn1 = sf_norm2(g1, P);

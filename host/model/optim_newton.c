@@ -11,7 +11,8 @@
 double sf_norm2(const double *v, size_t n)
 {
     double s = 0;
-    for (size_t i = 0; i < n; i++) s += v[i] * v[i];
+    for (size_t i = 0; i < n; i++)
+        s += v[i] * v[i];
     return sqrt(s);
 }
 
@@ -40,23 +41,27 @@ sf_status sf_minimize_newton(const sf_objective *o, double *theta, sf_fit_report
     while (st == SF_OK && gn > tol && it < max_iter) {
         it++;
         memcpy(F, H, sizeof(double) * P * P);
-        for (size_t j = 0; j < P; j++) s[j] = -g[j];
+        for (size_t j = 0; j < P; j++)
+            s[j] = -g[j];
         st = be->ops->solve_spd(be, P, F, s, 1, NULL);
         if (st == SF_ERR_NOT_POSITIVE_DEFINITE) {
             memcpy(F, H, sizeof(double) * P * P);
-            for (size_t j = 0; j < P; j++) s[j] = -g[j];
+            for (size_t j = 0; j < P; j++)
+                s[j] = -g[j];
             int rank;
             st = be->ops->solve_lstsq(be, P, P, F, s, 1e-12, &rank);
         }
         if (st != SF_OK) break;
         double slope = 0;
-        for (size_t j = 0; j < P; j++) slope += g[j] * s[j];
+        for (size_t j = 0; j < P; j++)
+            slope += g[j] * s[j];
         double alpha = 1, f1 = 0, gn1 = 0;
         bool accepted = false, reused = false;
         /* The full step is usually taken: evaluate the Hessian with it, so an
          * accepted full step costs one pass over the data, not two. */
         for (int ls = 0; ls < 60 && !accepted; ls++, alpha *= 0.5) {
-            for (size_t j = 0; j < P; j++) trial[j] = theta[j] + alpha * s[j];
+            for (size_t j = 0; j < P; j++)
+                trial[j] = theta[j] + alpha * s[j];
             st = sf_objective_eval(o, trial, &f1, g1, ls == 0 ? F : NULL);
             if (st != SF_OK) break;
             gn1 = sf_norm2(g1, P);

@@ -28,8 +28,8 @@ sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t
                             size_t n_classes, sf_trainer **out)
 {
     if (!ctx || !params || !out || n_features == 0) return SF_ERR_INVALID_ARGUMENT;
-    if (params->lambda < 0 || !isfinite(params->lambda) || params->tol < 0 ||
-        params->decay < 0 || params->decay > 1)
+    if (params->lambda < 0 || !isfinite(params->lambda) || params->tol < 0 || params->decay < 0 ||
+        params->decay > 1)
         return SF_ERR_INVALID_ARGUMENT;
     bool lsq = is_least_squares(params->model);
     if (params->model == SF_MODEL_LOGISTIC) n_classes = 2;
@@ -206,7 +206,8 @@ uint64_t sf_trainer_rows(const sf_trainer *t) { return t->rows; }
 
 static void free_batches(sf_trainer *t)
 {
-    for (size_t i = 0; i < t->n_batches; i++) t->be->ops->batch_free(t->be, t->batches[i]);
+    for (size_t i = 0; i < t->n_batches; i++)
+        t->be->ops->batch_free(t->be, t->batches[i]);
     t->n_batches = 0;
 }
 

@@ -20,10 +20,10 @@ typedef enum sf_format { SF_FORMAT_CSV = 0, SF_FORMAT_LIBSVM = 1 } sf_format;
 
 typedef struct sf_parse_options {
     sf_format format;
-    bool has_header;        /* CSV: first line names the columns */
-    const char *label_name; /* CSV with header: label column by name; NULL: use label_index */
-    long label_index;       /* 0-based label column (CSV); default 0 */
-    bool label_optional;    /* predict: a missing label column means all columns are features */
+    bool has_header;          /* CSV: first line names the columns */
+    const char *label_name;   /* CSV with header: label column by name; NULL: use label_index */
+    long label_index;         /* 0-based label column (CSV); default 0 */
+    bool label_optional;      /* predict: a missing label column means all columns are features */
     size_t expected_features; /* >0: with label_optional and no header, a row of exactly this
                                  many fields has no label */
     size_t n_features;        /* LIBSVM: densify to this many features (0: largest index seen) */
@@ -40,15 +40,15 @@ typedef struct sf_parse_error {
 } sf_parse_error;
 
 typedef struct sf_table {
-    size_t rows;      /* good rows */
-    size_t d;         /* features per row */
-    double *X;        /* rows x d, row-major */
-    double *y;        /* rows labels (NaN when the input has no label column) */
-    uint64_t *line;   /* rows: 1-based input line of each good row */
+    size_t rows;    /* good rows */
+    size_t d;       /* features per row */
+    double *X;      /* rows x d, row-major */
+    double *y;      /* rows labels (NaN when the input has no label column) */
+    uint64_t *line; /* rows: 1-based input line of each good row */
     bool has_label;
-    char **feature_names; /* d names: the CSV header's, or x1..xd */
-    char *label_name;     /* the CSV header's, or "y" */
-    uint64_t bad_rows;    /* all bad records */
+    char **feature_names;   /* d names: the CSV header's, or x1..xd */
+    char *label_name;       /* the CSV header's, or "y" */
+    uint64_t bad_rows;      /* all bad records */
     sf_parse_error *errors; /* the first bad records, in input order */
     size_t n_errors;
     size_t bytes; /* input size */
@@ -57,8 +57,8 @@ typedef struct sf_table {
 /* Parse `len` bytes. On SF_OK `out` owns its memory (free with sf_table_free);
  * a structural problem (no such label column, empty input, a header only)
  * returns an error status with a one-line message in `err`. */
-sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *opt,
-                          sf_table *out, char *err, size_t errlen);
+sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *opt, sf_table *out,
+                          char *err, size_t errlen);
 
 /* Parse a file by path, or stdin when path is "-". */
 sf_status sf_parse_file(const char *path, const sf_parse_options *opt, sf_table *out, char *err,

@@ -120,13 +120,17 @@ static bool pump(int from, int to, fwd_pipe *p, short rev_from, bool *closing)
 {
     if ((rev_from & (POLLIN | POLLHUP | POLLERR)) && p->len < FWD_BUF && !*closing) {
         ssize_t n = recv(from, p->buf + p->len, FWD_BUF - p->len, 0);
-        if (n > 0) p->len += (size_t)n;
-        else if (n == 0 || (errno != EAGAIN && errno != EINTR)) *closing = true;
+        if (n > 0)
+            p->len += (size_t)n;
+        else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+            *closing = true;
     }
     if (p->off < p->len) {
         ssize_t n = send(to, p->buf + p->off, p->len - p->off, MSG_NOSIGNAL);
-        if (n > 0) p->off += (size_t)n;
-        else if (n < 0 && errno != EAGAIN && errno != EINTR) return false;
+        if (n > 0)
+            p->off += (size_t)n;
+        else if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return false;
         if (p->off == p->len) p->off = p->len = 0;
     }
     return true;
@@ -202,7 +206,8 @@ static sf_status start_forwarder(sf_broker *b, int port, char *err, size_t errle
     if (!b->conns) return SF_ERR_NO_MEMORY;
     b->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (b->listen_fd < 0 ||
         setsockopt(b->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
@@ -237,7 +242,8 @@ sf_status sf_broker_start(int port, int partitions, int brokers, sf_broker **out
     *out = NULL;
     if (port < 0 || port > 65535 || partitions < 1 || partitions > 100000 || brokers < 1 ||
         brokers > 64) {
-        snprintf(err, errlen, "invalid broker settings (port 0-65535, partitions 1-100000, brokers 1-64)");
+        snprintf(err, errlen,
+                 "invalid broker settings (port 0-65535, partitions 1-100000, brokers 1-64)");
         return SF_ERR_INVALID_ARGUMENT;
     }
     sf_broker *b = calloc(1, sizeof *b);
@@ -275,10 +281,7 @@ sf_status sf_broker_start(int port, int partitions, int brokers, sf_broker **out
     return SF_OK;
 }
 
-const char *sf_broker_bootstrap(const sf_broker *b)
-{
-    return b ? b->bootstrap : "";
-}
+const char *sf_broker_bootstrap(const sf_broker *b) { return b ? b->bootstrap : ""; }
 
 static bool valid_topic(const char *t)
 {
@@ -297,8 +300,8 @@ sf_status sf_broker_create_topic(sf_broker *b, const char *topic, int partitions
 {
     if (!b || !topic || !valid_topic(topic) || partitions < 0 || partitions > 100000)
         return SF_ERR_INVALID_ARGUMENT;
-    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(b->mc, topic, partitions ? partitions : b->partitions,
-                                                       b->replication);
+    rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(
+        b->mc, topic, partitions ? partitions : b->partitions, b->replication);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return SF_OK;
     if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS || e == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION)
         return SF_ERR_INVALID_ARGUMENT;
@@ -310,11 +313,13 @@ void sf_broker_stop(sf_broker *b)
     if (!b) return;
     if (b->thread_started) {
         ssize_t w;
-        do w = write(b->wake[1], "x", 1);
+        do
+            w = write(b->wake[1], "x", 1);
         while (w < 0 && errno == EINTR);
         pthread_join(b->thread, NULL);
     }
-    while (b->nconns) conn_close(b, b->nconns - 1);
+    while (b->nconns)
+        conn_close(b, b->nconns - 1);
     free(b->conns);
     if (b->listen_fd >= 0) close(b->listen_fd);
     if (b->wake[0] >= 0) close(b->wake[0]);

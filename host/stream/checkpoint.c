@@ -20,7 +20,8 @@ static const char ckpt_magic[8] = {'S', 'F', 'C', 'K', 'P', 'T', '0', '1'};
 static uint64_t fnv1a(const unsigned char *p, size_t n)
 {
     uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ULL;
     return h;
 }
 
@@ -149,8 +150,7 @@ sf_status sf_checkpoint_read(const char *dir, sf_checkpoint *c, char *err, size_
     uint64_t sum = 0;
     if (data && n > sizeof ckpt_magic + sizeof sum) memcpy(&sum, data + n - sizeof sum, sizeof sum);
     if (!data || n <= sizeof ckpt_magic + sizeof sum ||
-        memcmp(data, ckpt_magic, sizeof ckpt_magic) != 0 ||
-        fnv1a(data, n - sizeof sum) != sum) {
+        memcmp(data, ckpt_magic, sizeof ckpt_magic) != 0 || fnv1a(data, n - sizeof sum) != sum) {
         free(data);
         snprintf(err, errlen, "'%s' is not a valid streamfit checkpoint", path);
         return SF_ERR_BAD_MODEL_FILE;

@@ -16,12 +16,12 @@ typedef struct sf_checkpoint {
     uint64_t rows_total;   /* records consumed by the model (warm-up included) */
     uint64_t rows_skipped; /* bad records */
     uint64_t batches;
-    char *config;          /* what must match on resume (model, d, classes, ...) */
+    char *config; /* what must match on resume (model, d, classes, ...) */
     unsigned char *trainer;
     size_t trainer_len;
     unsigned char *metrics;
     size_t metrics_len;
-    char *source; /* source position blob */
+    char *source;  /* source position blob */
     char *classes; /* class labels, comma-separated ("" for regression) */
     char *names;   /* feature names then label, comma-separated */
 } sf_checkpoint;

@@ -35,9 +35,8 @@ sf_status sf_schema_from_list(sf_record_format fmt, const char *columns, const c
                               sf_record_schema *out, char *err, size_t errlen);
 /* Columns from the record itself: a CSV header line (as_header), the field
  * count of a CSV record (names x1..xd, label "y"), or a JSON object's keys. */
-sf_status sf_schema_from_record(sf_record_format fmt, const char *data, size_t len,
-                                bool as_header, const char *label, sf_record_schema *out,
-                                char *err, size_t errlen);
+sf_status sf_schema_from_record(sf_record_format fmt, const char *data, size_t len, bool as_header,
+                                const char *label, sf_record_schema *out, char *err, size_t errlen);
 /* LIBSVM: d features, the label first. */
 sf_status sf_schema_libsvm(size_t d, sf_record_schema *out);
 void sf_schema_free(sf_record_schema *s);
@@ -47,7 +46,7 @@ const char *sf_schema_label_name(const sf_record_schema *s);
 
 /* Parse one record into x (d values) and *y. On a bad record returns false
  * and a one-line reason in why. */
-bool sf_record_parse(const sf_record_schema *s, const char *data, size_t len, double *x,
-                     double *y, char *why, size_t whylen);
+bool sf_record_parse(const sf_record_schema *s, const char *data, size_t len, double *x, double *y,
+                     char *why, size_t whylen);
 
 #endif

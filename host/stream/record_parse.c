@@ -15,17 +15,22 @@
 
 bool sf_record_format_parse(const char *name, sf_record_format *out)
 {
-    if (strcmp(name, "csv") == 0) *out = SF_RECORD_CSV;
-    else if (strcmp(name, "json") == 0) *out = SF_RECORD_JSON;
-    else if (strcmp(name, "libsvm") == 0 || strcmp(name, "svmlight") == 0) *out = SF_RECORD_LIBSVM;
-    else return false;
+    if (strcmp(name, "csv") == 0)
+        *out = SF_RECORD_CSV;
+    else if (strcmp(name, "json") == 0)
+        *out = SF_RECORD_JSON;
+    else if (strcmp(name, "libsvm") == 0 || strcmp(name, "svmlight") == 0)
+        *out = SF_RECORD_LIBSVM;
+    else
+        return false;
     return true;
 }
 
 void sf_schema_free(sf_record_schema *s)
 {
     if (s->columns)
-        for (size_t i = 0; i < s->ncols; i++) free(s->columns[i]);
+        for (size_t i = 0; i < s->ncols; i++)
+            free(s->columns[i]);
     free(s->columns);
     memset(s, 0, sizeof *s);
 }
@@ -45,8 +50,10 @@ const char *sf_schema_label_name(const sf_record_schema *s)
 
 static char *trimmed_copy(const char *b, const char *e)
 {
-    while (b < e && (*b == ' ' || *b == '\t' || *b == '"')) b++;
-    while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '"' || e[-1] == '\r')) e--;
+    while (b < e && (*b == ' ' || *b == '\t' || *b == '"'))
+        b++;
+    while (e > b && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '"' || e[-1] == '\r'))
+        e--;
     char *s = malloc((size_t)(e - b) + 1);
     if (s) {
         memcpy(s, b, (size_t)(e - b));
@@ -60,7 +67,8 @@ static sf_status split_names(const char *data, size_t len, sf_record_schema *out
 {
     const char *p = data, *end = data + len;
     size_t n = 1;
-    for (const char *q = p; q < end; q++) n += *q == ',';
+    for (const char *q = p; q < end; q++)
+        n += *q == ',';
     out->columns = calloc(n, sizeof(char *));
     if (!out->columns) return SF_ERR_NO_MEMORY;
     out->ncols = n;
@@ -89,7 +97,8 @@ static sf_status resolve_label(sf_record_schema *s, const char *label, char *err
             s->label_col = (size_t)idx;
         } else {
             size_t i = 0;
-            while (i < s->ncols && strcmp(s->columns[i], label) != 0) i++;
+            while (i < s->ncols && strcmp(s->columns[i], label) != 0)
+                i++;
             if (i == s->ncols) {
                 snprintf(err, errlen, "no column named '%s' in the record schema", label);
                 return SF_ERR_INVALID_ARGUMENT;
@@ -141,9 +150,8 @@ static sf_status json_keys(const char *data, size_t len, sf_record_schema *out, 
     return st;
 }
 
-sf_status sf_schema_from_record(sf_record_format fmt, const char *data, size_t len,
-                                bool as_header, const char *label, sf_record_schema *out,
-                                char *err, size_t errlen)
+sf_status sf_schema_from_record(sf_record_format fmt, const char *data, size_t len, bool as_header,
+                                const char *label, sf_record_schema *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     out->format = fmt;
@@ -154,15 +162,18 @@ sf_status sf_schema_from_record(sf_record_format fmt, const char *data, size_t l
         st = split_names(data, len, out);
     } else { /* names x1..xd around the label */
         size_t n = 1;
-        for (size_t i = 0; i < len; i++) n += data[i] == ',';
+        for (size_t i = 0; i < len; i++)
+            n += data[i] == ',';
         out->columns = calloc(n, sizeof(char *));
         out->ncols = n;
         st = out->columns ? SF_OK : SF_ERR_NO_MEMORY;
         st = st == SF_OK ? resolve_label(out, label, err, errlen) : st;
         for (size_t i = 0, j = 0; st == SF_OK && i < n; i++) {
             char name[32];
-            if (i == out->label_col) snprintf(name, sizeof name, "y");
-            else snprintf(name, sizeof name, "x%zu", ++j);
+            if (i == out->label_col)
+                snprintf(name, sizeof name, "y");
+            else
+                snprintf(name, sizeof name, "x%zu", ++j);
             out->columns[i] = strdup(name);
             if (!out->columns[i]) st = SF_ERR_NO_MEMORY;
         }
@@ -198,27 +209,30 @@ static bool bad(char *why, size_t whylen, const char *fmt, ...)
 
 static const char *skip_blanks(const char *p, const char *e)
 {
-    while (p < e && (*p == ' ' || *p == '\t')) p++;
+    while (p < e && (*p == ' ' || *p == '\t'))
+        p++;
     return p;
 }
 
 static bool parse_csv(const sf_record_schema *s, const char *p, const char *end, double *x,
                       double *y, char *why, size_t whylen)
 {
-    while (end > p && (end[-1] == '\r' || end[-1] == '\n')) end--;
+    while (end > p && (end[-1] == '\r' || end[-1] == '\n'))
+        end--;
     size_t col = 0, j = 0;
     for (;; col++) {
         const char *comma = memchr(p, ',', (size_t)(end - p));
         const char *e = comma ? comma : end;
-        if (col >= s->ncols)
-            return bad(why, whylen, "expected %zu fields, found more", s->ncols);
+        if (col >= s->ncols) return bad(why, whylen, "expected %zu fields, found more", s->ncols);
         double v;
         const char *b = skip_blanks(p, e), *q = b < e && *b == '+' ? b + 1 : b;
         const char *stop = q < e ? sf_parse_f64(q, e, &v) : NULL;
         if (!stop || skip_blanks(stop, e) != e)
             return bad(why, whylen, "field %zu is not a finite number", col + 1);
-        if (col == s->label_col) *y = v;
-        else x[j++] = v;
+        if (col == s->label_col)
+            *y = v;
+        else
+            x[j++] = v;
         if (!comma) break;
         p = comma + 1;
     }
@@ -244,7 +258,8 @@ static bool parse_libsvm(const sf_record_schema *s, const char *p, const char *e
         if (colon >= end || *colon != ':')
             return bad(why, whylen, "expected index:value at byte %ld", (long)(p - q));
         if (strncmp(p, "qid", 3) == 0) { /* ranking groups carry no feature */
-            while (p < end && *p != ' ' && *p != '\t') p++;
+            while (p < end && *p != ' ' && *p != '\t')
+                p++;
             continue;
         }
         if (idx < 1 || (size_t)idx > s->d)
@@ -271,19 +286,20 @@ static bool parse_json(const sf_record_schema *s, const char *data, size_t len, 
     for (size_t c = 0, j = 0; ok && c < s->ncols; c++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, s->columns[c]);
         if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
-            ok = bad(why, whylen, "field '%s' is missing or not a finite number",
-                     s->columns[c]);
+            ok = bad(why, whylen, "field '%s' is missing or not a finite number", s->columns[c]);
             break;
         }
-        if (c == s->label_col) *y = v->valuedouble;
-        else x[j++] = v->valuedouble;
+        if (c == s->label_col)
+            *y = v->valuedouble;
+        else
+            x[j++] = v->valuedouble;
     }
     cJSON_Delete(o);
     return ok;
 }
 
-bool sf_record_parse(const sf_record_schema *s, const char *data, size_t len, double *x,
-                     double *y, char *why, size_t whylen)
+bool sf_record_parse(const sf_record_schema *s, const char *data, size_t len, double *x, double *y,
+                     char *why, size_t whylen)
 {
     if (len > (1u << 20)) return bad(why, whylen, "record longer than %ld bytes", 1L << 20);
     switch (s->format) {

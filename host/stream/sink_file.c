@@ -80,16 +80,15 @@ sf_status sf_sink_file_flush(sink_file *s)
     return SF_OK;
 }
 
-const char *sf_sink_file_error(const sink_file *s)
-{
-    return s ? s->error : "";
-}
+const char *sf_sink_file_error(const sink_file *s) { return s ? s->error : ""; }
 
 void sf_sink_file_destroy(sink_file *s)
 {
     if (!s) return;
-    if (s->f == stdout) fflush(stdout);
-    else if (s->f) fclose(s->f);
+    if (s->f == stdout)
+        fflush(stdout);
+    else if (s->f)
+        fclose(s->f);
     free(s->buf); /* after fclose, which still writes from it */
     free(s->path);
     free(s);

@@ -83,8 +83,8 @@ sf_status sf_sink_kafka_open(const char *spec, const char *const *kafka_conf, si
 {
     const char *slash = strchr(spec, '/');
     if (!slash || slash == spec || !slash[1] || strchr(slash + 1, '/')) {
-        snprintf(err, errlen, "output 'kafka://%s' needs brokers and a topic (kafka://HOST:PORT/TOPIC)",
-                 spec);
+        snprintf(err, errlen,
+                 "output 'kafka://%s' needs brokers and a topic (kafka://HOST:PORT/TOPIC)", spec);
         return SF_ERR_INVALID_ARGUMENT;
     }
     sink_kafka *s = calloc(1, sizeof *s);
@@ -140,10 +140,10 @@ sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, co
 {
     if (s->failed) return SF_ERR_IO;
     for (;;) {
-        rd_kafka_resp_err_t e = rd_kafka_producev(
-            s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_KEY(key, key ? key_len : 0),
-            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e =
+            rd_kafka_producev(s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_KEY(key, key ? key_len : 0),
+                              RD_KAFKA_V_VALUE((void *)value, value_len),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
         if (!e) break;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             snprintf(s->error, sizeof s->error, "kafka: cannot produce to '%s': %s", s->topic,
@@ -163,8 +163,9 @@ sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms)
     if (s->failed) return SF_ERR_IO;
     if (e == RD_KAFKA_RESP_ERR__TIMED_OUT) {
         snprintf(s->error, sizeof s->error,
-                 "kafka: %d messages to '%s' still undelivered after %d ms%s%s", rd_kafka_outq_len(s->rk),
-                 s->topic, timeout_ms, s->last_issue[0] ? "; " : "", s->last_issue);
+                 "kafka: %d messages to '%s' still undelivered after %d ms%s%s",
+                 rd_kafka_outq_len(s->rk), s->topic, timeout_ms, s->last_issue[0] ? "; " : "",
+                 s->last_issue);
         return SF_ERR_IO;
     }
     if (e) {
@@ -174,10 +175,7 @@ sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms)
     return SF_OK;
 }
 
-const char *sf_sink_kafka_error(const sink_kafka *s)
-{
-    return s ? s->error : "";
-}
+const char *sf_sink_kafka_error(const sink_kafka *s) { return s ? s->error : ""; }
 
 void sf_sink_kafka_destroy(sink_kafka *s)
 {

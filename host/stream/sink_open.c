@@ -66,7 +66,8 @@ sf_status sf_sink_open(const char *uri, const char *const *kafka_conf, sf_sink *
     } else if (strcmp(uri, "stdout") == 0 || strcmp(uri, "-") == 0) {
         st = sf_sink_file_open(NULL, &s->file, err, errlen);
     } else {
-        snprintf(err, errlen, "unknown output '%s' (kafka://HOST:PORT/TOPIC, file:PATH or stdout)", uri);
+        snprintf(err, errlen, "unknown output '%s' (kafka://HOST:PORT/TOPIC, file:PATH or stdout)",
+                 uri);
         st = SF_ERR_INVALID_ARGUMENT;
     }
     if (st != SF_OK) {

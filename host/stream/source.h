@@ -62,12 +62,12 @@ struct sf_source {
 };
 
 typedef struct sf_source_options {
-    const char *uri;        /* kafka://H:P[,H:P]/TOPIC | file:PATH | dir:PATH | stdin */
-    const char *group;      /* Kafka consumer group (NULL: assign all partitions) */
-    const char *start;      /* earliest | latest | committed (default earliest) */
+    const char *uri;               /* kafka://H:P[,H:P]/TOPIC | file:PATH | dir:PATH | stdin */
+    const char *group;             /* Kafka consumer group (NULL: assign all partitions) */
+    const char *start;             /* earliest | latest | committed (default earliest) */
     const char *const *kafka_conf; /* NULL-terminated key, value, key, value, ... (-X) */
-    const char *resume;     /* a state blob from a checkpoint, or NULL */
-    bool follow;            /* file:/stdin: keep waiting for more at EOF (default false) */
+    const char *resume;            /* a state blob from a checkpoint, or NULL */
+    bool follow;                   /* file:/stdin: keep waiting for more at EOF (default false) */
     void (*notice)(void *user, const char *msg); /* one-line status reports */
     void *notice_user;
 } sf_source_options;

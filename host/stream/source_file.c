@@ -36,10 +36,10 @@ sf_status sf_source_file_open(const sf_source_options *opt, const char *path, sf
 sf_status sf_source_dir_open(const sf_source_options *opt, const char *path, sf_source **out,
                              char *err, size_t errlen);
 
-#define LINE_LIMIT ((size_t)1 << 20)     /* longest line handed out whole */
-#define READER_CAP ((size_t)4 << 20)     /* buffer: a long line plus room to read */
-#define FOLLOW_INTERVAL_MS 100           /* file growth check while following */
-#define DIR_SCAN_INTERVAL_US 200000      /* directory rescan while idle */
+#define LINE_LIMIT ((size_t)1 << 20) /* longest line handed out whole */
+#define READER_CAP ((size_t)4 << 20) /* buffer: a long line plus room to read */
+#define FOLLOW_INTERVAL_MS 100       /* file growth check while following */
+#define DIR_SCAN_INTERVAL_US 200000  /* directory rescan while idle */
 
 static int64_t now_us(void)
 {
@@ -75,21 +75,21 @@ static void notice(const notifier *nt, const char *fmt, ...)
 /* ---- the line reader ---- */
 
 typedef struct line_reader {
-    int fd;            /* -1: none */
-    bool regular;      /* a regular file: reads never block, EOF may be temporary */
-    bool follow;       /* at the end of a regular file, wait for more */
+    int fd;       /* -1: none */
+    bool regular; /* a regular file: reads never block, EOF may be temporary */
+    bool follow;  /* at the end of a regular file, wait for more */
     char *buf;
     size_t cap, pos, end; /* unread bytes: buf[pos, end) */
-    size_t keep;       /* buf[0, keep) backs records handed out by this poll */
-    int64_t off;       /* file offset of buf[pos] */
-    uint64_t line;     /* lines before buf[pos] */
-    bool eof;          /* the input ended (no more data will come) */
-    bool shrank;       /* following: the file got shorter than what was read */
-    bool skipping;     /* discarding the rest of an over-long line */
-    uint64_t skip_lines; /* stdin resume: lines still to skip */
-    int64_t skipped_off; /* where they ended (-1 until then) */
-    bool mid_line;     /* skipping: part of the current line is already discarded */
-    int64_t done_off;  /* position after the last record handed out */
+    size_t keep;          /* buf[0, keep) backs records handed out by this poll */
+    int64_t off;          /* file offset of buf[pos] */
+    uint64_t line;        /* lines before buf[pos] */
+    bool eof;             /* the input ended (no more data will come) */
+    bool shrank;          /* following: the file got shorter than what was read */
+    bool skipping;        /* discarding the rest of an over-long line */
+    uint64_t skip_lines;  /* stdin resume: lines still to skip */
+    int64_t skipped_off;  /* where they ended (-1 until then) */
+    bool mid_line;        /* skipping: part of the current line is already discarded */
+    int64_t done_off;     /* position after the last record handed out */
     uint64_t done_line;
 } line_reader;
 
@@ -169,8 +169,10 @@ static int lr_take(line_reader *lr, sf_record *rec)
                 lr->line++;
             }
             lr->mid_line = false;
-            if (lr->skipping) lr->skipping = false;
-            else if (--lr->skip_lines == 0) lr->skipped_off = lr->off;
+            if (lr->skipping)
+                lr->skipping = false;
+            else if (--lr->skip_lines == 0)
+                lr->skipped_off = lr->off;
             lr->done_off = lr->off;
             lr->done_line = lr->line;
             continue;
@@ -310,8 +312,9 @@ static sf_status file_poll(sf_source *s, sf_record *out, size_t max, int timeout
         if (!checked && lr->skipped_off >= 0) {
             checked = true;
             if (lr->skipped_off != fs->resume_off)
-                notice(&fs->nt, "stdin: the first %" PRIu64 " lines hold %" PRId64 " bytes, not %" PRId64
-                                " as when the position was saved; is it the same input?",
+                notice(&fs->nt,
+                       "stdin: the first %" PRIu64 " lines hold %" PRId64 " bytes, not %" PRId64
+                       " as when the position was saved; is it the same input?",
                        fs->resume_line, lr->skipped_off, fs->resume_off);
             fs->resume_line = 0;
         }
@@ -331,9 +334,10 @@ static sf_status file_poll(sf_source *s, sf_record *out, size_t max, int timeout
             return read_failed(&fs->nt, fs->path ? fs->path : "stdin");
         }
         if (lr->shrank && !fs->shrank_noticed) {
-            notice(&fs->nt, "%s is now shorter than the %" PRId64 " bytes read (truncated?); "
-                            "waiting for data after that point", fs->path ? fs->path : "stdin",
-                   lr->off + (int64_t)(lr->end - lr->pos));
+            notice(&fs->nt,
+                   "%s is now shorter than the %" PRId64 " bytes read (truncated?); "
+                   "waiting for data after that point",
+                   fs->path ? fs->path : "stdin", lr->off + (int64_t)(lr->end - lr->pos));
             fs->shrank_noticed = true;
         }
         if (r == READ_NONE || r == READ_FULL) break;
@@ -409,8 +413,10 @@ sf_status sf_source_file_open(const sf_source_options *opt, const char *path, sf
     int64_t off = 0;
     uint64_t line = 0;
     if (opt->resume && !parse_position(opt->resume, &off, &line)) {
-        snprintf(err, errlen, "the saved position for %s is not a file position (was the source "
-                              "changed?)", what);
+        snprintf(err, errlen,
+                 "the saved position for %s is not a file position (was the source "
+                 "changed?)",
+                 what);
         return SF_ERR_INVALID_ARGUMENT;
     }
     file_source *fs = calloc(1, sizeof *fs);
@@ -429,7 +435,8 @@ sf_status sf_source_file_open(const sf_source_options *opt, const char *path, sf
         return SF_ERR_IO;
     }
     if (S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "'%s' is a directory (use dir:%s to read the files in it)", what, what);
+        snprintf(err, errlen, "'%s' is a directory (use dir:%s to read the files in it)", what,
+                 what);
         if (fd > STDERR_FILENO) close(fd);
         file_destroy(&fs->base);
         return SF_ERR_INVALID_ARGUMENT;
@@ -438,8 +445,9 @@ sf_status sf_source_file_open(const sf_source_options *opt, const char *path, sf
     if (path && off > 0) {
         if (!regular || off > st.st_size || !at_line_start(fd, off, st.st_size) ||
             lseek(fd, off, SEEK_SET) != off) {
-            snprintf(err, errlen, "cannot resume '%s' at byte %" PRId64 " (line %" PRIu64
-                                  "): the file is shorter or changed",
+            snprintf(err, errlen,
+                     "cannot resume '%s' at byte %" PRId64 " (line %" PRIu64
+                     "): the file is shorter or changed",
                      path, off, line + 1);
             close(fd);
             file_destroy(&fs->base);
@@ -477,8 +485,10 @@ static bool set_find(const name_set *s, const char *name, size_t *at)
             *at = mid;
             return true;
         }
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     *at = lo;
     return false;
@@ -505,7 +515,8 @@ static bool set_add(name_set *s, const char *name)
 
 static void set_clear(name_set *s)
 {
-    for (size_t i = 0; i < s->n; i++) free(s->v[i]);
+    for (size_t i = 0; i < s->n; i++)
+        free(s->v[i]);
     s->n = 0;
 }
 
@@ -523,11 +534,11 @@ typedef struct dir_source {
     char *dir;
     int dirfd;
     notifier nt;
-    char *cur;            /* the file being read, or NULL */
+    char *cur; /* the file being read, or NULL */
     uint32_t cur_ordinal;
     uint32_t next_ordinal;
-    name_set done;        /* files read to the end */
-    name_set pending;     /* the last scan's candidates, in name order */
+    name_set done;    /* files read to the end */
+    name_set pending; /* the last scan's candidates, in name order */
     size_t pending_i;
     int64_t next_scan_us;
 } dir_source;
@@ -600,15 +611,18 @@ static sf_status dir_scan(dir_source *ds)
     qsort(present.v, present.n, sizeof *present.v, cmp_names);
     size_t kept = 0;
     for (size_t i = 0; i < ds->done.n; i++) {
-        if (name_in(&present, ds->done.v[i])) ds->done.v[kept++] = ds->done.v[i];
-        else free(ds->done.v[i]);
+        if (name_in(&present, ds->done.v[i]))
+            ds->done.v[kept++] = ds->done.v[i];
+        else
+            free(ds->done.v[i]);
     }
     ds->done.n = kept;
     kept = 0;
     for (size_t i = 0; i < present.n; i++) {
         if (name_in(&ds->done, present.v[i]) || (ds->cur && strcmp(ds->cur, present.v[i]) == 0))
             free(present.v[i]);
-        else present.v[kept++] = present.v[i];
+        else
+            present.v[kept++] = present.v[i];
     }
     present.n = kept;
     set_free(&ds->pending);
@@ -635,8 +649,10 @@ static int dir_open_file(dir_source *ds, const char *name, int64_t off, uint64_t
     }
     if (off > 0 && (off > st.st_size || !at_line_start(fd, off, st.st_size) ||
                     lseek(fd, off, SEEK_SET) != off)) {
-        notice(&ds->nt, "dir: '%s/%s' is shorter than or different from when its position was "
-                        "saved; treating it as done", ds->dir, name);
+        notice(&ds->nt,
+               "dir: '%s/%s' is shorter than or different from when its position was "
+               "saved; treating it as done",
+               ds->dir, name);
         close(fd);
         return OPEN_SKIP;
     }
@@ -788,7 +804,8 @@ static sf_status dir_state(sf_source *s, sf_source_state *out)
     dir_source *ds = (dir_source *)s;
     out->blob = NULL;
     size_t cap = 128 + (ds->cur ? 3 * strlen(ds->cur) : 0);
-    for (size_t i = 0; i < ds->done.n; i++) cap += 3 * strlen(ds->done.v[i]) + 8;
+    for (size_t i = 0; i < ds->done.n; i++)
+        cap += 3 * strlen(ds->done.v[i]) + 8;
     char *b = malloc(cap), *p = b;
     if (!b) return SF_ERR_NO_MEMORY;
     p += sprintf(p, "dir v1\nnext %" PRIu32 "\n", ds->next_ordinal);
@@ -832,8 +849,10 @@ static const sf_source_ops dir_ops = {
 static sf_status dir_resume(dir_source *ds, const char *blob, char *err, size_t errlen)
 {
     if (strncmp(blob, "dir v1\n", 7) != 0) {
-        snprintf(err, errlen, "the saved position for dir:%s is not a directory position (was the "
-                              "source changed?)", ds->dir);
+        snprintf(err, errlen,
+                 "the saved position for dir:%s is not a directory position (was the "
+                 "source changed?)",
+                 ds->dir);
         return SF_ERR_INVALID_ARGUMENT;
     }
     const char *p = blob + 7;
@@ -851,15 +870,21 @@ static sf_status dir_resume(dir_source *ds, const char *blob, char *err, size_t 
         unsigned long v;
         int used = 0;
         if (len > 5 && strncmp(p, "done ", 5) == 0) {
-            if (!decode_name(p + 5, len - 5, name)) st = SF_ERR_INVALID_ARGUMENT;
-            else if (!set_add(&ds->done, name)) st = SF_ERR_NO_MEMORY;
-        } else if (sscanf(p, "next %lu%n", &v, &used) == 1 && (size_t)used == len && v <= UINT32_MAX) {
+            if (!decode_name(p + 5, len - 5, name))
+                st = SF_ERR_INVALID_ARGUMENT;
+            else if (!set_add(&ds->done, name))
+                st = SF_ERR_NO_MEMORY;
+        } else if (sscanf(p, "next %lu%n", &v, &used) == 1 && (size_t)used == len &&
+                   v <= UINT32_MAX) {
             ds->next_ordinal = (uint32_t)v;
-        } else if (sscanf(p, "current %lu %lld %llu %n", &cur_ord, &cur_off, &cur_line, &used) == 3 &&
+        } else if (sscanf(p, "current %lu %lld %llu %n", &cur_ord, &cur_off, &cur_line, &used) ==
+                       3 &&
                    (size_t)used < len && cur_off >= 0 && cur_ord <= UINT32_MAX && !has_cur) {
             has_cur = true;
-            if (!decode_name(p + used, len - (size_t)used, name)) st = SF_ERR_INVALID_ARGUMENT;
-            else if (!(cur_name = strdup(name))) st = SF_ERR_NO_MEMORY;
+            if (!decode_name(p + used, len - (size_t)used, name))
+                st = SF_ERR_INVALID_ARGUMENT;
+            else if (!(cur_name = strdup(name)))
+                st = SF_ERR_NO_MEMORY;
         } else {
             st = SF_ERR_INVALID_ARGUMENT;
         }

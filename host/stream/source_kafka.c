@@ -46,22 +46,22 @@ typedef struct kafka_source {
     rd_kafka_t *rk;
     rd_kafka_queue_t *queue; /* the consumer queue */
     char *topic;
-    bool group;            /* subscribed with a consumer group */
-    int64_t start_offset;  /* for partitions without a resume position */
-    kpart *parts;          /* indexed by partition id */
+    bool group;           /* subscribed with a consumer group */
+    int64_t start_offset; /* for partitions without a resume position */
+    kpart *parts;         /* indexed by partition id */
     size_t nparts;
     rd_kafka_message_t **held; /* messages behind the records of the last poll */
     size_t nheld, held_cap;
     rd_kafka_topic_partition_list_t *to_commit; /* positions of the last state() */
-    bool assigned_all;     /* without a group: all partitions assigned */
+    bool assigned_all;                          /* without a group: all partitions assigned */
     int64_t next_assign_us;
     /* health */
     bool down;
     int64_t next_probe_us;
     bool topic_missing;
-    bool debug_logs;       /* the user asked for librdkafka debug output (-X debug=...) */
-    int last_error;        /* last informational error reported (deduplicated) */
-    sf_status failed;      /* a non-transient error: poll returns it */
+    bool debug_logs;  /* the user asked for librdkafka debug output (-X debug=...) */
+    int last_error;   /* last informational error reported (deduplicated) */
+    sf_status failed; /* a non-transient error: poll returns it */
     char failure[512];
     bool failure_reported;
     void (*notice)(void *user, const char *msg);
@@ -112,10 +112,12 @@ static kpart *part_get(kafka_source *ks, int32_t p)
     if (p < 0) return NULL;
     if ((size_t)p >= ks->nparts) {
         size_t n = ks->nparts ? ks->nparts : 8;
-        while (n <= (size_t)p) n *= 2;
+        while (n <= (size_t)p)
+            n *= 2;
         kpart *np = realloc(ks->parts, n * sizeof *np);
         if (!np) return NULL;
-        for (size_t i = ks->nparts; i < n; i++) np[i] = (kpart){.next = -1, .assigned = false};
+        for (size_t i = ks->nparts; i < n; i++)
+            np[i] = (kpart){.next = -1, .assigned = false};
         ks->parts = np;
         ks->nparts = n;
     }
@@ -143,8 +145,7 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
         fail(ks, SF_ERR_IO, "kafka: %s: %s", rd_kafka_err2str(code), reason);
         break;
     case RD_KAFKA_RESP_ERR__TRANSPORT: /* one connection; all of them: ALL_BROKERS_DOWN */
-    case RD_KAFKA_RESP_ERR__RESOLVE:
-        break;
+    case RD_KAFKA_RESP_ERR__RESOLVE: break;
     default:
         if (code != ks->last_error) notice(ks, "kafka: %s", reason);
         ks->last_error = code;
@@ -186,8 +187,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t code,
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (code == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         start_offsets(ks, list);
-        if (coop) error = rd_kafka_incremental_assign(rk, list);
-        else e = rd_kafka_assign(rk, list);
+        if (coop)
+            error = rd_kafka_incremental_assign(rk, list);
+        else
+            e = rd_kafka_assign(rk, list);
     } else {
         /* Revoked or lost: keep the positions (a partition that comes back
          * continues where this consumer stopped), stop committing them. */
@@ -195,8 +198,10 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t code,
             int32_t p = list->elems[i].partition;
             if (p >= 0 && (size_t)p < ks->nparts) ks->parts[p].assigned = false;
         }
-        if (coop) error = rd_kafka_incremental_unassign(rk, list);
-        else e = rd_kafka_assign(rk, NULL);
+        if (coop)
+            error = rd_kafka_incremental_unassign(rk, list);
+        else
+            e = rd_kafka_assign(rk, NULL);
     }
     if (error) {
         fail(ks, SF_ERR_IO, "kafka: partition assignment failed: %s", rd_kafka_error_string(error));
@@ -232,8 +237,10 @@ static bool assign_all(kafka_source *ks, int timeout_ms)
         start_offsets(ks, list);
         if (ks->failed == SF_OK) {
             rd_kafka_resp_err_t ae = rd_kafka_assign(ks->rk, list);
-            if (ae) fail(ks, SF_ERR_IO, "kafka: cannot assign partitions: %s", rd_kafka_err2str(ae));
-            else ks->assigned_all = true;
+            if (ae)
+                fail(ks, SF_ERR_IO, "kafka: cannot assign partitions: %s", rd_kafka_err2str(ae));
+            else
+                ks->assigned_all = true;
         }
         rd_kafka_topic_partition_list_destroy(list);
         if (ks->topic_missing && ks->assigned_all)
@@ -266,10 +273,8 @@ static bool transient(rd_kafka_resp_err_t e)
     case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
     case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
     case RD_KAFKA_RESP_ERR__WAIT_COORD:
-    case RD_KAFKA_RESP_ERR__IN_PROGRESS:
-        return true;
-    default:
-        return false;
+    case RD_KAFKA_RESP_ERR__IN_PROGRESS: return true;
+    default: return false;
     }
 }
 
@@ -283,7 +288,8 @@ static sf_status report_failure(kafka_source *ks)
 
 static void release_held(kafka_source *ks)
 {
-    for (size_t i = 0; i < ks->nheld; i++) rd_kafka_message_destroy(ks->held[i]);
+    for (size_t i = 0; i < ks->nheld; i++)
+        rd_kafka_message_destroy(ks->held[i]);
     ks->nheld = 0;
 }
 
@@ -301,7 +307,8 @@ static size_t take_messages(kafka_source *ks, rd_kafka_message_t **msgs, size_t 
                 if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                     m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
                     if (!ks->topic_missing)
-                        notice(ks, "kafka: topic '%s' does not exist yet; waiting for it", ks->topic);
+                        notice(ks, "kafka: topic '%s' does not exist yet; waiting for it",
+                               ks->topic);
                     ks->topic_missing = true;
                 } else if ((int)m->err != ks->last_error) {
                     notice(ks, "kafka: %s; waiting", rd_kafka_message_errstr(m));
@@ -325,7 +332,8 @@ static size_t take_messages(kafka_source *ks, rd_kafka_message_t **msgs, size_t 
         r->len = m->payload ? m->len : 0;
         r->key = m->key;
         r->key_len = m->key ? m->key_len : 0;
-        r->pos = (sf_record_pos){.partition = m->partition, .offset = m->offset, .line = 0, .file = 0};
+        r->pos =
+            (sf_record_pos){.partition = m->partition, .offset = m->offset, .line = 0, .file = 0};
         r->arrival_us = arrival;
         rd_kafka_timestamp_type_t tstype;
         int64_t ts = rd_kafka_message_timestamp(m, &tstype);
@@ -409,7 +417,8 @@ static sf_status kafka_state(sf_source *s, sf_source_state *out)
         const kpart *kp = &ks->parts[p];
         if (kp->next < 0) continue;
         len += (size_t)snprintf(blob + len, cap - len, "%zu %" PRId64 "\n", p, kp->next);
-        if (kp->assigned) rd_kafka_topic_partition_list_add(list, ks->topic, (int32_t)p)->offset = kp->next;
+        if (kp->assigned)
+            rd_kafka_topic_partition_list_add(list, ks->topic, (int32_t)p)->offset = kp->next;
     }
     if (ks->to_commit) rd_kafka_topic_partition_list_destroy(ks->to_commit);
     ks->to_commit = list;
@@ -423,7 +432,8 @@ static sf_status kafka_commit(sf_source *s)
     if (!ks->group || !ks->to_commit || ks->to_commit->cnt == 0) return SF_OK;
     rd_kafka_resp_err_t e = rd_kafka_commit(ks->rk, ks->to_commit, 0);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET) return SF_OK;
-    for (int i = 0; !e && i < ks->to_commit->cnt; i++) e = ks->to_commit->elems[i].err;
+    for (int i = 0; !e && i < ks->to_commit->cnt; i++)
+        e = ks->to_commit->elems[i].err;
     if (transient(e)) {
         /* The checkpoint already holds the position; the group catches up at
          * the next commit. */
@@ -478,15 +488,17 @@ static bool valid_topic(const char *t)
 static sf_status parse_resume(kafka_source *ks, const char *blob, char *err, size_t errlen)
 {
     if (strncmp(blob, "kafka v1\n", 9) != 0) {
-        snprintf(err, errlen, "the saved position is not a Kafka position (was the source changed?)");
+        snprintf(err, errlen,
+                 "the saved position is not a Kafka position (was the source changed?)");
         return SF_ERR_INVALID_ARGUMENT;
     }
     const char *p = blob + 9;
     const char *nl = strchr(p, '\n');
     size_t tlen = nl ? (size_t)(nl - p) : strlen(p);
     if (tlen != strlen(ks->topic) || strncmp(p, ks->topic, tlen) != 0) {
-        notice(ks, "kafka: the saved position is for topic '%.*s', not '%s'; starting at the start "
-                   "offset",
+        notice(ks,
+               "kafka: the saved position is for topic '%.*s', not '%s'; starting at the start "
+               "offset",
                (int)(tlen > 200 ? 200 : tlen), p, ks->topic);
         return SF_OK;
     }
@@ -538,8 +550,8 @@ static rd_kafka_conf_t *build_conf(kafka_source *ks, const sf_source_options *op
     }
     ok = ok && conf_set(conf, "client.id", "streamfit", err, errlen);
     ok = ok && conf_set(conf, "enable.partition.eof", "false", err, errlen);
-    ok = ok && conf_set(conf, "auto.offset.reset", strcmp(start, "latest") == 0 ? "latest" : "earliest",
-                        err, errlen);
+    ok = ok && conf_set(conf, "auto.offset.reset",
+                        strcmp(start, "latest") == 0 ? "latest" : "earliest", err, errlen);
     if (!user_set(opt->kafka_conf, "queued.max.messages.kbytes"))
         ok = ok && conf_set(conf, "queued.max.messages.kbytes", "65536", err, errlen);
     ok = ok && conf_set(conf, "log.queue", "true", err, errlen);
@@ -573,12 +585,13 @@ sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, s
 {
     const char *slash = strchr(spec, '/');
     if (!slash || slash == spec || !slash[1]) {
-        snprintf(err, errlen, "source 'kafka://%s' needs brokers and a topic (kafka://HOST:PORT/TOPIC)",
-                 spec);
+        snprintf(err, errlen,
+                 "source 'kafka://%s' needs brokers and a topic (kafka://HOST:PORT/TOPIC)", spec);
         return SF_ERR_INVALID_ARGUMENT;
     }
     if (!valid_topic(slash + 1)) {
-        snprintf(err, errlen, "invalid Kafka topic '%s' (letters, digits, '.', '_' and '-')", slash + 1);
+        snprintf(err, errlen, "invalid Kafka topic '%s' (letters, digits, '.', '_' and '-')",
+                 slash + 1);
         return SF_ERR_INVALID_ARGUMENT;
     }
     if (opt->group && !opt->group[0]) {
@@ -618,7 +631,8 @@ sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, s
     }
     rd_kafka_resp_err_t e = rd_kafka_set_log_queue(ks->rk, NULL);
     if (!e) e = rd_kafka_poll_set_consumer(ks->rk);
-    if (!e && !(ks->queue = rd_kafka_queue_get_consumer(ks->rk))) e = RD_KAFKA_RESP_ERR__INVALID_ARG;
+    if (!e && !(ks->queue = rd_kafka_queue_get_consumer(ks->rk)))
+        e = RD_KAFKA_RESP_ERR__INVALID_ARG;
     if (!e && ks->group) {
         rd_kafka_topic_partition_list_t *sub = rd_kafka_topic_partition_list_new(1);
         rd_kafka_topic_partition_list_add(sub, ks->topic, RD_KAFKA_PARTITION_UA);
@@ -626,7 +640,8 @@ sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, s
         rd_kafka_topic_partition_list_destroy(sub);
     }
     if (e) {
-        snprintf(err, errlen, "kafka: cannot start consuming '%s': %s", ks->topic, rd_kafka_err2str(e));
+        snprintf(err, errlen, "kafka: cannot start consuming '%s': %s", ks->topic,
+                 rd_kafka_err2str(e));
         kafka_destroy(&ks->base);
         return SF_ERR_IO;
     }

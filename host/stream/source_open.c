@@ -30,8 +30,9 @@ sf_status sf_source_open(const sf_source_options *opt, sf_source **out, char *er
     if (!out) return SF_ERR_INVALID_ARGUMENT;
     *out = NULL;
     if (!opt || !opt->uri || !opt->uri[0]) {
-        snprintf(err, errlen, "no source given (kafka://HOST:PORT/TOPIC, file:PATH, dir:PATH or "
-                              "stdin)");
+        snprintf(err, errlen,
+                 "no source given (kafka://HOST:PORT/TOPIC, file:PATH, dir:PATH or "
+                 "stdin)");
         return SF_ERR_INVALID_ARGUMENT;
     }
     const char *uri = opt->uri;
@@ -67,8 +68,8 @@ sf_status sf_source_open(const sf_source_options *opt, sf_source **out, char *er
     }
     if (strcmp(uri, "stdin") == 0 || strcmp(uri, "-") == 0)
         return sf_source_file_open(opt, NULL, out, err, errlen);
-    snprintf(err, errlen, "unknown source '%s' (kafka://HOST:PORT/TOPIC, file:PATH, dir:PATH or stdin)",
-             uri);
+    snprintf(err, errlen,
+             "unknown source '%s' (kafka://HOST:PORT/TOPIC, file:PATH, dir:PATH or stdin)", uri);
     return SF_ERR_INVALID_ARGUMENT;
 }
 

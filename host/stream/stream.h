@@ -37,17 +37,17 @@ typedef struct sf_stream_options {
     size_t refit_every;  /* batches (0: never) */
     size_t refit_window; /* rows kept for the refit */
 
-    const char *predictions;        /* kafka://…/T | file:PATH | stdout | NULL */
+    const char *predictions; /* kafka://…/T | file:PATH | stdout | NULL */
     bool predictions_json;
-    const char *metrics_out;        /* path or NULL */
-    size_t window;                  /* sliding-window metrics size */
-    const char *model_out;          /* path or NULL */
-    size_t save_every;              /* batches */
-    const char *dead_letter;        /* kafka://…/T | file:PATH | NULL */
-    const char *checkpoint_dir;     /* NULL: no checkpoints */
-    size_t checkpoint_every;        /* batches */
-    const char *const *kafka_conf;  /* -X pairs for sinks too */
-    bool fail_on_error;             /* --on-error fail */
+    const char *metrics_out;       /* path or NULL */
+    size_t window;                 /* sliding-window metrics size */
+    const char *model_out;         /* path or NULL */
+    size_t save_every;             /* batches */
+    const char *dead_letter;       /* kafka://…/T | file:PATH | NULL */
+    const char *checkpoint_dir;    /* NULL: no checkpoints */
+    size_t checkpoint_every;       /* batches */
+    const char *const *kafka_conf; /* -X pairs for sinks too */
+    bool fail_on_error;            /* --on-error fail */
 
     uint64_t max_rows; /* 0: no limit */
     int64_t max_ms;    /* 0: no limit */

@@ -42,7 +42,8 @@ static sf_status keep_key(sf_batch *b, size_t row, const sf_record *rec)
     }
     if (b->keys_len + rec->key_len > b->keys_cap) {
         size_t cap = b->keys_cap ? b->keys_cap : 1 << 16;
-        while (cap < b->keys_len + rec->key_len) cap *= 2;
+        while (cap < b->keys_len + rec->key_len)
+            cap *= 2;
         char *k = realloc(b->keys, cap);
         if (!k) return SF_ERR_NO_MEMORY;
         b->keys = k;
@@ -60,8 +61,8 @@ static sf_status ensure_schema(sf_run *r, const sf_record *rec, bool *was_header
 {
     const sf_stream_options *o = r->o;
     *was_header = false;
-    bool header_line = o->header && rec->pos.partition < 0 && rec->pos.line == 1 &&
-                       o->format == SF_RECORD_CSV;
+    bool header_line =
+        o->header && rec->pos.partition < 0 && rec->pos.line == 1 && o->format == SF_RECORD_CSV;
     if (r->have_schema) {
         *was_header = header_line; /* every file's header is skipped */
         return SF_OK;
@@ -172,7 +173,8 @@ sf_status sf_run_collect_warmup(sf_run *r)
     size_t need = r->warm_rows + b->rows, d = b->d;
     if (need > r->warm_cap) {
         size_t cap = r->warm_cap ? r->warm_cap : 4096;
-        while (cap < need) cap *= 2;
+        while (cap < need)
+            cap *= 2;
         double *X = realloc(r->warm_X, sizeof(double) * cap * d);
         if (!X) return SF_ERR_NO_MEMORY;
         r->warm_X = X;

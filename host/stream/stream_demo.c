@@ -88,7 +88,8 @@ static void *feed_main(void *arg)
                     n = getline(&line, &cap, f);
                     if (n <= 0) break;
                 }
-                while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) n--;
+                while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                    n--;
                 value = line;
                 len = (size_t)n;
             } else {

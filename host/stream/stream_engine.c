@@ -101,8 +101,7 @@ static sf_status process_batch(sf_run *r)
     return st;
 }
 
-sf_status sf_stream_run(const sf_stream_options *o, sf_stream_result *res, char *err,
-                        size_t errlen)
+sf_status sf_stream_run(const sf_stream_options *o, sf_stream_result *res, char *err, size_t errlen)
 {
     sf_run r;
     sf_status st = sf_run_open(&r, o, err, errlen);

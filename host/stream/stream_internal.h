@@ -21,11 +21,11 @@ typedef struct sf_batch {
     double *X, *y;
     int64_t *arrival_us;
     sf_record_pos *pos;
-    char *keys;          /* arena of the records' keys */
+    char *keys; /* arena of the records' keys */
     size_t keys_len, keys_cap;
-    size_t *key_off;     /* per row: offset in keys, or SIZE_MAX for none */
+    size_t *key_off; /* per row: offset in keys, or SIZE_MAX for none */
     size_t *key_len;
-    int64_t first_us;    /* when the first record of the batch arrived */
+    int64_t first_us; /* when the first record of the batch arrived */
 } sf_batch;
 
 typedef struct sf_run {

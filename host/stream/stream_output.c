@@ -112,7 +112,8 @@ sf_status sf_run_write_predictions(sf_run *r)
     if (!lat) return SF_ERR_NO_MEMORY;
     r->lat_ms = lat;
     int64_t now = sf_now_us();
-    for (size_t i = 0; i < b->rows; i++) lat[i] = (double)(now - b->arrival_us[i]) / 1000.0;
+    for (size_t i = 0; i < b->rows; i++)
+        lat[i] = (double)(now - b->arrival_us[i]) / 1000.0;
     qsort(lat, b->rows, sizeof(double), cmp_double);
     r->last_p50 = b->rows ? lat[(b->rows - 1) / 2] : NAN;
     r->last_p99 = b->rows ? lat[(size_t)((double)(b->rows - 1) * 0.99)] : NAN;
@@ -136,10 +137,9 @@ void sf_run_write_metrics(sf_run *r)
             "{\"time\":%.3f,\"batch\":%llu,\"batch_rows\":%zu,\"rows_total\":%llu,"
             "\"rows_skipped\":%llu,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f},"
             "\"throughput_rps\":%.1f,\"metrics\":{\"batch\":",
-            (double)tv.tv_sec + tv.tv_usec / 1e6, (unsigned long long)r->batches,
-            r->batch.rows, (unsigned long long)r->rows_total,
-            (unsigned long long)r->rows_skipped, r->last_p50, r->last_p99,
-            secs > 0 ? (double)rows_run / secs : 0.0);
+            (double)tv.tv_sec + tv.tv_usec / 1e6, (unsigned long long)r->batches, r->batch.rows,
+            (unsigned long long)r->rows_total, (unsigned long long)r->rows_skipped, r->last_p50,
+            r->last_p99, secs > 0 ? (double)rows_run / secs : 0.0);
     sf_stream_metrics_write_batch(r->K, r->batch.y, r->pred, r->proba, r->batch.rows, f);
     fputs(",\"window\":", f);
     sf_stream_metrics_write_window(&r->metrics, f);
@@ -163,7 +163,8 @@ sf_status sf_run_save_model(sf_run *r)
     size_t d = r->schema.d;
     const char **names = calloc(d + 1, sizeof(char *));
     if (names) {
-        for (size_t j = 0; j < d; j++) names[j] = sf_schema_feature_name(&r->schema, j);
+        for (size_t j = 0; j < d; j++)
+            names[j] = sf_schema_feature_name(&r->schema, j);
         sf_model_set_feature_names(m, names, sf_schema_label_name(&r->schema));
         free(names);
     }
@@ -181,14 +182,16 @@ static char *join_doubles(const double *v, size_t n)
     if (!s) return NULL;
     size_t len = 0;
     s[0] = 0;
-    for (size_t i = 0; i < n; i++) len += (size_t)sprintf(s + len, i ? ",%.17g" : "%.17g", v[i]);
+    for (size_t i = 0; i < n; i++)
+        len += (size_t)sprintf(s + len, i ? ",%.17g" : "%.17g", v[i]);
     return s;
 }
 
 static char *join_columns(const sf_record_schema *s)
 {
     size_t len = 1;
-    for (size_t i = 0; i < s->ncols; i++) len += strlen(s->columns[i]) + 1;
+    for (size_t i = 0; i < s->ncols; i++)
+        len += strlen(s->columns[i]) + 1;
     char *out = malloc(len);
     if (!out) return NULL;
     out[0] = 0;
@@ -235,7 +238,8 @@ sf_status sf_run_checkpoint(sf_run *r)
 static sf_status parse_doubles(const char *s, double **out, size_t *n)
 {
     size_t cap = 1;
-    for (const char *p = s; *p; p++) cap += *p == ',';
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
     *out = malloc(sizeof(double) * cap);
     if (!*out) return SF_ERR_NO_MEMORY;
     *n = 0;

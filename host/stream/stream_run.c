@@ -50,7 +50,8 @@ static sf_status parse_classes(sf_run *r)
         return SF_OK;
     }
     size_t n = 1;
-    for (const char *p = o->classes; *p; p++) n += *p == ',';
+    for (const char *p = o->classes; *p; p++)
+        n += *p == ',';
     double *v = malloc(sizeof(double) * n);
     if (!v) return SF_ERR_NO_MEMORY;
     const char *p = o->classes;
@@ -59,8 +60,7 @@ static sf_status parse_classes(sf_run *r)
         v[i] = strtod(p, &end);
         if (end == p || (*end && *end != ',')) {
             free(v);
-            snprintf(r->err, sizeof r->err, "--classes: '%s' is not a list of numbers",
-                     o->classes);
+            snprintf(r->err, sizeof r->err, "--classes: '%s' is not a list of numbers", o->classes);
             return SF_ERR_INVALID_ARGUMENT;
         }
         p = end + (*end == ',');
@@ -100,8 +100,8 @@ static sf_status open_schema(sf_run *r)
         }
         st = sf_schema_libsvm(o->libsvm_features, &r->schema);
     } else if (o->columns) {
-        st = sf_schema_from_list(o->format, o->columns, o->label, &r->schema, r->err,
-                                 sizeof r->err);
+        st =
+            sf_schema_from_list(o->format, o->columns, o->label, &r->schema, r->err, sizeof r->err);
     } else {
         return SF_OK; /* from the header or the first record */
     }
@@ -180,9 +180,8 @@ void sf_run_progress(sf_run *r, bool final)
     char p99[32] = "-";
     if (isfinite(r->last_p99)) snprintf(p99, sizeof p99, "%.2f ms", r->last_p99);
     fprintf(stderr, "%sstreamfit: %llu rows | %.0f rows/s | %s | p99 %s | skipped %llu%s",
-            r->o->progress_tty ? "\r" : "", (unsigned long long)r->rows_total, rate, metric,
-            p99, (unsigned long long)r->rows_skipped,
-            r->o->progress_tty && !final ? "   " : "\n");
+            r->o->progress_tty ? "\r" : "", (unsigned long long)r->rows_total, rate, metric, p99,
+            (unsigned long long)r->rows_skipped, r->o->progress_tty && !final ? "   " : "\n");
 }
 
 void sf_run_close(sf_run *r)
