@@ -2,6 +2,7 @@
 # target (streamfit::deps) so that every target links the same set.
 find_package(PkgConfig REQUIRED)
 find_package(Threads REQUIRED)
+find_package(OpenMP REQUIRED COMPONENTS C)
 pkg_check_modules(OPENBLAS REQUIRED IMPORTED_TARGET openblas)
 pkg_check_modules(LAPACKE REQUIRED IMPORTED_TARGET lapacke)
 pkg_check_modules(CJSON REQUIRED IMPORTED_TARGET libcjson)
@@ -13,7 +14,7 @@ endif()
 add_library(streamfit_deps INTERFACE)
 add_library(streamfit::deps ALIAS streamfit_deps)
 target_link_libraries(streamfit_deps INTERFACE
-  PkgConfig::OPENBLAS PkgConfig::LAPACKE PkgConfig::CJSON Threads::Threads m)
+  PkgConfig::OPENBLAS PkgConfig::LAPACKE PkgConfig::CJSON Threads::Threads OpenMP::OpenMP_C m)
 target_include_directories(streamfit_deps INTERFACE ${FAST_FLOAT_INCLUDE_DIR})
 if(STREAMFIT_KAFKA)
   target_link_libraries(streamfit_deps INTERFACE PkgConfig::RDKAFKA)

@@ -237,6 +237,7 @@ const sf_backend_ops cuda_ops = {
     /* qr_small */ sf_cu_qr_small,                   /* dense_solve.cu: host LAPACK */
     /* host_alloc */ cuda_host_alloc,
     /* host_free */ cuda_host_free,
+    /* batch_borrow */ nullptr, /* device batches always hold their own copy */
 };
 
 /* One failed step of backend creation: the reason, naming the call. */

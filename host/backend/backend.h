@@ -93,6 +93,12 @@ typedef struct sf_backend_ops {
      * only once X and y may be reused. host_alloc returns NULL on failure. */
     void *(*host_alloc)(sf_backend *be, size_t bytes);
     void (*host_free)(sf_backend *be, void *p);
+
+    /* Optional (NULL: not offered): a batch over the caller's own host arrays,
+     * without a copy. The caller keeps them alive and unchanged until
+     * batch_free, and must not standardize such a batch. */
+    sf_status (*batch_borrow)(sf_backend *be, const double *X, const double *y, size_t rows,
+                              size_t d, sf_dbatch **out);
 } sf_backend_ops;
 
 struct sf_backend {

@@ -10,6 +10,7 @@
 #include <cblas.h>
 #include <lapacke.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,10 +28,23 @@ static void blas_threads_for(const sf_backend *be, size_t d)
     openblas_set_num_threads(d >= SF_CPU_BLAS_THREADS_MIN_D ? be->threads : 1);
 }
 
+/* Threads for a pass over n rows in blocks: narrow batches are split by rows
+ * across the backend's threads (each running single-threaded BLAS on its
+ * blocks); wide ones leave the threading to OpenBLAS. A thread always gets the
+ * same contiguous blocks (static schedule) and partial sums are added in
+ * thread order, so results are reproducible for a given thread count. */
+static int row_threads(const sf_backend *be, size_t d, size_t n)
+{
+    size_t blocks = (n + SF_CPU_BLOCK_ROWS - 1) / SF_CPU_BLOCK_ROWS;
+    if (d >= SF_CPU_BLAS_THREADS_MIN_D || blocks < 2) return 1;
+    return be->threads < (int)blocks ? be->threads : (int)blocks;
+}
+
 struct sf_dbatch {
     size_t rows, d;
     double *X; /* rows x d row-major */
     double *y;
+    bool borrowed; /* X and y belong to the caller */
 };
 
 static void cpu_destroy(sf_backend *be) { free(be); }
@@ -61,9 +75,22 @@ static void cpu_batch_free(sf_backend *be, sf_dbatch *b)
 {
     (void)be;
     if (!b) return;
-    free(b->X);
-    free(b->y);
+    if (!b->borrowed) {
+        free(b->X);
+        free(b->y);
+    }
     free(b);
+}
+
+static sf_status cpu_batch_borrow(sf_backend *be, const double *X, const double *y, size_t rows,
+                                  size_t d, sf_dbatch **out)
+{
+    (void)be;
+    sf_dbatch *b = calloc(1, sizeof *b);
+    if (!b) return SF_ERR_NO_MEMORY;
+    *b = (sf_dbatch){.rows = rows, .d = d, .X = (double *)X, .y = (double *)y, .borrowed = true};
+    *out = b;
+    return SF_OK;
 }
 
 static size_t cpu_batch_rows(const sf_dbatch *b) { return b->rows; }
@@ -115,6 +142,50 @@ static void centered_block(const sf_dbatch *b, size_t r0, size_t nb, const doubl
     }
 }
 
+/* Column sums of [x - shift, y - shift] over the rows, split across T threads
+ * by blocks and added in thread order. */
+static sf_status column_sums(const sf_dbatch *b, int T, const double *shift, double *sum)
+{
+    size_t d = b->d, p = d + 1, n = b->rows;
+    double *part = calloc((size_t)T * p, sizeof(double));
+    if (!part) return SF_ERR_NO_MEMORY;
+    long blocks = (long)((n + SF_CPU_BLOCK_ROWS - 1) / SF_CPU_BLOCK_ROWS);
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (long k = 0; k < blocks; k++) {
+        double *acc = part + (size_t)omp_get_thread_num() * p;
+        size_t r0 = (size_t)k * SF_CPU_BLOCK_ROWS;
+        size_t r1 = r0 + SF_CPU_BLOCK_ROWS < n ? r0 + SF_CPU_BLOCK_ROWS : n;
+        for (size_t i = r0; i < r1; i++) {
+            const double *x = b->X + i * d;
+            for (size_t j = 0; j < d; j++)
+                acc[j] += x[j] - shift[j];
+            acc[d] += b->y[i] - shift[d];
+        }
+    }
+    memset(sum, 0, sizeof(double) * p);
+    for (int t = 0; t < T; t++)
+        for (size_t j = 0; j < p; j++)
+            sum[j] += part[(size_t)t * p + j];
+    free(part);
+    return SF_OK;
+}
+
+/* The batch mean, with a second pass that adds the mean of the deviations
+ * from the first estimate (what rounding left behind). */
+static sf_status column_means(const sf_dbatch *b, int T, double *mean)
+{
+    size_t p = b->d + 1;
+    double zero[p], fix[p];
+    memset(zero, 0, sizeof zero);
+    sf_status st = column_sums(b, T, zero, mean);
+    for (size_t j = 0; j < p; j++)
+        mean[j] /= (double)b->rows;
+    if (st == SF_OK) st = column_sums(b, T, mean, fix);
+    for (size_t j = 0; st == SF_OK && j < p; j++)
+        mean[j] += fix[j] / (double)b->rows;
+    return st;
+}
+
 static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, double *m2)
 {
     blas_threads_for(be, b->d);
@@ -122,18 +193,33 @@ static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *m
     memset(m2, 0, sizeof(double) * p * p);
     memset(mean, 0, sizeof(double) * p);
     if (n == 0) return SF_OK;
-    sf_column_means(b->X, b->y, n, b->d, mean);
-    double *A = malloc(sizeof(double) * B * p);
-    if (!A) return SF_ERR_NO_MEMORY;
-    for (size_t r0 = 0; r0 < n; r0 += B) {
-        size_t nb = n - r0 < B ? n - r0 : B;
-        centered_block(b, r0, nb, mean, A);
-        /* The block is p x nb column-major: M2 += A A^T. */
-        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, A, (int)p, 1.0,
-                    m2, (int)p);
+    int T = row_threads(be, b->d, n);
+    sf_status st = column_means(b, T, mean);
+    if (st != SF_OK) return st;
+    double *A = malloc(sizeof(double) * (size_t)T * B * p);
+    double *part = calloc((size_t)T * p * p, sizeof(double));
+    if (!A || !part) {
+        free(A);
+        free(part);
+        return SF_ERR_NO_MEMORY;
     }
+    long blocks = (long)((n + B - 1) / B);
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (long k = 0; k < blocks; k++) {
+        int tid = omp_get_thread_num();
+        size_t r0 = (size_t)k * B, nb = n - r0 < B ? n - r0 : B;
+        double *At = A + (size_t)tid * B * p;
+        centered_block(b, r0, nb, mean, At);
+        /* The block is p x nb column-major: M2 += A A^T. */
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, At, (int)p, 1.0,
+                    part + (size_t)tid * p * p, (int)p);
+    }
+    for (int t = 0; t < T; t++)
+        for (size_t j = 0; j < p * p; j++)
+            m2[j] += part[(size_t)t * p * p + j];
     sf_symmetrize_upper(m2, p);
     free(A);
+    free(part);
     return SF_OK;
 }
 
@@ -244,6 +330,42 @@ static sf_status weighted_gram(const sf_dbatch *b, const double *s, double *H, s
     return SF_OK;
 }
 
+/* Logistic pieces of rows [r0, r0 + nb): loss and gradient added to acc
+ * (d + 2: loss, then the d + 1 gradient), sqrt-weighted rows into S and
+ * their Gram matrix added to hess (p x p upper) when hess is not NULL. */
+static void logistic_block(const sf_dbatch *b, const double *theta, size_t r0, size_t nb, double *t,
+                           double *e, double *S, double *acc, double *hess)
+{
+    size_t d = b->d, p = d + 1;
+    const double *Xb = b->X + r0 * d, *yb = b->y + r0;
+    for (size_t i = 0; i < nb; i++)
+        t[i] = theta[d];
+    if (d)
+        cblas_dgemv(CblasColMajor, CblasTrans, (int)d, (int)nb, 1.0, Xb, (int)d, theta, 1, 1.0, t,
+                    1);
+    double loss = 0, gb = 0;
+    for (size_t i = 0; i < nb; i++) {
+        double l1pe, pr = sf_sigmoid_log1pexp(t[i], &l1pe);
+        loss += l1pe - yb[i] * t[i];
+        e[i] = pr - yb[i];
+        gb += e[i];
+        if (hess) { /* sqrt of the IRLS weight times [x, 1] */
+            double sw = sqrt(pr * (1.0 - pr));
+            for (size_t j = 0; j < d; j++)
+                S[i * p + j] = sw * Xb[i * d + j];
+            S[i * p + d] = sw;
+        }
+    }
+    acc[0] += loss;
+    if (d)
+        cblas_dgemv(CblasColMajor, CblasNoTrans, (int)d, (int)nb, 1.0, Xb, (int)d, e, 1, 1.0,
+                    acc + 1, 1);
+    acc[1 + d] += gb;
+    if (hess)
+        cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, S, (int)p, 1.0,
+                    hess, (int)p);
+}
+
 static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
                                     double *loss, double *grad, double *hess)
 {
@@ -253,41 +375,35 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
     if (hess) memset(hess, 0, sizeof(double) * p * p);
     *loss = 0;
     if (n == 0) return SF_OK;
-    double *t = malloc(sizeof(double) * (2 * B + (hess ? B * p : 0)));
-    if (!t) return SF_ERR_NO_MEMORY;
-    double *e = t + B, *S = e + B;
-    double acc = 0, gb = 0;
-    for (size_t r0 = 0; r0 < n; r0 += B) { /* row blocks: buffers stay in cache */
-        size_t nb = n - r0 < B ? n - r0 : B;
-        const double *Xb = b->X + r0 * d, *yb = b->y + r0;
-        for (size_t i = 0; i < nb; i++)
-            t[i] = theta[d];
-        if (d)
-            cblas_dgemv(CblasColMajor, CblasTrans, (int)d, (int)nb, 1.0, Xb, (int)d, theta, 1, 1.0,
-                        t, 1);
-        for (size_t i = 0; i < nb; i++) {
-            double l1pe, pr = sf_sigmoid_log1pexp(t[i], &l1pe);
-            acc += l1pe - yb[i] * t[i];
-            e[i] = pr - yb[i];
-            gb += e[i];
-            if (hess) { /* sqrt of the IRLS weight times [x, 1] */
-                double sw = sqrt(pr * (1.0 - pr));
-                for (size_t j = 0; j < d; j++)
-                    S[i * p + j] = sw * Xb[i * d + j];
-                S[i * p + d] = sw;
-            }
-        }
-        if (d)
-            cblas_dgemv(CblasColMajor, CblasNoTrans, (int)d, (int)nb, 1.0, Xb, (int)d, e, 1, 1.0,
-                        grad, 1);
-        if (hess)
-            cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, S, (int)p,
-                        1.0, hess, (int)p);
+    int T = row_threads(be, d, n);
+    size_t per_thread = 2 * B + (hess ? B * p : 0), acc_len = 1 + p + (hess ? p * p : 0);
+    double *work = malloc(sizeof(double) * (size_t)T * per_thread);
+    double *acc = calloc((size_t)T * acc_len, sizeof(double));
+    if (!work || !acc) {
+        free(work);
+        free(acc);
+        return SF_ERR_NO_MEMORY;
     }
-    *loss = acc;
-    grad[d] = gb;
+    long blocks = (long)((n + B - 1) / B);
+#pragma omp parallel for num_threads(T) schedule(static)
+    for (long k = 0; k < blocks; k++) { /* row blocks: buffers stay in cache */
+        int tid = omp_get_thread_num();
+        size_t r0 = (size_t)k * B, nb = n - r0 < B ? n - r0 : B;
+        double *w = work + (size_t)tid * per_thread, *a = acc + (size_t)tid * acc_len;
+        logistic_block(b, theta, r0, nb, w, w + B, w + 2 * B, a, hess ? a + 1 + p : NULL);
+    }
+    for (int t = 0; t < T; t++) { /* in thread order: reproducible */
+        const double *a = acc + (size_t)t * acc_len;
+        *loss += a[0];
+        for (size_t j = 0; j < p; j++)
+            grad[j] += a[1 + j];
+        if (hess)
+            for (size_t j = 0; j < p * p; j++)
+                hess[j] += a[1 + p + j];
+    }
     if (hess) sf_symmetrize_upper(hess, p);
-    free(t);
+    free(work);
+    free(acc);
     return SF_OK;
 }
 
@@ -432,6 +548,7 @@ static const sf_backend_ops cpu_ops = {
     .solve_lstsq = cpu_solve_lstsq,
     .solve_triangular = cpu_solve_triangular,
     .qr_small = cpu_qr_small,
+    .batch_borrow = cpu_batch_borrow,
 };
 
 sf_status sf_backend_cpu_create(int threads, sf_backend **out)

@@ -192,6 +192,7 @@ void bench_fit_params(const bench_config *c, sf_fit_params *p)
     sf_fit_params_init(p);
     p->model = c->model;
     p->lambda = c->model == SF_MODEL_OLS ? 0.0 : c->lambda;
+    p->borrow_rows = true; /* the generated or parsed rows outlive each trainer */
 }
 
 /* One repeat on a single context: add the training rows in batches, fit,

@@ -265,6 +265,7 @@ static int fit_and_save(train_args *a, sf_table *t, const double *classes, size_
         if (st != SF_ERR_DEVICE) cli_error("cannot start a backend: %s", sf_strerror(st));
         return SF_EXIT_FAILURE;
     }
+    a->fit.borrow_rows = true; /* the parsed table outlives the trainer */
     st = sf_trainer_create(ctx, &a->fit, t->d, K, &tr);
     size_t step = (size_t)a->batch_rows;
     for (size_t r = 0; st == SF_OK && r < t->rows; r += step) {

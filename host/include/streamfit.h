@@ -124,6 +124,9 @@ typedef struct sf_fit_params {
     double learning_rate; /* mini-batch update: FTRL alpha (default 0.1) */
     double decay;         /* least squares streaming: weight of the past per batch, in (0, 1];
                              0 or 1: no forgetting */
+    bool borrow_rows;     /* with keep_batches: the caller keeps the arrays given to
+                             sf_trainer_add_batch alive and unchanged until the trainer is
+                             destroyed, so a host backend need not copy them */
 } sf_fit_params;
 
 void sf_fit_params_init(sf_fit_params *p);

@@ -123,7 +123,9 @@ sf_status sf_predict(sf_context *ctx, const sf_model *m, const double *X, size_t
     double *T = malloc(sizeof(double) * rows * m->outputs);
     sf_dbatch *b = NULL;
     sf_status st = (zeros && T) ? SF_OK : SF_ERR_NO_MEMORY;
-    if (st == SF_OK) st = be->ops->batch_upload(be, X, zeros, rows, m->d, &b);
+    if (st == SF_OK) /* prediction only reads the rows: no copy where the backend can avoid it */
+        st = be->ops->batch_borrow ? be->ops->batch_borrow(be, X, zeros, rows, m->d, &b)
+                                   : be->ops->batch_upload(be, X, zeros, rows, m->d, &b);
     if (st == SF_OK) st = be->ops->batch_scores(be, b, m->coef, m->intercept, m->outputs, T);
     if (st == SF_OK)
         for (size_t i = 0; i < rows; i++)

@@ -88,13 +88,17 @@ static sf_status check_labels(const sf_trainer *t, const double *y, size_t rows)
 }
 
 /* Upload a batch and merge its statistics; the caller keeps or frees it. */
-static sf_status ingest(sf_trainer *t, const double *X, const double *y, size_t rows,
+static sf_status ingest(sf_trainer *t, const double *X, const double *y, size_t rows, bool keep,
                         sf_dbatch **out)
 {
     if (!t || (rows && (!X || !y))) return SF_ERR_INVALID_ARGUMENT;
     sf_status st = check_labels(t, y, rows);
     if (st != SF_OK) return st;
-    st = t->be->ops->batch_upload(t->be, X, y, rows, t->d, out);
+    /* Borrowed rows are never standardized in place (the caller's data). */
+    bool borrow = keep && t->par.borrow_rows && t->be->ops->batch_borrow &&
+                  !(t->par.standardize && !is_least_squares(t->par.model));
+    st = borrow ? t->be->ops->batch_borrow(t->be, X, y, rows, t->d, out)
+                : t->be->ops->batch_upload(t->be, X, y, rows, t->d, out);
     if (st != SF_OK) return st;
     st = sf_moments_add_batch(t->be, &t->mom, *out);
     if (st != SF_OK) {
@@ -111,7 +115,7 @@ sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, 
     if (rows == 0) return SF_OK;
     if (t && t->batches_standardized) return SF_ERR_INVALID_ARGUMENT; /* fit already ran */
     sf_dbatch *b = NULL;
-    sf_status st = ingest(t, X, y, rows, &b);
+    sf_status st = ingest(t, X, y, rows, t->par.keep_batches, &b);
     if (st != SF_OK) return st;
     if (!t->par.keep_batches) {
         t->be->ops->batch_free(t->be, b);
@@ -178,7 +182,7 @@ sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, siz
     sf_status st = (t && t->par.keep_batches) ? sf_trainer_end_warmup(t) : SF_OK;
     if (st != SF_OK) return st;
     sf_dbatch *b = NULL;
-    st = ingest(t, X, y, rows, &b);
+    st = ingest(t, X, y, rows, false, &b);
     if (st != SF_OK) return st;
     if (!is_least_squares(t->par.model)) st = sf_ftrl_update(t, b);
     t->be->ops->batch_free(t->be, b);
