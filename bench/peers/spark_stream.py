@@ -322,7 +322,7 @@ def main():
             os.remove(os.path.join(pred_dir, name))
     st = {"rows": 0, "warm": [], "warm_n": 0, "fitted": False, "score": 0.0, "scored": 0,
           "lat": [], "batch_p50": [], "batch_p99": [], "batch_rows": [], "batches": 0,
-          "t_first_batch": None, "t_enter": [], "arrow_s": 0.0, "learn_s": 0.0, "t_last_batch": None, "first_created": None}
+          "t_first_batch": None, "t_enter": [], "created": [], "lat_raw": [], "arrow_s": 0.0, "learn_s": 0.0, "t_last_batch": None, "first_created": None}
     lock = threading.Lock()
 
     def process(df, batch_id):
@@ -362,6 +362,8 @@ def main():
                 now = time.time()
                 lat = np.sort((now - cb) * 1000.0)
                 st["lat"].append(lat)
+                st["created"].append(cb)
+                st["lat_raw"].append((now - cb) * 1000.0)
                 st["batch_p50"].append(float(lat[(len(lat) - 1) // 2]))
                 st["batch_p99"].append(float(lat[int((len(lat) - 1) * 0.99)]))
                 learner.update(Xb, yb)
@@ -415,6 +417,20 @@ def main():
     # records from the first one's creation.
     t_begin = t_query if (args.source == "file" and args.rows) else (st["first_created"] or t_started)
     secs = (st["t_last_batch"] or t_stop) - t_begin
+    # Steady state: records created in the second half of the feed (latency),
+    # batches that started in the second half of the run (throughput).
+    late = []
+    if st["created"] and fed is not None:
+        mid = fed["first"] + (fed["last"] - fed["first"]) / 2
+        c_all = np.concatenate(st["created"])
+        l_all = np.concatenate(st["lat_raw"])
+        late = np.sort(l_all[c_all >= mid]).tolist()
+    steady_rps = None
+    if len(st["t_enter"]) >= 4:
+        half = t_begin + (st["t_last_batch"] - t_begin) / 2
+        k = next(i for i, t in enumerate(st["t_enter"]) if t >= half) if st["t_enter"][-1] >= half else None
+        if k is not None and st["t_last_batch"] > st["t_enter"][k]:
+            steady_rps = round(sum(st["batch_rows"][k:]) / (st["t_last_batch"] - st["t_enter"][k]), 1)
     res = {
         "peer": "spark-structured-streaming", "spark": version, "source": args.source,
         "model": args.model, "d": d, "trigger": args.trigger,
@@ -426,15 +442,20 @@ def main():
         "input_rate": round(fed["sent"] / max(1e-9, fed["last"] - fed["first"]), 1),
         "seconds": round(secs, 3),
         "records_per_s": round(st["rows"] / secs, 1) if secs > 0 else None,
+        "steady_records_per_s": steady_rps,
         "batches": st["batches"],
         "median_batch_rows": int(np.median(st["batch_rows"])) if st["batch_rows"] else 0,
         "latency_ms": {"p50": round(pct(lat_l, 0.5), 2), "p99": round(pct(lat_l, 0.99), 2),
                        "max": round(lat_l[-1], 2) if lat_l else None,
                        "median_batch_p50": round(float(np.median(st["batch_p50"])), 2) if st["batch_p50"] else None,
-                       "max_batch_p99": round(max(st["batch_p99"]), 2) if st["batch_p99"] else None},
+                       "max_batch_p99": round(max(st["batch_p99"]), 2) if st["batch_p99"] else None,
+                       "second_half_p50": round(pct(late, 0.5), 2) if late else None,
+                       "second_half_p99": round(pct(late, 0.99), 2) if late else None},
         "predicted": st["scored"],
         "in_batch_s": {"scan_parse_to_arrow": round(st["arrow_s"], 3), "numpy_and_write": round(st["learn_s"], 3)},
         "first_batch_entered_s": round(st["t_enter"][0] - t_session, 3) if st["t_enter"] else None,
+        # per micro-batch: seconds after the query started, rows, p50 latency (ms)
+        "batch_log": [[round(t - t_query, 3), r] for t, r in zip(st["t_enter"], st["batch_rows"])],
     }
     if st["scored"]:
         if args.model == "ols":
