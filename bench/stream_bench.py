@@ -3,9 +3,11 @@
 predictions, streamfit vs Apache Spark Structured Streaming (local[2]).
 
   python3 bench/stream_bench.py --streamfit build/streamfit --python bench/.venv/bin/python
-         [--rows16 600000] [--rows128 80000] [--repeat 3] [--lat-rate 100000]
-         [--lat-seconds 20] [--batch-ms 5,10,20] [--skip-spark] [--skip-streamfit]
-         [--max-load 0.8] [--load-wait 90] [--workdir DIR] [--out FILE.json]
+         [--rows16 600000] [--rows128 80000] [--repeat 5] [--lat-rate 100000]
+         [--lat-seconds 20] [--batch-ms 5,10,20] [--lat-partitions 8]
+         [--spark-latency 100000:asap,10000:asap,10000:100ms]
+         [--sections throughput,latency,spark-throughput,spark-latency]
+         [--max-load 0.8] [--load-wait 60] [--workdir DIR] [--out FILE.json]
 
 What it does, all on this machine, CPU only (--device cpu):
 
@@ -17,7 +19,7 @@ What it does, all on this machine, CPU only (--device cpu):
     may be missing), then times `streamfit stream --source kafka://B/T ...
     --warmup-rows 10000 --batch-rows 65536 --max-rows N --predictions
     kafka://B/OUT --metrics-out M --quiet` as a whole process (median of
-    --repeat): records/s = N / wall seconds. It also reports the metrics
+    --repeat, each into its own predictions topic): records/s = N / wall seconds. It also reports the metrics
     file's last throughput_rps and checks that OUT holds N - 10000 predictions.
     Variant "tuned": the same plus -X queued.min.messages=1000000
     -X queued.max.messages.kbytes=1048576, so that librdkafka never pauses
@@ -271,14 +273,14 @@ def sf_latency(a, lat_path, runs_spec, results):
 
 # ---------------------------------------------------------------- C
 
-def spark_runs(a, sets, lat_path, results):
+def spark_runs(a, sets, lat_path, results, latency=True):
     peer = os.path.join(HERE, "peers", "spark_stream.py")
     work = os.path.join(a.workdir, "spark")
     jobs = []
     for (model, d, rows, _topic, path) in sets:
         jobs.append(("throughput", model, d, path,
                      ["--rows", str(rows), "--trigger", "asap"]))
-    for rate, trig in a.spark_latency:
+    for rate, trig in (a.spark_latency if latency else []):
         jobs.append(("latency", "ols", 16, lat_path,
                      ["--rate", str(rate), "--seconds", str(a.lat_seconds), "--trigger", trig]))
     for kind, model, d, path, extra in jobs:
@@ -318,8 +320,8 @@ def fmt_ms(x):
 
 
 def table(results):
-    rows = ["| pipeline | d | model | records | records/s | latency p50 (ms) | latency p99 (ms) | command |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| pipeline | d | model | records | records/s | latency p50 (ms) | latency p99 (ms) | load | command |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         if r["kind"] == "throughput" and r["pipeline"].startswith("streamfit"):
             lat = "-", "-"
@@ -339,7 +341,7 @@ def table(results):
                    f"{fmt_ms(L['p99'])}; 2nd half {fmt_ms(L['second_half_p99'])}")
             rps = f"{fmt_rate(r['records_per_s'])} (in {fmt_rate(r['input_rate'])})"
         rows.append(f"| {r['pipeline']} | {r['d']} | {r['model']} | {r['records']:,} | {rps} | "
-                    f"{lat[0]} | {lat[1]} | `{short(r['command'])}` |")
+                    f"{lat[0]} | {lat[1]} | {r['load1']:.2f} | `{short(r['command'])}` |")
     return "\n".join(rows)
 
 
@@ -349,7 +351,9 @@ def main():
     ap.add_argument("--python", default=os.path.join(HERE, ".venv", "bin", "python"))
     ap.add_argument("--rows16", type=int, default=600000)
     ap.add_argument("--rows128", type=int, default=80000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--sections", default="throughput,latency,spark-throughput,spark-latency",
+                    help="which parts to run (comma-separated)")
     ap.add_argument("--lat-rate", type=int, default=100000)
     ap.add_argument("--lat-seconds", type=float, default=20)
     ap.add_argument("--batch-ms", default="5,10,20")
@@ -381,11 +385,16 @@ def main():
 
     results = []
     info = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "nproc": os.cpu_count(),
-            "uname": os.uname().release}
-    if not a.skip_streamfit:
+            "uname": os.uname().release, "argv": sys.argv[1:]}
+    sec = set(a.sections.split(","))
+    if a.skip_streamfit:
+        sec -= {"throughput", "latency"}
+    if a.skip_spark:
+        sec -= {"spark-throughput", "spark-latency"}
+    if "throughput" in sec:
         topics = [t for (_, _, _, t, _) in sets]
         for (model, d, _, _, _) in sets:
-            for v in ("default", "tuned"):
+            for v in ("default", "tuned"):  # one predictions topic per run
                 topics += [f"out_{model}{d}_{v}_{r}" for r in range(a.repeat)]
         br = Broker(a.streamfit, topics)
         info["broker"] = " ".join(br.cmd[:5]) + " --topic ... (%d topics)" % len(topics)
@@ -408,9 +417,11 @@ def main():
             sf_throughput(a, br, sets, results)
         finally:
             br.stop()
+    if "latency" in sec:
         sf_latency(a, lat_path, lat_spec, results)
-    if not a.skip_spark:
-        spark_runs(a, sets, lat_path, results)
+    if sec & {"spark-throughput", "spark-latency"}:
+        spark_runs(a, sets if "spark-throughput" in sec else [], lat_path,
+                   results, "spark-latency" in sec)
     info["total_s"] = round(time.time() - t_start, 1)
     with open(a.out, "w") as f:
         json.dump({"info": info, "results": results}, f, indent=1)

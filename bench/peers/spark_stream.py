@@ -3,21 +3,30 @@
 
   python bench/peers/spark_stream.py --input CSV --model ols|logistic
          (--rows N | --rate R --seconds S) [--trigger asap|100ms] [--warmup-rows 10000]
-         [--pred-dir DIR] [--out RESULT.json]
+         [--source file|socket] [--work-dir DIR] [--pred-dir DIR] [--out RESULT.json]
 
 The same pipeline as `streamfit stream` (test-then-train), written the way a
-PySpark user would write it, in local mode (local[2], 2 cores):
+PySpark user would write it, in local mode (local[2], 2 cores, Java 17):
 
-  source   Spark's socket source (format "socket"). Spark's Kafka connector
-           (spark-sql-kafka-0-10) is a separate Maven artifact that the pyspark
-           wheel does not bundle, and Maven is unreachable here, so a feeder
-           process (this script with --feed) serves the CSV lines over TCP.
-           Each line is "CREATED,y,x1,...,xd" where CREATED is the feeder's
-           time.time() when it sent that line (stamped per chunk of lines).
-             --rows N     throughput: N lines as fast as the socket takes them
-             --rate R     latency: R lines per second, steady (1 ms ticks), for
-                          --seconds S (the file is replayed if needed)
-  parse    Spark SQL: split(value, ",") and cast each field to double (JVM).
+  source   Spark's Kafka source (spark-sql-kafka-0-10) is a separate Maven
+           artifact: the pyspark wheel has no Kafka jar (format("kafka") fails
+           with KAFKA_DATA_SOURCE_NOT_ENABLED) and Maven is unreachable here.
+           So the records come through Spark's file source (default):
+             --rows N     throughput: N lines preloaded as CSV files of
+                          --file-rows (8192) before the query starts, read
+                          with maxFilesPerTrigger --files-per-trigger (8), i.e.
+                          65536 records a micro-batch, like --batch-rows 65536
+             --rate R     latency: a feeder process (this script with --feed)
+                          drops a file every --file-ms (10 ms) holding the
+                          lines due at R lines/s, for --seconds S, written to a
+                          temporary directory and renamed into place
+           Every line is "CREATED,y,x1,...,xd", CREATED = the feeder's
+           time.time() when the line was made. --source socket uses Spark's
+           socket source instead; it is for tutorials only and is quadratic in
+           the micro-batch size (its reader indexes a Scala ListBuffer, a
+           linked list, row by row: here a 20,000-line batch took ~5 s, a
+           200,000-line batch ~86 s).
+  parse    Spark's CSV reader with an explicit schema (all doubles).
   learn    foreachBatch(df, id): df.toArrow() (Arrow, no pandas) to the driver,
            then numpy, exactly like streamfit: the first --warmup-rows records
            are fitted exactly and not predicted; afterwards each micro-batch
@@ -31,18 +40,22 @@ PySpark user would write it, in local mode (local[2], 2 cores):
                        recursive Laplace / IRLS update. Refitting an MLlib
                        LogisticRegression on every micro-batch would be far
                        slower and forget the past.
-  output   predictions (and P(y=1) for logistic) appended as one CSV file per
-           micro-batch to --pred-dir (pyarrow.csv, what Spark's file sink does).
+  output   predictions (and P(y=1) for logistic) as one CSV file per
+           micro-batch in --pred-dir (pyarrow.csv, like Spark's file sink).
 
 Latency of a record = time.time() after its batch's predictions are written
 minus CREATED (same clock, same machine). Throughput = N / (time the last batch
-finished - the first CREATED). Spark's start-up (JVM + SparkSession) and the
-query start are reported separately and are not in either number.
+finished - the query's start) for preloaded files. Spark's start-up (JVM +
+SparkSession) is reported separately (startup_s) and is in neither number.
+Spark's JIT warm-up is included in both; the "2nd half" figures (records created in the second
+half of the feed; batches that started in the second half of the run) show
+the warmed-up steady state.
 
 Prints one JSON object (also written to --out): startup_s, query_start_s,
-records, seconds, records_per_s, latency p50/p99 (ms, over all predicted
-records, and the median of the per-batch p50s / max of the per-batch p99s),
-batches, the final cumulative rmse or accuracy, and the input rate achieved.
+records, seconds, records_per_s, steady_records_per_s, latency p50/p99/max (ms,
+over all predicted records; also the median of the per-batch p50s, the max of
+the per-batch p99s and the second half), batches and their sizes, time inside
+foreachBatch, the final rmse or accuracy, and the input rate achieved.
 """
 import argparse
 import json
