@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# run_stream_bench.sh — the streaming benchmark, end to end (about 8-10 minutes
-# on 2 cores): streamfit from the development Kafka broker (throughput and
-# latency, CPU) and the Apache Spark Structured Streaming peer (local[2]).
+# run_stream_bench.sh — the streaming benchmark, end to end, on 2 cores about
+# 10 minutes with the default --repeat 3 (12 with --repeat 5), waits for a
+# quiet machine included: streamfit from the development Kafka broker
+# (throughput and latency, CPU) and the Apache Spark Structured Streaming
+# peer (local[2]).
 #
 # Needs: a C toolchain and librdkafka for streamfit, kcat, Java 17 for Spark,
 # and PyPI for the peer's virtual environment (pyspark, numpy, pyarrow).

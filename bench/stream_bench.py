@@ -3,11 +3,11 @@
 predictions, streamfit vs Apache Spark Structured Streaming (local[2]).
 
   python3 bench/stream_bench.py --streamfit build/streamfit --python bench/.venv/bin/python
-         [--rows16 600000] [--rows128 80000] [--repeat 5] [--lat-rate 100000]
+         [--rows16 600000] [--rows128 80000] [--repeat 3] [--lat-rate 100000]
          [--lat-seconds 20] [--batch-ms 5,10,20] [--lat-partitions 8]
          [--spark-latency 100000:asap,10000:asap,10000:100ms]
          [--sections throughput,latency,spark-throughput,spark-latency]
-         [--max-load 0.8] [--load-wait 60] [--workdir DIR] [--out FILE.json]
+         [--max-load 0.8] [--load-wait 30] [--workdir DIR] [--out FILE.json]
 
 What it does, all on this machine, CPU only (--device cpu):
 
@@ -20,7 +20,10 @@ What it does, all on this machine, CPU only (--device cpu):
     --warmup-rows 10000 --batch-rows 65536 --max-rows N --predictions
     kafka://B/OUT --metrics-out M --quiet` as a whole process (median of
     --repeat, each into its own predictions topic): records/s = N / wall seconds. It also reports the metrics
-    file's last throughput_rps and checks that OUT holds N - 10000 predictions.
+    file's last throughput_rps, the rate after the first post-warm-up batch
+    (rows between the first and the last metrics line / the time between
+    them: no start-up, no warm-up), and checks that OUT holds N - 10000
+    predictions.
     Variant "tuned": the same plus -X queued.min.messages=1000000
     -X queued.max.messages.kbytes=1048576, so that librdkafka never pauses
     its pre-fetch (see the report for why that matters).
@@ -81,15 +84,31 @@ def load1():
         return float(f.read().split()[0])
 
 
+def cpu_busy(seconds=1.0):
+    """Share of all cores busy over the next `seconds` (from /proc/stat)."""
+    def sample():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]  # total, idle + iowait
+    t1, i1 = sample()
+    time.sleep(seconds)
+    t2, i2 = sample()
+    return 1.0 - (i2 - i1) / max(1, t2 - t1)
+
+
 def wait_quiet(a, what):
+    """Wait until the 1-minute load average is below --max-load (at most
+    --load-wait s); return it. The load average trails: part of it is this
+    benchmark's previous run, so a one-second CPU sample is logged as well."""
     t0 = time.time()
     la = load1()
     while la >= a.max_load and time.time() - t0 < a.load_wait:
         time.sleep(5)
         la = load1()
     waited = time.time() - t0
+    busy = cpu_busy()
     note = "" if la < a.max_load else f" (still >= {a.max_load} after {a.load_wait:.0f} s)"
-    log(f"{what}: load {la:.2f}{note}, waited {waited:.0f} s")
+    log(f"{what}: load {la:.2f}{note}, waited {waited:.0f} s, CPU busy now {busy:.0%}")
     return la
 
 
@@ -180,20 +199,27 @@ def sf_throughput(a, br, sets, results):
                 npred, _ = kcat_count(br.addr, out)
                 ok = last["rows_total"] == rows and npred == rows - WARMUP
                 cum = last["metrics"]["cumulative"]
+                first = lines[0]  # the first batch after the warm-up
+                steady = ((last["rows_total"] - first["rows_total"]) / (last["time"] - first["time"])
+                          if len(lines) >= 3 and last["time"] > first["time"] else None)
                 runs.append({"wall_s": round(wall, 3), "rps": round(rows / wall, 1),
                              "metrics_rps": last["throughput_rps"], "rows_total": last["rows_total"],
                              "predictions": npred, "ok": ok,
+                             "steady_rps": round(steady, 1) if steady else None,
                              "score": cum.get("rmse", cum.get("accuracy")),
                              "batch_p50_median": statistics.median(
                                  x["latency_ms"]["p50"] for x in lines)})
                 log(f"  run {r}: {wall:.3f} s, {rows / wall:,.0f} rec/s, metrics "
-                    f"{last['throughput_rps']:,.0f}/s, predictions {npred} {'ok' if ok else 'MISSING'}")
+                    f"{last['throughput_rps']:,.0f}/s, after 1st batch {steady or 0:,.0f}/s, "
+                    f"predictions {npred} {'ok' if ok else 'MISSING'}")
             med = statistics.median(x["wall_s"] for x in runs)
             results.append({
                 "kind": "throughput", "pipeline": f"streamfit ({variant})", "variant": variant,
                 "model": model, "d": d, "records": rows, "load1": la,
                 "wall_s_median": med, "records_per_s": round(rows / med, 1),
                 "metrics_rps_median": statistics.median(x["metrics_rps"] for x in runs),
+                "steady_rps_median": (statistics.median(x["steady_rps"] for x in runs)
+                                      if all(x["steady_rps"] for x in runs) else None),
                 "runs": runs, "all_ok": all(x["ok"] for x in runs),
                 "score": runs[-1]["score"],
                 "command": " ".join(shlex.quote(c) for c in cmd).replace(br.addr, "B")
@@ -325,7 +351,8 @@ def table(results):
     for r in results:
         if r["kind"] == "throughput" and r["pipeline"].startswith("streamfit"):
             lat = "-", "-"
-            rps = f"{fmt_rate(r['records_per_s'])} (metrics {fmt_rate(r['metrics_rps_median'])})"
+            rps = (f"{fmt_rate(r['records_per_s'])} (metrics {fmt_rate(r['metrics_rps_median'])}; "
+                   f"after 1st batch {fmt_rate(r['steady_rps_median'])})")
         elif r["kind"] == "latency" and r["pipeline"].startswith("streamfit"):
             i, e = r["internal_ms"], r["e2e_ms"]
             lat = (f"e2e {fmt_ms(e['p50'])}; internal {fmt_ms(i['median_p50'])}",
@@ -351,7 +378,7 @@ def main():
     ap.add_argument("--python", default=os.path.join(HERE, ".venv", "bin", "python"))
     ap.add_argument("--rows16", type=int, default=600000)
     ap.add_argument("--rows128", type=int, default=80000)
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--sections", default="throughput,latency,spark-throughput,spark-latency",
                     help="which parts to run (comma-separated)")
     ap.add_argument("--lat-rate", type=int, default=100000)
@@ -364,7 +391,7 @@ def main():
     ap.add_argument("--skip-spark", action="store_true")
     ap.add_argument("--skip-streamfit", action="store_true")
     ap.add_argument("--max-load", type=float, default=0.8)
-    ap.add_argument("--load-wait", type=float, default=60)
+    ap.add_argument("--load-wait", type=float, default=30)
     ap.add_argument("--workdir", default=os.path.join(HERE, "results", "tmp", "stream"))
     ap.add_argument("--out", default=os.path.join(HERE, "results", "stream_bench.json"))
     a = ap.parse_args()
@@ -397,7 +424,7 @@ def main():
             for v in ("default", "tuned"):  # one predictions topic per run
                 topics += [f"out_{model}{d}_{v}_{r}" for r in range(a.repeat)]
         br = Broker(a.streamfit, topics)
-        info["broker"] = " ".join(br.cmd[:5]) + " --topic ... (%d topics)" % len(topics)
+        info["broker"] = " ".join(br.cmd[1:6]) + " --topic ... (%d topics)" % len(topics)
         log(f"broker at {br.addr}")
         try:
             preload = []
