@@ -237,7 +237,13 @@ const sf_backend_ops cuda_ops = {
     /* qr_small */ sf_cu_qr_small,                   /* dense_solve.cu: host LAPACK */
     /* host_alloc */ cuda_host_alloc,
     /* host_free */ cuda_host_free,
-    /* batch_borrow */ nullptr, /* device batches always hold their own copy */
+    /* batch_borrow */ nullptr,          /* device batches always hold their own copy */
+    /* ring_create */ sf_cu_ring_create, /* staging_ring.cu */
+    /* ring_acquire */ sf_cu_ring_acquire,
+    /* ring_submit */ sf_cu_ring_submit,
+    /* ring_read */ sf_cu_ring_read,
+    /* ring_destroy */ sf_cu_ring_destroy,
+    /* ring_async */ true,
 };
 
 /* One failed step of backend creation: the reason, naming the call. */

@@ -10,21 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "aug_kernels.cuh"
 #include "cuda_backend.cuh"
 
 namespace
 {
 
 constexpr unsigned kThreads = 256;
-constexpr unsigned kTile = 32;    /* columns (and rows) of a tile */
-constexpr unsigned kTileRows = 8; /* thread rows of a tile block */
-
-/* Augmented column j of row i: feature j, or the label when j == d. */
-__device__ __forceinline__ double aug_value(const double *X, const double *y, size_t i, size_t d,
-                                            size_t j)
-{
-    return j < d ? X[i * d + j] : y[i];
-}
 
 __global__ void standardize_kernel(double *X, size_t n, size_t d, const double *shift,
                                    const double *scale)
@@ -33,69 +25,6 @@ __global__ void standardize_kernel(double *X, size_t n, size_t d, const double *
     for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += stride) {
         size_t j = idx % d;
         X[idx] = (X[idx] - shift[j]) / scale[j];
-    }
-}
-
-/* Partial sums of (v_ij - center_j) (center NULL: of v_ij) over one chunk of
- * rows per blockIdx.y, one column per thread column: partial[chunk * p + j].
- * Threads of a warp read consecutive columns of a row (coalesced). */
-__global__ void aug_col_sums_kernel(const double *X, const double *y, size_t n, size_t d,
-                                    const double *center, size_t rows_per_chunk, double *partial)
-{
-    __shared__ double sh[kTileRows][kTile];
-    size_t p = d + 1;
-    size_t j = (size_t)blockIdx.x * kTile + threadIdx.x;
-    size_t r0 = (size_t)blockIdx.y * rows_per_chunk;
-    size_t r1 = r0 + rows_per_chunk < n ? r0 + rows_per_chunk : n;
-    double acc = 0;
-    if (j < p) {
-        double c = center ? center[j] : 0.0;
-        for (size_t i = r0 + threadIdx.y; i < r1; i += kTileRows)
-            acc += aug_value(X, y, i, d, j) - c;
-    }
-    sh[threadIdx.y][threadIdx.x] = acc;
-    __syncthreads();
-    if (threadIdx.y == 0 && j < p) {
-        for (unsigned t = 1; t < kTileRows; t++)
-            acc += sh[t][threadIdx.x];
-        partial[(size_t)blockIdx.y * p + j] = acc;
-    }
-}
-
-/* mean_j = (correct ? mean_j : 0) + (sum of the chunk partials) / n: the first
- * pass gives the mean, the second adds the mean deviation (sf_column_means). */
-__global__ void mean_finish_kernel(const double *partial, size_t chunks, size_t p, double n,
-                                   double *mean, bool correct)
-{
-    size_t stride = (size_t)gridDim.x * blockDim.x;
-    for (size_t j = (size_t)blockIdx.x * blockDim.x + threadIdx.x; j < p; j += stride) {
-        double s = 0;
-        for (size_t c = 0; c < chunks; c++)
-            s += partial[c * p + j];
-        mean[j] = (correct ? mean[j] : 0.0) + s / n;
-    }
-}
-
-/* A (column-major n x p) = (v_ij - center_j) / scale_j (scale NULL: 1), a
- * transpose of the row-major batch through a shared tile so that both the
- * reads and the writes are coalesced. Block (32, 8), grid (n/32, p/32). */
-__global__ void aug_center_transpose_kernel(const double *X, const double *y, size_t n, size_t d,
-                                            const double *center, const double *scale, double *A)
-{
-    __shared__ double tile[kTile][kTile + 1];
-    size_t p = d + 1;
-    size_t i0 = (size_t)blockIdx.x * kTile, j0 = (size_t)blockIdx.y * kTile;
-    for (unsigned k = 0; k < kTile; k += kTileRows) {
-        size_t i = i0 + threadIdx.y + k, j = j0 + threadIdx.x;
-        if (i < n && j < p) {
-            double v = aug_value(X, y, i, d, j) - center[j];
-            tile[threadIdx.y + k][threadIdx.x] = scale ? v / scale[j] : v;
-        }
-    }
-    __syncthreads();
-    for (unsigned k = 0; k < kTile; k += kTileRows) {
-        size_t j = j0 + threadIdx.y + k, i = i0 + threadIdx.x;
-        if (i < n && j < p) A[j * n + i] = tile[threadIdx.x][threadIdx.y + k];
     }
 }
 
@@ -109,33 +38,12 @@ __global__ void upper_pack_kernel(const double *A, size_t lda, size_t m, size_t 
     }
 }
 
-unsigned tiles(size_t count) { return (unsigned)((count + kTile - 1) / kTile); }
-
 /* Centered (and scaled) column-major augmented copy of the batch. */
-sf_status launch_aug_copy(sf_cuda_backend *cb, const sf_dbatch *b, const double *center,
-                          const double *scale, double *A)
+sf_status batch_aug_copy(sf_cuda_backend *cb, const sf_dbatch *b, const double *center,
+                         const double *scale, double *A)
 {
-    dim3 block(kTile, kTileRows), grid(tiles(b->rows), tiles(b->d + 1));
-    aug_center_transpose_kernel<<<grid, block, 0, cb->compute>>>(b->X, b->y, b->rows, b->d, center,
-                                                                 scale, A);
-    return SF_CUDA_LAUNCH(&cb->base, "aug_center_transpose_kernel");
-}
-
-/* Column means of the augmented rows with the correcting second pass. */
-sf_status launch_means(sf_cuda_backend *cb, const sf_dbatch *b, size_t chunks,
-                       size_t rows_per_chunk, double *partial, double *mean)
-{
-    size_t p = b->d + 1;
-    dim3 block(kTile, kTileRows), grid(tiles(p), (unsigned)chunks);
-    for (int pass = 0; pass < 2; pass++) {
-        aug_col_sums_kernel<<<grid, block, 0, cb->compute>>>(
-            b->X, b->y, b->rows, b->d, pass ? mean : nullptr, rows_per_chunk, partial);
-        SF_TRY(SF_CUDA_LAUNCH(&cb->base, "aug_col_sums_kernel"));
-        mean_finish_kernel<<<sf_cu_blocks(p, kThreads), kThreads, 0, cb->compute>>>(
-            partial, chunks, p, (double)b->rows, mean, pass == 1);
-        SF_TRY(SF_CUDA_LAUNCH(&cb->base, "mean_finish_kernel"));
-    }
-    return SF_OK;
+    return launch_aug_copy<double>(&cb->base, cb->compute, b->X, b->y, b->rows, b->d, center, scale,
+                                   A);
 }
 
 /* cuSOLVER's geqrf workspace for an m x n matrix, queried once per shape. */
@@ -214,8 +122,9 @@ sf_status sf_cu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, 
         A = a.take<double>(n * p);
         C = a.take<double>(p * p);
     }));
-    SF_TRY(launch_means(cb, b, chunks, rows_per_chunk, partial, dmean));
-    SF_TRY(launch_aug_copy(cb, b, dmean, nullptr, A));
+    SF_TRY(launch_aug_means<double>(be, cb->compute, b->X, b->y, n, b->d, chunks, rows_per_chunk,
+                                    partial, dmean));
+    SF_TRY(batch_aug_copy(cb, b, dmean, nullptr, A));
     /* M2 = A^T A on the centered copy: nothing is squared before centering.
      * SYRK fills the upper triangle; the lower is mirrored on the host. */
     const double one = 1.0, zero = 0.0;
@@ -249,7 +158,7 @@ sf_status sf_cu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *cente
         Rd = a.take<double>(p * p);
         info = a.take<int>(1);
     }));
-    SF_TRY(launch_aug_copy(cb, b, dcenter, dscale, A));
+    SF_TRY(batch_aug_copy(cb, b, dcenter, dscale, A));
     if (n < p) return wide_qr_on_host(cb, A, n, p, R);
     double *work = nullptr;
     int lwork = 0;

@@ -199,4 +199,12 @@ sf_status sf_cu_solve_triangular(sf_backend *be, size_t n, const double *U, doub
                                  bool trans);
 sf_status sf_cu_qr_small(sf_backend *be, size_t m, size_t n, double *A, double *R);
 
+/* staging_ring.cu */
+sf_status sf_cu_ring_create(sf_backend *be, size_t d, size_t rows_per_slot, size_t slots,
+                            sf_ring_input input, unsigned flags, sf_ring **out);
+sf_status sf_cu_ring_acquire(sf_backend *be, sf_ring *r, sf_ring_slot *slot);
+sf_status sf_cu_ring_submit(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch **keep);
+sf_status sf_cu_ring_read(sf_backend *be, sf_ring *r, double *n, double *mean, double *m2);
+void sf_cu_ring_destroy(sf_backend *be, sf_ring *r);
+
 #endif

@@ -20,6 +20,25 @@
 
 typedef struct sf_backend sf_backend;
 typedef struct sf_dbatch sf_dbatch; /* a batch living on the backend */
+typedef struct sf_ring sf_ring;     /* a staging ring (see ring_create) */
+
+/* Element type of the features a staging ring's host slots hold. */
+typedef enum sf_ring_input { SF_RING_F64 = 0, SF_RING_F32 = 1 } sf_ring_input;
+
+/* ring_create flags that leave out one stage, for timing the stages alone
+ * (the overlap test and the benchmark); results are then meaningless. */
+enum {
+    SF_RING_SKIP_COPY = 1u,    /* no host-to-device copy: fold the slot's stale device rows */
+    SF_RING_SKIP_COMPUTE = 2u, /* copy only: nothing is folded */
+};
+
+/* One host slot of a staging ring: rows x d features (row-major, float or
+ * double as the ring was made) and rows labels, for at most `cap` rows. */
+typedef struct sf_ring_slot {
+    void *X;
+    double *y;
+    size_t cap;
+} sf_ring_slot;
 
 typedef struct sf_backend_ops {
     const char *name;
@@ -99,6 +118,34 @@ typedef struct sf_backend_ops {
      * batch_free, and must not standardize such a batch. */
     sf_status (*batch_borrow)(sf_backend *be, const double *X, const double *y, size_t rows,
                               size_t d, sf_dbatch **out);
+
+    /* ---- staging ring: the least-squares feed that never waits ----
+     *
+     * A ring of `slots` (>= 3) host buffers (page-locked on cuda) that the
+     * caller fills, in turn, while the backend copies the previous slot to the
+     * device and folds the one before into running statistics (count, mean,
+     * co-moment of [x, y], float64, Chan merge) that stay on the device. So
+     * filling (parsing) batch k+2, copying k+1 and computing on k overlap.
+     * The caller waits only in ring_acquire, when the slot it is about to
+     * overwrite is still being copied (back-pressure), and in ring_read.
+     *
+     * ring_create may give slots of fewer rows than asked for when memory is
+     * short (slot.cap says how many); it fails only when even a small slot
+     * does not fit. ring_acquire returns the slot to fill next (the same one
+     * until it is submitted). ring_submit hands its first `rows` rows over
+     * and returns at once; with `keep` (float64 rings only) the rows also
+     * stay on the device as a batch the caller owns (batch_free). ring_read
+     * waits for everything submitted, returns the statistics of all rows
+     * submitted since the last read (n = 0: none) and starts afresh. */
+    sf_status (*ring_create)(sf_backend *be, size_t d, size_t rows_per_slot, size_t slots,
+                             sf_ring_input input, unsigned flags, sf_ring **out);
+    sf_status (*ring_acquire)(sf_backend *be, sf_ring *r, sf_ring_slot *slot);
+    sf_status (*ring_submit)(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch **keep);
+    sf_status (*ring_read)(sf_backend *be, sf_ring *r, double *n, double *mean, double *m2);
+    void (*ring_destroy)(sf_backend *be, sf_ring *r);
+    /* The ring really overlaps with the caller's work (a device backend);
+     * false: ring_submit does the work before it returns (host backends). */
+    bool ring_async;
 } sf_backend_ops;
 
 struct sf_backend {
@@ -109,6 +156,15 @@ struct sf_backend {
 };
 
 sf_status sf_backend_cpu_create(int threads, sf_backend **out);
+
+/* The staging ring of a host backend (ring_host.c): plain memory, and each
+ * submit folds its slot with the backend's own batch ops before returning. */
+sf_status sf_ring_host_create(sf_backend *be, size_t d, size_t rows_per_slot, size_t slots,
+                              sf_ring_input input, unsigned flags, sf_ring **out);
+sf_status sf_ring_host_acquire(sf_backend *be, sf_ring *r, sf_ring_slot *slot);
+sf_status sf_ring_host_submit(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch **keep);
+sf_status sf_ring_host_read(sf_backend *be, sf_ring *r, double *n, double *mean, double *m2);
+void sf_ring_host_destroy(sf_backend *be, sf_ring *r);
 
 /* Built only with STREAMFIT_CUDA; `why` receives the reason when no GPU is usable. */
 sf_status sf_backend_cuda_create(int threads, sf_backend **out, char *why, size_t whylen);

@@ -549,6 +549,12 @@ static const sf_backend_ops cpu_ops = {
     .solve_triangular = cpu_solve_triangular,
     .qr_small = cpu_qr_small,
     .batch_borrow = cpu_batch_borrow,
+    .ring_create = sf_ring_host_create,
+    .ring_acquire = sf_ring_host_acquire,
+    .ring_submit = sf_ring_host_submit,
+    .ring_read = sf_ring_host_read,
+    .ring_destroy = sf_ring_host_destroy,
+    .ring_async = false,
 };
 
 sf_status sf_backend_cpu_create(int threads, sf_backend **out)

@@ -73,6 +73,26 @@ static inline void sf_column_means(const double *X, const double *y, size_t n, s
         mean[j] += c[j] / (double)n;
 }
 
+/* Chan-Golub-LeVeque pairwise merge of (nb, mean_b, m2_b) into (na, mean_a,
+ * m2_a), p x p column-major, in place; delta (p) is work space and ends as
+ * mean_b - the old mean_a. Returns the merged count.
+ *   M2 = M2a + M2b + (na nb / n) delta delta^T,  mean = mean_a + delta nb / n */
+static inline double sf_chan_merge(size_t p, double na, double *mean_a, double *m2_a, double nb,
+                                   const double *mean_b, const double *m2_b, double *delta)
+{
+    double n = na + nb;
+    if (nb <= 0) return na;
+    for (size_t j = 0; j < p; j++)
+        delta[j] = mean_b[j] - mean_a[j];
+    double f = na * nb / n;
+    for (size_t c = 0; c < p; c++)
+        for (size_t r = 0; r < p; r++)
+            m2_a[c * p + r] += m2_b[c * p + r] + f * delta[r] * delta[c];
+    for (size_t j = 0; j < p; j++)
+        mean_a[j] += delta[j] * (nb / n);
+    return n;
+}
+
 /* Mirror the upper triangle of a p x p column-major matrix into the lower. */
 static inline void sf_symmetrize_upper(double *A, size_t p)
 {

@@ -83,7 +83,19 @@ struct sf_trainer {
     bool has_theta;
     uint64_t rows;
     sf_fit_report report;
+    /* Least squares through the backend's staging ring (trainer.c): rows
+     * submitted whose statistics are still on the device, and what
+     * sf_trainer_stage handed out last. */
+    sf_ring *ring;
+    uint64_t ring_pending;
+    enum { SF_STAGED_NONE, SF_STAGED_RING, SF_STAGED_HOST } staged;
+    size_t staged_cap;
+    double *stage_X, *stage_y; /* the host staging buffer without a ring */
 };
+
+/* Merge what the staging ring has folded on the device into t->mom (the
+ * only wait on the device in a least-squares feed); a no-op without a ring. */
+sf_status sf_trainer_drain(sf_trainer *t);
 
 /* Model fitting, one file per family. */
 sf_status sf_lsq_fit(sf_trainer *t, sf_model *m);

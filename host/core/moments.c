@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_util.h"
 #include "internal.h"
 
 sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r)
@@ -81,20 +82,12 @@ sf_status sf_moments_merge(sf_backend *be, sf_moments *acc, double nb, const dou
             for (size_t j = 0; j < p * p; j++)
                 acc->R[j] *= sqrt(acc->decay);
     }
-    double na = acc->n, n = na + nb;
+    double na = acc->n;
     double *delta = malloc(sizeof(double) * p);
     if (!delta) return SF_ERR_NO_MEMORY;
-    for (size_t j = 0; j < p; j++)
-        delta[j] = mean_b[j] - acc->mean[j];
-    double f = na * nb / n;
-    for (size_t c = 0; c < p; c++)
-        for (size_t r = 0; r < p; r++)
-            acc->m2[c * p + r] += m2_b[c * p + r] + f * delta[r] * delta[c];
+    acc->n = sf_chan_merge(p, na, acc->mean, acc->m2, nb, mean_b, m2_b, delta);
     sf_status st = SF_OK;
-    if (acc->has_r && R_b) st = merge_r(be, acc, R_b, delta, sqrt(f));
-    for (size_t j = 0; j < p; j++)
-        acc->mean[j] += delta[j] * (nb / n);
-    acc->n = n;
+    if (acc->has_r && R_b) st = merge_r(be, acc, R_b, delta, sqrt(na * nb / acc->n));
     free(delta);
     return st;
 }

@@ -111,22 +111,34 @@ void sf_get_build_info(sf_build_info *info);
 size_t sf_describe_devices(char *buf, size_t len);
 
 /* ---- fitting ---- */
+
+/* How least-squares batches reach the backend (sf_fit_params.staging). */
+typedef enum sf_staging_mode {
+    SF_STAGING_AUTO = 0, /* through a staging ring where the device overlaps (cuda), else direct */
+    SF_STAGING_RING = 1, /* always through the backend's staging ring */
+    SF_STAGING_DIRECT =
+        2 /* each batch uploaded and its statistics merged before the call returns */
+} sf_staging_mode;
+
 typedef struct sf_fit_params {
     sf_model_kind model;
     sf_solver_kind solver;
-    double lambda;        /* ridge / L2 strength (see README for each model's objective) */
-    double l1;            /* L1 strength of the mini-batch (FTRL) update */
-    bool fit_intercept;   /* default true */
-    bool standardize;     /* fit on z = (x - mean) / std (population std); report raw units */
-    int max_iter;         /* Newton / L-BFGS iterations (default 100 / 1000) */
-    double tol;           /* gradient-norm target (default 1e-10) */
-    bool keep_batches;    /* keep uploaded batches for exact solves and refinement (train) */
-    double learning_rate; /* mini-batch update: FTRL alpha (default 0.1) */
-    double decay;         /* least squares streaming: weight of the past per batch, in (0, 1];
-                             0 or 1: no forgetting */
-    bool borrow_rows;     /* with keep_batches: the caller keeps the arrays given to
-                             sf_trainer_add_batch alive and unchanged until the trainer is
-                             destroyed, so a host backend need not copy them */
+    double lambda;           /* ridge / L2 strength (see README for each model's objective) */
+    double l1;               /* L1 strength of the mini-batch (FTRL) update */
+    bool fit_intercept;      /* default true */
+    bool standardize;        /* fit on z = (x - mean) / std (population std); report raw units */
+    int max_iter;            /* Newton / L-BFGS iterations (default 100 / 1000) */
+    double tol;              /* gradient-norm target (default 1e-10) */
+    bool keep_batches;       /* keep uploaded batches for exact solves and refinement (train) */
+    double learning_rate;    /* mini-batch update: FTRL alpha (default 0.1) */
+    double decay;            /* least squares streaming: weight of the past per batch, in (0, 1];
+                                0 or 1: no forgetting */
+    bool borrow_rows;        /* with keep_batches: the caller keeps the arrays given to
+                                sf_trainer_add_batch alive and unchanged until the trainer is
+                                destroyed, so a host backend need not copy them */
+    sf_staging_mode staging; /* least squares without decay or a kept R factor (see
+                                sf_trainer_stage); default AUTO */
+    size_t staging_rows;     /* rows per staging slot (0: 65536) */
 } sf_fit_params;
 
 void sf_fit_params_init(sf_fit_params *p);
@@ -143,6 +155,17 @@ void sf_trainer_destroy(sf_trainer *t);
 /* Add a micro-batch to the exact fit (statistics merged at once; batches kept
  * on the backend when keep_batches). */
 sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, size_t rows);
+
+/* Zero-copy feeding: the rows of the next micro-batch are written straight
+ * into the trainer's staging memory (page-locked on a GPU), at most *cap rows,
+ * then handed over with sf_trainer_commit, which returns without waiting for
+ * the device. Commit is sf_trainer_add_batch (or, after the warm-up,
+ * sf_trainer_update) on those rows. Without a staging ring (classifiers, a
+ * decaying or R-keeping least-squares fit, SF_STAGING_DIRECT) the memory is a
+ * host buffer of the trainer and commit copies as add_batch would. The
+ * pointers are valid until the next stage, commit or destroy. */
+sf_status sf_trainer_stage(sf_trainer *t, double **X, double **y, size_t *cap);
+sf_status sf_trainer_commit(sf_trainer *t, size_t rows);
 
 /* The exact fit over everything added so far. */
 sf_status sf_trainer_fit(sf_trainer *t, sf_model **out);

@@ -74,6 +74,9 @@ void sf_trainer_destroy(sf_trainer *t)
     free(t->scale);
     free(t->ftrl_z);
     free(t->ftrl_n);
+    if (t->ring) t->be->ops->ring_destroy(t->be, t->ring);
+    free(t->stage_X);
+    free(t->stage_y);
     free(t);
 }
 
@@ -87,40 +90,14 @@ static sf_status check_labels(const sf_trainer *t, const double *y, size_t rows)
     return SF_OK;
 }
 
-/* Upload a batch and merge its statistics; the caller keeps or frees it. */
-static sf_status ingest(sf_trainer *t, const double *X, const double *y, size_t rows, bool keep,
-                        sf_dbatch **out)
-{
-    if (!t || (rows && (!X || !y))) return SF_ERR_INVALID_ARGUMENT;
-    sf_status st = check_labels(t, y, rows);
-    if (st != SF_OK) return st;
-    /* Borrowed rows are never standardized in place (the caller's data). */
-    bool borrow = keep && t->par.borrow_rows && t->be->ops->batch_borrow &&
-                  !(t->par.standardize && !is_least_squares(t->par.model));
-    st = borrow ? t->be->ops->batch_borrow(t->be, X, y, rows, t->d, out)
-                : t->be->ops->batch_upload(t->be, X, y, rows, t->d, out);
-    if (st != SF_OK) return st;
-    st = sf_moments_add_batch(t->be, &t->mom, *out);
-    if (st != SF_OK) {
-        t->be->ops->batch_free(t->be, *out);
-        *out = NULL;
-        return st;
-    }
-    t->rows += rows;
-    return SF_OK;
-}
+/* ---- feeding batches ---- */
 
-sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, size_t rows)
+#define DEFAULT_STAGING_ROWS ((size_t)65536)
+/* A batch the device cannot hold is halved, down to this many rows. */
+#define MIN_SPLIT_ROWS ((size_t)1024)
+
+static sf_status keep_batch(sf_trainer *t, sf_dbatch *b)
 {
-    if (rows == 0) return SF_OK;
-    if (t && t->batches_standardized) return SF_ERR_INVALID_ARGUMENT; /* fit already ran */
-    sf_dbatch *b = NULL;
-    sf_status st = ingest(t, X, y, rows, t->par.keep_batches, &b);
-    if (st != SF_OK) return st;
-    if (!t->par.keep_batches) {
-        t->be->ops->batch_free(t->be, b);
-        return SF_OK;
-    }
     if (t->n_batches == t->cap_batches) {
         size_t cap = t->cap_batches ? 2 * t->cap_batches : 16;
         sf_dbatch **nb = realloc(t->batches, cap * sizeof *nb);
@@ -133,6 +110,179 @@ sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, 
     }
     t->batches[t->n_batches++] = b;
     return SF_OK;
+}
+
+/* Least-squares batches go through the backend's staging ring when their
+ * statistics are plain moments (the ring merges them on the device): not
+ * with per-batch forgetting, nor while the trainer keeps an R factor. */
+static bool uses_ring(const sf_trainer *t)
+{
+    const sf_backend_ops *ops = t->be->ops;
+    if (!is_least_squares(t->par.model) || t->mom.has_r || t->mom.decay != 1.0 || !ops->ring_create)
+        return false;
+    if (t->par.staging == SF_STAGING_RING) return true;
+    return t->par.staging == SF_STAGING_AUTO && ops->ring_async;
+}
+
+static sf_status open_ring(sf_trainer *t)
+{
+    if (t->ring) return SF_OK;
+    size_t rows = t->par.staging_rows ? t->par.staging_rows : DEFAULT_STAGING_ROWS;
+    return t->be->ops->ring_create(t->be, t->d, rows, 3, SF_RING_F64, 0, &t->ring);
+}
+
+sf_status sf_trainer_drain(sf_trainer *t)
+{
+    if (!t->ring || t->ring_pending == 0) return SF_OK;
+    size_t p = t->mom.p;
+    double n = 0, *buf = malloc(sizeof(double) * (p + p * p));
+    if (!buf) return SF_ERR_NO_MEMORY;
+    sf_status st = t->be->ops->ring_read(t->be, t->ring, &n, buf, buf + p);
+    if (st == SF_OK) st = sf_moments_merge(t->be, &t->mom, n, buf, buf + p, NULL);
+    free(buf);
+    t->ring_pending = 0;
+    return st;
+}
+
+/* Hand the acquired ring slot's first `rows` rows over (labels checked). */
+static sf_status submit_slot(sf_trainer *t, const double *y, size_t rows, bool keep)
+{
+    sf_status st = check_labels(t, y, rows);
+    if (st != SF_OK) return st;
+    sf_dbatch *b = NULL;
+    st = t->be->ops->ring_submit(t->be, t->ring, rows, keep ? &b : NULL);
+    if (st != SF_OK) return st;
+    t->ring_pending += rows;
+    t->rows += rows;
+    return keep ? keep_batch(t, b) : SF_OK;
+}
+
+/* Rows to the ring, a slot at a time: copying into slot k+1 overlaps the
+ * device's copy and fold of slot k. */
+static sf_status ring_ingest(sf_trainer *t, const double *X, const double *y, size_t rows,
+                             bool keep)
+{
+    sf_status st = check_labels(t, y, rows); /* all or nothing */
+    if (st == SF_OK) st = open_ring(t);
+    for (size_t done = 0; st == SF_OK && done < rows;) {
+        sf_ring_slot slot;
+        st = t->be->ops->ring_acquire(t->be, t->ring, &slot);
+        if (st != SF_OK) break;
+        size_t n = rows - done < slot.cap ? rows - done : slot.cap;
+        memcpy(slot.X, X + done * t->d, sizeof(double) * n * t->d);
+        memcpy(slot.y, y + done, sizeof(double) * n);
+        st = submit_slot(t, slot.y, n, keep);
+        done += n;
+    }
+    return st;
+}
+
+/* One device batch: upload (or borrow), merge its statistics, then keep it,
+ * or take the classifier's mini-batch step (step) and free it. *merged tells
+ * whether the statistics took the rows in (a retry must not repeat that). */
+static sf_status ingest_one(sf_trainer *t, const double *X, const double *y, size_t rows, bool keep,
+                            bool step, bool borrow, bool *merged)
+{
+    sf_backend *be = t->be;
+    *merged = false;
+    /* Borrowed rows are never standardized in place (the caller's data). */
+    borrow = borrow && keep && be->ops->batch_borrow &&
+             !(t->par.standardize && !is_least_squares(t->par.model));
+    sf_dbatch *b = NULL;
+    sf_status st = borrow ? be->ops->batch_borrow(be, X, y, rows, t->d, &b)
+                          : be->ops->batch_upload(be, X, y, rows, t->d, &b);
+    if (st != SF_OK) return st;
+    st = sf_moments_add_batch(be, &t->mom, b);
+    if (st != SF_OK) {
+        be->ops->batch_free(be, b);
+        return st;
+    }
+    *merged = true;
+    t->rows += rows;
+    if (keep) return keep_batch(t, b);
+    if (step && !is_least_squares(t->par.model)) st = sf_ftrl_update(t, b);
+    be->ops->batch_free(be, b);
+    return st;
+}
+
+/* Rows into the statistics (and kept batches, or the mini-batch step). A
+ * batch the device has no memory for is split in halves and fed again. */
+static sf_status ingest(sf_trainer *t, const double *X, const double *y, size_t rows, bool keep,
+                        bool step, bool borrow)
+{
+    if (!t || (rows && (!X || !y))) return SF_ERR_INVALID_ARGUMENT;
+    if (uses_ring(t)) return ring_ingest(t, X, y, rows, keep);
+    sf_status st = check_labels(t, y, rows);
+    if (st != SF_OK) return st;
+    bool merged = false;
+    st = ingest_one(t, X, y, rows, keep, step, borrow, &merged);
+    if (st == SF_ERR_NO_MEMORY && !merged && rows >= 2 * MIN_SPLIT_ROWS) {
+        sf_logf(t->ctx, SF_LOG_WARN, "out of memory for a batch of %zu rows: feeding it in halves",
+                rows);
+        size_t h = rows / 2;
+        st = ingest(t, X, y, h, keep, step, borrow);
+        if (st == SF_OK) st = ingest(t, X + h * t->d, y + h, rows - h, keep, step, borrow);
+    }
+    return st;
+}
+
+sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, size_t rows)
+{
+    if (rows == 0) return SF_OK;
+    if (t && t->batches_standardized) return SF_ERR_INVALID_ARGUMENT; /* fit already ran */
+    return ingest(t, X, y, rows, t->par.keep_batches, false, t->par.borrow_rows);
+}
+
+sf_status sf_trainer_stage(sf_trainer *t, double **X, double **y, size_t *cap)
+{
+    if (!t || !X || !y || !cap) return SF_ERR_INVALID_ARGUMENT;
+    t->staged = SF_STAGED_NONE;
+    if (uses_ring(t)) {
+        sf_status st = open_ring(t);
+        sf_ring_slot slot;
+        if (st == SF_OK) st = t->be->ops->ring_acquire(t->be, t->ring, &slot);
+        if (st != SF_OK) return st;
+        *X = slot.X;
+        *y = slot.y;
+        t->staged_cap = *cap = slot.cap;
+        t->staged = SF_STAGED_RING;
+        return SF_OK;
+    }
+    if (!t->stage_X) {
+        size_t rows = t->par.staging_rows ? t->par.staging_rows : DEFAULT_STAGING_ROWS;
+        t->stage_X = malloc(sizeof(double) * rows * t->d);
+        t->stage_y = malloc(sizeof(double) * rows);
+        if (!t->stage_X || !t->stage_y) {
+            free(t->stage_X);
+            free(t->stage_y);
+            t->stage_X = t->stage_y = NULL;
+            return SF_ERR_NO_MEMORY;
+        }
+        t->staged_cap = rows;
+    }
+    *X = t->stage_X;
+    *y = t->stage_y;
+    *cap = t->staged_cap;
+    t->staged = SF_STAGED_HOST;
+    return SF_OK;
+}
+
+sf_status sf_trainer_commit(sf_trainer *t, size_t rows)
+{
+    if (!t || t->staged == SF_STAGED_NONE || rows > t->staged_cap) return SF_ERR_INVALID_ARGUMENT;
+    int staged = t->staged;
+    t->staged = SF_STAGED_NONE;
+    if (rows == 0) return SF_OK;
+    if (t->par.keep_batches && t->batches_standardized) return SF_ERR_INVALID_ARGUMENT;
+    if (staged == SF_STAGED_HOST) /* never borrowed: the buffer is filled again */
+        return t->par.keep_batches ? ingest(t, t->stage_X, t->stage_y, rows, true, false, false)
+                                   : sf_trainer_update(t, t->stage_X, t->stage_y, rows);
+    /* The slot stays acquired when its labels are refused: staging again
+     * hands out the same slot. */
+    sf_ring_slot slot;
+    sf_status st = t->be->ops->ring_acquire(t->be, t->ring, &slot);
+    if (st != SF_OK) return st;
+    return submit_slot(t, slot.y, rows, t->par.keep_batches);
 }
 
 static sf_model *new_model(const sf_trainer *t)
@@ -160,11 +310,12 @@ static sf_status finish_model(sf_trainer *t, sf_status st, sf_model *m, sf_model
 sf_status sf_trainer_fit(sf_trainer *t, sf_model **out)
 {
     if (!t || !out) return SF_ERR_INVALID_ARGUMENT;
+    sf_status st = sf_trainer_drain(t);
+    if (st != SF_OK) return st;
     if (t->mom.n == 0) return SF_ERR_EMPTY;
     sf_model *m = new_model(t);
     if (!m) return SF_ERR_NO_MEMORY;
     memset(&t->report, 0, sizeof t->report);
-    sf_status st;
     if (is_least_squares(t->par.model))
         st = sf_lsq_fit(t, m);
     else if (!t->par.keep_batches)
@@ -181,17 +332,14 @@ sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, siz
      * describe everything the statistics have seen. */
     sf_status st = (t && t->par.keep_batches) ? sf_trainer_end_warmup(t) : SF_OK;
     if (st != SF_OK) return st;
-    sf_dbatch *b = NULL;
-    st = ingest(t, X, y, rows, false, &b);
-    if (st != SF_OK) return st;
-    if (!is_least_squares(t->par.model)) st = sf_ftrl_update(t, b);
-    t->be->ops->batch_free(t->be, b);
-    return st;
+    return ingest(t, X, y, rows, false, true, false);
 }
 
 sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out)
 {
     if (!t || !out) return SF_ERR_INVALID_ARGUMENT;
+    sf_status st = sf_trainer_drain(t);
+    if (st != SF_OK) return st;
     if (t->mom.n == 0) return SF_ERR_EMPTY;
     if (is_least_squares(t->par.model)) {
         /* The merged statistics are exact: a snapshot is a solve on them. */
@@ -218,7 +366,8 @@ static void free_batches(sf_trainer *t)
 sf_status sf_trainer_end_warmup(sf_trainer *t)
 {
     if (!t) return SF_ERR_INVALID_ARGUMENT;
-    sf_status st = SF_OK;
+    sf_status st = sf_trainer_drain(t);
+    if (st != SF_OK) return st;
     /* Least squares keeps the accurate path open for later solves by turning
      * the kept batches into the mergeable R factor before dropping them. */
     if (is_least_squares(t->par.model) && t->par.solver != SF_SOLVER_CHOLESKY && t->n_batches)

@@ -75,6 +75,10 @@ static size_t params_of(const sf_trainer *t)
 sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t *len)
 {
     if (!t || !buf || !len) return SF_ERR_INVALID_ARGUMENT;
+    /* Statistics still on the device belong to the state: bring them in.
+     * This changes where they are kept, not the trainer's value. */
+    sf_status drained = sf_trainer_drain((sf_trainer *)t);
+    if (drained != SF_OK) return drained;
     const sf_moments *m = &t->mom;
     size_t p = m->p, P = params_of(t);
     writer w = {0};
@@ -106,6 +110,8 @@ sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t
 sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t len)
 {
     if (!t || !buf) return SF_ERR_INVALID_ARGUMENT;
+    sf_status drained = sf_trainer_drain(t); /* empties the ring; the state replaces it all */
+    if (drained != SF_OK) return drained;
     reader r = {.p = buf, .end = buf + len};
     char magic[sizeof state_magic];
     get(&r, magic, sizeof magic);
@@ -144,6 +150,8 @@ sf_status sf_trainer_merge_state(sf_trainer *t, const unsigned char *buf, size_t
     if (!t || !buf) return SF_ERR_INVALID_ARGUMENT;
     if (t->par.model != SF_MODEL_OLS && t->par.model != SF_MODEL_RIDGE)
         return SF_ERR_UNSUPPORTED; /* only least-squares statistics merge exactly */
+    sf_status drained = sf_trainer_drain(t);
+    if (drained != SF_OK) return drained;
     if (t->mom.n == 0 && t->n_batches == 0) return sf_trainer_load_state(t, buf, len);
     sf_fit_params p = t->par;
     p.keep_batches = false;
