@@ -38,8 +38,14 @@
 #   SF_ALLOW_SKIP=1  a dry run on a machine without a GPU: a skipped GPU test
 #                    is not a failure (on the GPU machine it is one)
 #   OUT              folder for the logs and results (default: <build>/gpu-results)
+#   SF_GPU_BENCH=0   skip the benchmark (streamfit_gpu_bench: OLS update through
+#                    the staging ring vs pinned H2D bandwidth, logistic epoch,
+#                    GPU vs the CPU backend on all cores, d = 16..1024, 10^7
+#                    float32 rows; a few minutes on 16 cores)
+#   SF_GPU_BENCH_ARGS  arguments for it (default: its defaults, --repeat 3)
 # Exit status: 0 when the GPU tests passed (and did not skip) and the CLI fit
-# on the GPU succeeded, else non-zero. At most 8 files land in OUT.
+# on the GPU succeeded, else non-zero. At most 8 files land in OUT (the
+# configure and build logs only when those steps fail).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -123,7 +129,7 @@ echo "== configure ($build)"
 if ! cmake -S "$root" -B "$build" \
     -DCMAKE_BUILD_TYPE=Release \
     -DSTREAMFIT_CUDA=ON \
-    -DSTREAMFIT_BENCH=OFF \
+    -DSTREAMFIT_BENCH=ON \
     -DSTREAMFIT_KAFKA="${SF_KAFKA:-OFF}" \
     -DCMAKE_CUDA_COMPILER="$nvcc" \
     -DPKG_CONFIG_EXECUTABLE="$pkgconf" \
@@ -141,6 +147,8 @@ if ! cmake --build "$build" -j "$(nproc)" >"$out/build.log" 2>&1; then
   tail -20 "$out/build.log"
   exit 1
 fi
+
+rm -f "$out/configure.log" "$out/build.log"
 
 echo "== streamfit info"
 "$build/streamfit" info 2>&1 | tee "$out/info.txt"
@@ -182,6 +190,17 @@ rest_rc=$?
 set -e
 tail -15 "$out/ctest-rest.txt"
 
-echo "ctest_gpu_rc=$rc cli_rc=$cli_rc rest_rc=$rest_rc" >"$out/result.txt"
+bench_rc=skipped
+if [ "${SF_GPU_BENCH:-1}" != 0 ]; then
+  echo "== streamfit_gpu_bench ${SF_GPU_BENCH_ARGS:-}"
+  set +e
+  # shellcheck disable=SC2086 # the arguments are meant to split
+  "$build/streamfit_gpu_bench" ${SF_GPU_BENCH_ARGS:-} --out "$out/gpu_bench.jsonl" \
+    2>&1 | tee "$out/gpu_bench.md"
+  bench_rc=${PIPESTATUS[0]}
+  set -e
+fi
+
+echo "ctest_gpu_rc=$rc cli_rc=$cli_rc rest_rc=$rest_rc bench_rc=$bench_rc" >"$out/result.txt"
 echo "== result: $(cat "$out/result.txt")"
 exit "$rc"

@@ -103,8 +103,12 @@ static sf_status slot_batch(sf_backend *be, sf_ring *r, const host_slot *s, size
     const double *X = s->X;
     if (r->input == SF_RING_F32) {
         const float *xf = s->X;
-        for (size_t i = 0; i < rows * r->d; i++)
-            r->Xd[i] = xf[i];
+        double *xd = r->Xd;
+        size_t count = rows * r->d;
+#pragma omp parallel for num_threads(be->threads > 0 ? be->threads : 1)                            \
+    schedule(static) if (count > 65536)
+        for (size_t i = 0; i < count; i++)
+            xd[i] = xf[i];
         X = r->Xd;
     }
     /* A kept batch outlives the slot, which will be refilled: a copy. */

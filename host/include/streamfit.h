@@ -114,10 +114,12 @@ size_t sf_describe_devices(char *buf, size_t len);
 
 /* How least-squares batches reach the backend (sf_fit_params.staging). */
 typedef enum sf_staging_mode {
-    SF_STAGING_AUTO = 0, /* through a staging ring where the device overlaps (cuda), else direct */
-    SF_STAGING_RING = 1, /* always through the backend's staging ring */
-    SF_STAGING_DIRECT =
-        2 /* each batch uploaded and its statistics merged before the call returns */
+    /* through a staging ring where the device overlaps (cuda), else direct */
+    SF_STAGING_AUTO = 0,
+    /* always through the backend's staging ring */
+    SF_STAGING_RING = 1,
+    /* each batch uploaded and its statistics merged before the call returns */
+    SF_STAGING_DIRECT = 2
 } sf_staging_mode;
 
 typedef struct sf_fit_params {
