@@ -140,6 +140,13 @@ int sf_stream_demo_start(sf_stream_demo *demo, sf_stream_options *o, const char 
     demo->model = o->fit.model;
     int rc = feed_columns(demo, err, errlen);
     if (rc != SF_EXIT_OK) return rc;
+#ifndef STREAMFIT_HAVE_KAFKA
+    (void)feed_main; /* the feed thread runs only beside a broker */
+    snprintf(err, errlen,
+             "the embedded demo needs Kafka support, and this build has none "
+             "(configured with STREAMFIT_KAFKA=OFF or without librdkafka)");
+    return SF_EXIT_FAILURE;
+#else
     if (sf_broker_start(0, DEMO_PARTITIONS, 1, &demo->broker, err, errlen) != SF_OK)
         return SF_EXIT_FAILURE;
     if (sf_broker_create_topic(demo->broker, DEMO_TOPIC, DEMO_PARTITIONS) != SF_OK) {
@@ -166,6 +173,7 @@ int sf_stream_demo_start(sf_stream_demo *demo, sf_stream_options *o, const char 
             sf_broker_bootstrap(demo->broker), DEMO_PARTITIONS, DEMO_TOPIC,
             feed_path ? feed_path : "a synthetic stream", rate);
     return SF_EXIT_OK;
+#endif
 }
 
 void sf_stream_demo_stop(sf_stream_demo *demo)
@@ -175,6 +183,8 @@ void sf_stream_demo_stop(sf_stream_demo *demo)
     demo->feed_running = false;
     sf_sink_destroy(demo->feed_sink);
     demo->feed_sink = NULL;
+#ifdef STREAMFIT_HAVE_KAFKA
     if (demo->broker) sf_broker_stop(demo->broker);
+#endif
     demo->broker = NULL;
 }
