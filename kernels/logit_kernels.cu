@@ -8,7 +8,9 @@
  *   rows     sigmoid or softmax, loss (stable log1pexp / logsumexp),
  *            residual e = p - y and IRLS weights      (fused kernels)
  *   gradient V e  (K blocks: V E^T, landing in theta's layout)
- *   Hessian  sum_i s_i v_i v_i^T = (s .* V) V^T per class pair (cublasDgemm)
+ *   Hessian  binary: sum_i s_i v_i v_i^T = (sqrt(s) .* V)(sqrt(s) .* V)^T, one
+ *            weighted cublasDsyrk; softmax: (s .* V) V^T per class pair
+ *            (cublasDgemm: the off-diagonal blocks are not symmetric)
  * These are the CPU backend's formulas and layouts; its X^T diag(s) X plus the
  * intercept row and column are the same numbers as the p x p product here.
  * Loss sums are reduced per block and then in a fixed order (deterministic).
@@ -154,6 +156,15 @@ __global__ void scale_rows_kernel(const double *V, const double *s, size_t n, si
         SV[idx] = s[idx / p] * V[idx];
 }
 
+/* RV (row-major n x p) = sqrt(s_i) * V_i, for s_i >= 0 (binary IRLS weights). */
+__global__ void sqrt_scale_rows_kernel(const double *V, const double *s, size_t n, size_t p,
+                                       double *RV)
+{
+    size_t total = n * p, stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t idx = (size_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += stride)
+        RV[idx] = sqrt(s[idx / p]) * V[idx];
+}
+
 sf_status launch_augment(sf_cuda_backend *cb, const sf_dbatch *b, double *V)
 {
     size_t total = b->rows * (b->d + 1);
@@ -173,6 +184,20 @@ sf_status weighted_gram(sf_cuda_backend *cb, const double *V, const double *s, s
     return SF_CUBLAS(&cb->base,
                      cublasDgemm(cb->blas, CUBLAS_OP_N, CUBLAS_OP_T, (int)p, (int)p, (int)n, &one,
                                  SV, (int)p, V, (int)p, &zero, H, (int)ldh));
+}
+
+/* The upper triangle of H (p x p) = sum_i s_i v_i v_i^T for weights s_i >= 0,
+ * as one SYRK on the rows scaled by sqrt(s_i): half the work of a GEMM. */
+sf_status weighted_syrk(sf_cuda_backend *cb, const double *V, const double *s, size_t n, size_t p,
+                        double *RV, double *H)
+{
+    sqrt_scale_rows_kernel<<<sf_cu_blocks(n * p, kThreads), kThreads, 0, cb->compute>>>(V, s, n, p,
+                                                                                        RV);
+    SF_TRY(SF_CUDA_LAUNCH(&cb->base, "sqrt_scale_rows_kernel"));
+    /* Column-major view: RV is p x n (ld p); H = RV RV^T. */
+    const double one = 1.0, zero = 0.0;
+    return SF_CUBLAS(&cb->base, cublasDsyrk(cb->blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_N, (int)p,
+                                            (int)n, &one, RV, (int)p, &zero, H, (int)p));
 }
 
 /* The sum of a loss over the rows: its block partials, reduced on the device. */
@@ -247,11 +272,16 @@ sf_status sf_cu_logistic_terms(sf_backend *be, const sf_dbatch *b, const double 
     /* grad = sum e_i v_i = V e (column-major p x n). */
     SF_TRY(SF_CUBLAS(be, cublasDgemv(cb->blas, CUBLAS_OP_N, (int)p, (int)n, &one, V, (int)p, e, 1,
                                      &zero, dgrad, 1)));
-    if (hess) SF_TRY(weighted_gram(cb, V, s, n, p, SV, H, p));
+    if (hess) SF_TRY(weighted_syrk(cb, V, s, n, p, SV, H));
     sf_cu_fetch out[] = {{dloss, sizeof(double), loss, nullptr},
                          {dgrad, sizeof(double) * p, grad, nullptr},
                          {H, hess ? sizeof(double) * p * p : 0, hess, nullptr}};
-    return sf_cu_fetch_results(cb, out, 3);
+    SF_TRY(sf_cu_fetch_results(cb, out, 3));
+    if (hess) /* SYRK filled the upper triangle */
+        for (size_t c = 0; c < p; c++)
+            for (size_t r = c + 1; r < p; r++)
+                hess[c * p + r] = hess[r * p + c];
+    return SF_OK;
 }
 
 sf_status sf_cu_softmax_terms(sf_backend *be, const sf_dbatch *b, const double *theta, size_t K,
