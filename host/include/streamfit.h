@@ -140,7 +140,8 @@ typedef struct sf_fit_params {
                                 destroyed, so a host backend need not copy them */
     sf_staging_mode staging; /* least squares without decay or a kept R factor (see
                                 sf_trainer_stage); default AUTO */
-    size_t staging_rows;     /* rows per staging slot (0: 65536) */
+    size_t staging_rows;     /* rows per staging slot (0: 65536, fewer for rows wider than
+                                512 features: slots of at most 256 MiB) */
 } sf_fit_params;
 
 void sf_fit_params_init(sf_fit_params *p);

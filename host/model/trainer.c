@@ -93,6 +93,7 @@ static sf_status check_labels(const sf_trainer *t, const double *y, size_t rows)
 /* ---- feeding batches ---- */
 
 #define DEFAULT_STAGING_ROWS ((size_t)65536)
+#define SLOT_BYTES ((size_t)256 << 20)
 /* A batch the device cannot hold is halved, down to this many rows. */
 #define MIN_SPLIT_ROWS ((size_t)1024)
 
@@ -127,7 +128,11 @@ static bool uses_ring(const sf_trainer *t)
 static sf_status open_ring(sf_trainer *t)
 {
     if (t->ring) return SF_OK;
-    size_t rows = t->par.staging_rows ? t->par.staging_rows : DEFAULT_STAGING_ROWS;
+    /* Default slots of at most 256 MiB (wide rows get fewer of them). */
+    size_t rows = (SLOT_BYTES / sizeof(double)) / t->d;
+    if (rows > DEFAULT_STAGING_ROWS) rows = DEFAULT_STAGING_ROWS;
+    if (rows < MIN_SPLIT_ROWS) rows = MIN_SPLIT_ROWS;
+    if (t->par.staging_rows) rows = t->par.staging_rows;
     return t->be->ops->ring_create(t->be, t->d, rows, 3, SF_RING_F64, 0, &t->ring);
 }
 
