@@ -604,6 +604,66 @@ class TestInputs(unittest.TestCase):
         self.assertNotIn("skipped", r.stderr)
 
 
+class TestStagingRing(unittest.TestCase):
+    """train --staging ring: least squares on CSV parsed window by window
+    straight into the staging ring's slots (the default on a GPU; here the CPU
+    backend's ring) gives the table path's model, rows and bad records."""
+
+    @classmethod
+    def setUpClass(cls):
+        X, y, _ = gen_regression(21, 150000, 4, scales=[1, 10, 100, 0.1])
+        lines = ["y,x1,x2,x3,x4"] + [",".join(repr(v) for v in [t] + x) for x, t in zip(X, y)]
+        lines[1000] = "1,2,3"          # line 1001: wrong field count
+        lines[70000] = ""              # a blank line
+        lines[140000] = "1,2,3,x,5"    # line 140001: not a number
+        cls.path = write("ring.csv", "\n".join(lines) + "\n")
+
+    def check_same(self, *args, tol=1e-12):
+        a, ra = train(*args, "--input", self.path, out="direct.json")
+        b, rb = train(*args, "--input", self.path, "--staging", "ring", out="ring.json")
+        for u, v in zip(model_vector(b), model_vector(a)):
+            self.assertLess(rel_err(u, v), tol, "%r vs %r" % (u, v))
+        self.assertEqual((b["rows_seen"], b["rows_skipped"]), (a["rows_seen"], a["rows_skipped"]))
+        self.assertEqual(b["feature_names"], a["feature_names"])
+        return rb
+
+    def test_ols_ridge(self):
+        r = self.check_same("--model", "ols")
+        self.assertRegex(r.stderr, r"\bline 1001\b")
+        self.assertRegex(r.stderr, r"\bline 140001\b")
+        self.assertRegex(r.stderr, r"skipped 2 bad records, kept 149997 rows")
+        self.check_same("--model", "ridge", "--lambda", "2.5", "--standardize")
+        self.check_same("--model", "ols", "--solver", "qr", "--threads", "1")
+
+    def test_stdin_and_label(self):
+        with open(self.path, "rb") as f:
+            text = f.read()
+        a, _ = train("--model", "ols", "--input", "-", "--label", "x2", stdin=text, out="a.json")
+        b, _ = train("--model", "ols", "--input", "-", "--label", "x2", "--staging", "ring",
+                     stdin=text, out="b.json")
+        self.assertEqual(b["label"], "x2")
+        for u, v in zip(model_vector(b), model_vector(a)):
+            self.assertLess(rel_err(u, v), 1e-12)
+
+    def test_fail_and_usage(self):
+        _, r = train("--model", "ols", "--input", self.path, "--staging", "ring", "--on-error",
+                     "fail", check_rc=1)
+        self.assertRegex(r.stderr, r"\bline 1001\b")
+        self.assertFalse(os.path.exists(tmp("m.json")))
+        run("train", "--model", "ols", "--input", self.path, "--staging", "pinned", "--out",
+            tmp("x.json"), check_rc=2)
+        _, r = train("--model", "ols", "--input", tmp("missing.csv"), "--staging", "ring",
+                     check_rc=1)
+        self.assertIn("cannot open", r.stderr)
+
+    def test_classifier_takes_the_table_path(self):
+        rnd = random.Random(4)
+        lines = ["y,x1"] + ["%d,%r" % (i % 2, rnd.gauss(i % 2, 1.0)) for i in range(400)]
+        path = write("cls_ring.csv", "\n".join(lines) + "\n")
+        m, _ = train("--model", "logistic", "--input", path, "--staging", "ring")
+        self.assertEqual(m["classes"], [0, 1])
+
+
 class TestBadInput(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

@@ -921,6 +921,74 @@ static void test_parse_file(void **state)
     assert_string_equal(g_err, "cannot read '/tmp': Is a directory");
 }
 
+/* The row stream gives the generated table's rows, lines and bad records,
+ * whatever the window size and thread count (windows end mid-chunk, on bad
+ * and blank lines, and span several threads). */
+static void test_row_stream(void **state)
+{
+    (void)state;
+    generated g;
+    gen_csv(&g, 3u << 20);
+    char path[] = "/tmp/test_rowstream_XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, g.text, g.len), (ssize_t)g.len);
+    close(fd);
+    sf_parse_options o = csv_options();
+    o.label_name = "y";
+    o.max_errors_kept = 8;
+    const size_t caps[] = {1, 7, 1000, 4096, 65536, 1u << 20};
+    const int threads[] = {1, 3, 4, 2, 7, 4};
+    double *X = malloc(sizeof(double) * g.rows * g.d), *y = malloc(sizeof(double) * g.rows);
+    uint64_t *line = malloc(sizeof(uint64_t) * g.rows);
+    assert_true(X && y && line);
+    for (size_t k = 0; k < sizeof caps / sizeof *caps; k++) {
+        o.threads = threads[k];
+        sf_row_stream *rs = NULL;
+        sf_table info;
+        assert_int_equal(sf_row_stream_open(path, &o, &rs, &info, g_err, sizeof g_err), SF_OK);
+        assert_int_equal(info.d, g.d);
+        assert_string_equal(info.label_name, "y");
+        assert_string_equal(info.feature_names[2], "c");
+        size_t total = 0, rows = 0, errors = 0, added = 0;
+        do {
+            size_t cap = caps[k] < g.rows - total ? caps[k] : g.rows - total;
+            if (cap == 0) cap = 1; /* the last call finds the end */
+            double *xw = total < g.rows ? X + total * g.d : X, *yw = total < g.rows ? y + total : y;
+            uint64_t *lw = total < g.rows ? line + total : line;
+            assert_int_equal(sf_row_stream_next(rs, &info, xw, yw, lw, cap, &rows, &added), SF_OK);
+            assert_true(rows <= cap);
+            total += rows;
+            errors += added;
+        } while (rows > 0);
+        assert_int_equal(total, g.rows);
+        assert_memory_equal(line, g.line, g.rows * sizeof *line);
+        assert_memory_equal(y, g.y, g.rows * sizeof *y);
+        assert_memory_equal(X, g.X, g.rows * g.d * sizeof *X);
+        assert_int_equal(info.rows, g.rows);
+        assert_int_equal(info.bad_rows, g.n_bad);
+        assert_int_equal(errors, g.n_bad);
+        for (size_t e = 0; e < g.n_bad; e++)
+            assert_int_equal(info.errors[e].line, g.bad_lines[e]);
+        assert_string_equal(info.errors[0].reason, "field 5 ('oops') is not a number");
+        sf_row_stream_close(rs);
+        sf_table_free(&info);
+    }
+    /* Errors of the open: no such file, LIBSVM, a header only. */
+    sf_row_stream *rs = NULL;
+    sf_table info;
+    assert_int_equal(sf_row_stream_open("/nonexistent/x.csv", &o, &rs, &info, g_err, sizeof g_err),
+                     SF_ERR_IO);
+    sf_parse_options l = libsvm_options();
+    assert_int_equal(sf_row_stream_open(path, &l, &rs, &info, g_err, sizeof g_err),
+                     SF_ERR_UNSUPPORTED);
+    unlink(path);
+    free(X);
+    free(y);
+    free(line);
+    gen_free(&g);
+}
+
 static void test_parse_stdin(void **state)
 {
     (void)state;
@@ -951,6 +1019,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_options_defaults),
         cmocka_unit_test(test_parse_f64),
+        cmocka_unit_test(test_row_stream),
         cmocka_unit_test(test_header_label_by_name),
         cmocka_unit_test(test_header_label_by_index),
         cmocka_unit_test(test_header_names_trimmed),

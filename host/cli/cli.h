@@ -55,6 +55,8 @@ bool cli_input_option(cli_input *in, const char *cmd, int opt, const char *arg, 
 /* Read and parse the input; report bad records (first few with line numbers,
  * and the total). Returns SF_EXIT_OK, or the exit status to leave with. */
 int cli_read_input(cli_input *in, sf_table *t);
+/* The same for an input already in memory (data, len). */
+int cli_read_loaded_input(cli_input *in, const char *data, size_t len, sf_table *t);
 
 /* Report one more bad record found after parsing (e.g. an unknown class). */
 void cli_report_bad_row(uint64_t line, const char *reason, size_t *shown);

@@ -139,18 +139,38 @@ void cli_report_bad_row(uint64_t line, const char *reason, size_t *shown)
     (*shown)++;
 }
 
+static int report_table(const cli_input *in, sf_table *t);
+
 int cli_read_input(cli_input *in, sf_table *t)
 {
-    char err[512] = "";
     if (in->parse.format == SF_FORMAT_LIBSVM && in->label_set && in->parse.label_name) {
         cli_error("--label by name needs CSV with a header");
         return SF_EXIT_USAGE;
     }
+    char err[512] = "";
     sf_status st = sf_parse_file(in->path, &in->parse, t, err, sizeof err);
     if (st != SF_OK) {
         cli_error("%s", err[0] ? err : sf_strerror(st));
         return SF_EXIT_FAILURE;
     }
+    return report_table(in, t);
+}
+
+int cli_read_loaded_input(cli_input *in, const char *data, size_t len, sf_table *t)
+{
+    char err[512] = "";
+    sf_status st = sf_parse_buffer(data, len, &in->parse, t, err, sizeof err);
+    if (st != SF_OK) {
+        cli_error("%s", err[0] ? err : sf_strerror(st));
+        return SF_EXIT_FAILURE;
+    }
+    return report_table(in, t);
+}
+
+/* Bad records of a parsed table: the first few with their line, and the
+ * total; fatal under --on-error fail. */
+static int report_table(const cli_input *in, sf_table *t)
+{
     if (t->bad_rows == 0) return SF_EXIT_OK;
     if (in->on_error == CLI_ON_ERROR_FAIL) {
         const sf_parse_error *e = &t->errors[0];

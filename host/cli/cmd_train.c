@@ -1,7 +1,9 @@
 /*
  * cmd_train.c — `streamfit train`: a file (or stdin) to a fitted model file.
  * Parse all rows (in parallel), map class labels, feed micro-batches to the
- * trainer, fit exactly, write the model atomically.
+ * trainer, fit exactly, write the model atomically. Least squares on CSV
+ * through a staging ring parses window by window straight into the ring's
+ * slots instead (train_stream.c).
  */
 #include <getopt.h>
 #include <math.h>
@@ -11,6 +13,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "train.h"
 
 static const char train_help[] =
     "Usage: streamfit train --model MODEL --input PATH|- --out MODEL.json [options]\n"
@@ -39,6 +42,11 @@ static const char train_help[] =
     "\n"
     "Compute:\n"
     "  --device auto|cpu|cuda  backend (default auto: GPU when usable, else CPU)\n"
+    "  --staging auto|ring|direct  how least-squares batches reach the device: a\n"
+    "                        ring of page-locked slots that CSV rows are parsed\n"
+    "                        into while the GPU copies and folds the previous ones\n"
+    "                        (ring), or whole-file parse then batches (direct);\n"
+    "                        auto: ring on a GPU, direct on the CPU\n"
     "  --threads N           CPU threads for parsing and BLAS (default: all cores)\n"
     "  --verbose             say what the solver did\n"
     "\n"
@@ -56,18 +64,9 @@ enum {
     OPT_BATCH_ROWS,
     OPT_OUT,
     OPT_VERBOSE,
+    OPT_STAGING,
     OPT_HELP,
 };
-
-typedef struct train_args {
-    cli_input in;
-    sf_fit_params fit;
-    bool model_set;
-    sf_device_kind device;
-    long batch_rows;
-    const char *out;
-    bool verbose;
-} train_args;
 
 static int parse_train_args(int argc, char **argv, train_args *a)
 {
@@ -84,6 +83,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         {"device", required_argument, 0, OPT_DEVICE},
         {"out", required_argument, 0, OPT_OUT},
         {"verbose", no_argument, 0, OPT_VERBOSE},
+        {"staging", required_argument, 0, OPT_STAGING},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0},
     };
@@ -136,6 +136,16 @@ static int parse_train_args(int argc, char **argv, train_args *a)
             break;
         case OPT_OUT: a->out = optarg; break;
         case OPT_VERBOSE: a->verbose = true; break;
+        case OPT_STAGING:
+            if (!strcmp(optarg, "auto"))
+                a->fit.staging = SF_STAGING_AUTO;
+            else if (!strcmp(optarg, "ring"))
+                a->fit.staging = SF_STAGING_RING;
+            else if (!strcmp(optarg, "direct"))
+                a->fit.staging = SF_STAGING_DIRECT;
+            else
+                return cli_usage_error(cmd, "unknown --staging '%s' (auto, ring, direct)", optarg);
+            break;
         case 'h':
         case OPT_HELP: fputs(train_help, stdout); return -1;
         default:
@@ -247,44 +257,23 @@ static double *map_classes(train_args *a, sf_table *t, size_t *K, int *status)
     return classes;
 }
 
-static int fit_and_save(train_args *a, sf_table *t, const double *classes, size_t K)
+int train_finish(const train_args *a, sf_context *ctx, sf_trainer *tr, const sf_table *info,
+                 const double *classes, size_t K)
 {
-    bool verbose = a->verbose;
-    sf_context_options copt;
-    sf_context_options_init(&copt);
-    copt.device = a->device;
-    copt.threads = a->in.parse.threads;
-    copt.log = cli_log;
-    copt.log_user = &verbose;
-    sf_context *ctx = NULL;
-    sf_trainer *tr = NULL;
     sf_model *m = NULL;
-    int rc = SF_EXIT_FAILURE;
-    sf_status st = sf_context_create(&copt, &ctx);
-    if (st != SF_OK) {
-        if (st != SF_ERR_DEVICE) cli_error("cannot start a backend: %s", sf_strerror(st));
-        return SF_EXIT_FAILURE;
-    }
-    a->fit.borrow_rows = true; /* the parsed table outlives the trainer */
-    st = sf_trainer_create(ctx, &a->fit, t->d, K, &tr);
-    size_t step = (size_t)a->batch_rows;
-    for (size_t r = 0; st == SF_OK && r < t->rows; r += step) {
-        size_t n = t->rows - r < step ? t->rows - r : step;
-        st = sf_trainer_add_batch(tr, t->X + r * t->d, t->y + r, n);
-    }
     double t0 = cli_seconds();
-    if (st == SF_OK) st = sf_trainer_fit(tr, &m);
-    if (verbose && st == SF_OK)
+    sf_status st = sf_trainer_fit(tr, &m);
+    if (a->verbose && st == SF_OK)
         fprintf(stderr, "streamfit: fitted in %.1f ms (batches uploaded before)\n",
                 (cli_seconds() - t0) * 1e3);
     if (st != SF_OK) {
         cli_error("training failed: %s",
                   st == SF_ERR_EMPTY ? "no good rows to train on" : sf_strerror(st));
-        goto done;
+        return SF_EXIT_FAILURE;
     }
     sf_fit_report rep;
     sf_trainer_report(tr, &rep);
-    if (verbose)
+    if (a->verbose)
         fprintf(stderr,
                 "streamfit: %s on %s: solver %s, %d iterations, gradient norm %.3g, rcond %.3g, "
                 "%d refinement steps%s\n",
@@ -295,19 +284,113 @@ static int fit_and_save(train_args *a, sf_table *t, const double *classes, size_
         fprintf(stderr, "streamfit: warning: stopped at gradient norm %.3g (target %.3g)\n",
                 rep.grad_norm, a->fit.tol);
     if (K) memcpy(sf_model_classes(m), classes, sizeof(double) * K);
-    sf_model_set_feature_names(m, (const char *const *)t->feature_names, t->label_name);
-    sf_model_set_counts(m, t->rows, t->bad_rows);
+    sf_model_set_feature_names(m, (const char *const *)info->feature_names, info->label_name);
+    sf_model_set_counts(m, info->rows, info->bad_rows);
     char err[512] = "";
     st = sf_model_save(m, a->out, err, sizeof err);
+    sf_model_destroy(m);
     if (st != SF_OK) {
         cli_error("%s", err[0] ? err : sf_strerror(st));
-        goto done;
+        return SF_EXIT_FAILURE;
     }
-    rc = SF_EXIT_OK;
-done:
-    sf_model_destroy(m);
+    return SF_EXIT_OK;
+}
+
+static int fit_and_save(train_args *a, sf_context *ctx, sf_table *t, const double *classes,
+                        size_t K)
+{
+    sf_trainer *tr = NULL;
+    a->fit.borrow_rows = true; /* the parsed table outlives the trainer */
+    sf_status st = sf_trainer_create(ctx, &a->fit, t->d, K, &tr);
+    size_t step = (size_t)a->batch_rows;
+    for (size_t r = 0; st == SF_OK && r < t->rows; r += step) {
+        size_t n = t->rows - r < step ? t->rows - r : step;
+        st = sf_trainer_add_batch(tr, t->X + r * t->d, t->y + r, n);
+    }
+    int rc = SF_EXIT_FAILURE;
+    if (st != SF_OK)
+        cli_error("training failed: %s", sf_strerror(st));
+    else
+        rc = train_finish(a, ctx, tr, t, classes, K);
     sf_trainer_destroy(tr);
+    return rc;
+}
+
+/* The backend first: it decides how the input is read (train_stream.c). */
+static sf_context *make_context(const train_args *a, bool *verbose)
+{
+    sf_context_options copt;
+    sf_context_options_init(&copt);
+    copt.device = a->device;
+    copt.threads = a->in.parse.threads;
+    copt.log = cli_log;
+    copt.log_user = verbose;
+    sf_context *ctx = NULL;
+    sf_status st = sf_context_create(&copt, &ctx);
+    if (st != SF_OK) {
+        if (st != SF_ERR_DEVICE) cli_error("cannot start a backend: %s", sf_strerror(st));
+        return NULL;
+    }
+    return ctx;
+}
+
+/* Parse the whole input (the one a row stream holds already, if any), map
+ * class labels, fit on ctx. Without one, the backend starts after the input
+ * is read, so a bad input is reported before any notice about the device. */
+static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx)
+{
+    sf_table t;
+    memset(&t, 0, sizeof t);
+    double t0 = cli_seconds();
+    int rc;
+    if (rs) {
+        const char *data;
+        size_t len;
+        sf_row_stream_input(rs, &data, &len);
+        rc = cli_read_loaded_input(&a->in, data, len, &t);
+    } else {
+        rc = cli_read_input(&a->in, &t);
+    }
+    if (a->verbose && rc == SF_EXIT_OK)
+        fprintf(stderr, "streamfit: parsed %zu rows x %zu features (%.1f MB) in %.1f ms\n", t.rows,
+                t.d, (double)t.bytes / 1e6, (cli_seconds() - t0) * 1e3);
+    double *classes = NULL;
+    size_t K = 0;
+    if (rc == SF_EXIT_OK &&
+        (a->fit.model == SF_MODEL_LOGISTIC || a->fit.model == SF_MODEL_SOFTMAX)) {
+        classes = map_classes(a, &t, &K, &rc);
+        if (!classes && rc == SF_EXIT_OK) rc = SF_EXIT_FAILURE;
+    }
+    sf_context *own = rc == SF_EXIT_OK && !ctx ? make_context(a, &a->verbose) : NULL;
+    if (!ctx) ctx = own;
+    if (rc == SF_EXIT_OK && !ctx) rc = SF_EXIT_FAILURE;
+    if (rc == SF_EXIT_OK) rc = fit_and_save(a, ctx, &t, classes, K);
+    sf_context_destroy(own);
+    free(classes);
+    sf_table_free(&t);
+    return rc;
+}
+
+/* Least squares on CSV may go window by window into a staging ring; the
+ * input is opened first (its errors come before any device notice), then
+ * the backend decides. */
+static int train_maybe_streamed(train_args *a)
+{
+    char err[512] = "";
+    sf_row_stream *rs = NULL;
+    sf_table info;
+    sf_status st = sf_row_stream_open(a->in.path, &a->in.parse, &rs, &info, err, sizeof err);
+    if (st != SF_OK) {
+        cli_error("%s", err[0] ? err : sf_strerror(st));
+        return SF_EXIT_FAILURE;
+    }
+    int rc = SF_EXIT_FAILURE;
+    sf_context *ctx = make_context(a, &a->verbose);
+    if (ctx)
+        rc = train_streams(a, ctx) ? train_stream(a, ctx, rs, &info) : train_from_table(a, rs, ctx);
     sf_context_destroy(ctx);
+    sf_row_stream_close(rs);
+    sf_table_free(&info);
     return rc;
 }
 
@@ -321,28 +404,5 @@ int cmd_train(int argc, char **argv)
     a.batch_rows = 65536;
     int rc = parse_train_args(argc, argv, &a);
     if (rc != SF_EXIT_OK) return rc < 0 ? SF_EXIT_OK : rc;
-    sf_table t;
-    memset(&t, 0, sizeof t);
-    double t0 = cli_seconds();
-    rc = cli_read_input(&a.in, &t);
-    if (a.verbose && rc == SF_EXIT_OK)
-        fprintf(stderr, "streamfit: parsed %zu rows x %zu features (%.1f MB) in %.1f ms\n", t.rows,
-                t.d, (double)t.bytes / 1e6, (cli_seconds() - t0) * 1e3);
-    if (rc != SF_EXIT_OK) {
-        sf_table_free(&t);
-        return rc;
-    }
-    double *classes = NULL;
-    size_t K = 0;
-    if (a.fit.model == SF_MODEL_LOGISTIC || a.fit.model == SF_MODEL_SOFTMAX) {
-        classes = map_classes(&a, &t, &K, &rc);
-        if (!classes) {
-            sf_table_free(&t);
-            return rc;
-        }
-    }
-    rc = fit_and_save(&a, &t, classes, K);
-    free(classes);
-    sf_table_free(&t);
-    return rc;
+    return train_may_stream(&a) ? train_maybe_streamed(&a) : train_from_table(&a, NULL, NULL);
 }

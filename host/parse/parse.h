@@ -66,6 +66,28 @@ sf_status sf_parse_file(const char *path, const sf_parse_options *opt, sf_table 
 
 void sf_table_free(sf_table *t);
 
+/* CSV rows a window at a time, parsed (by all threads) straight into the
+ * caller's memory — a staging slot, say — instead of one table.
+ *
+ * sf_row_stream_open reads the header (or looks at the first line) of a file
+ * ("-": stdin, read whole first) and fills `info` as sf_parse_file would,
+ * without rows: d, feature and label names, has_label. Each
+ * sf_row_stream_next parses the next data lines into X (cap x d, row-major)
+ * and y, at most `cap` rows, and sets *rows (0: the input is done); `line`
+ * (may be NULL) gets each row's 1-based input line. Bad records are counted
+ * in info->bad_rows, the first few kept in info->errors with their line, as
+ * in a table; *new_errors says how many of those this call added. info
+ * stays the caller's to free (sf_table_free) after sf_row_stream_close. */
+typedef struct sf_row_stream sf_row_stream;
+sf_status sf_row_stream_open(const char *path, const sf_parse_options *opt, sf_row_stream **out,
+                             sf_table *info, char *err, size_t errlen);
+sf_status sf_row_stream_next(sf_row_stream *s, sf_table *info, double *X, double *y, uint64_t *line,
+                             size_t cap, size_t *rows, size_t *new_errors);
+void sf_row_stream_close(sf_row_stream *s);
+/* The whole input as the stream holds it (mapped or read), for a caller
+ * that decides to parse it as one table after all. */
+void sf_row_stream_input(const sf_row_stream *s, const char **data, size_t *len);
+
 /* fast_float behind a C signature: parse a double from [first, last).
  * Returns the first byte not consumed, or NULL when no number starts at first. */
 const char *sf_parse_f64(const char *first, const char *last, double *out);

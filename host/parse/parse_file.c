@@ -34,7 +34,7 @@
 #define PARALLEL_MIN_BYTES ((size_t)1 << 20)
 /* And no thread gets less than this. */
 #define CHUNK_MIN_BYTES ((size_t)256 << 10)
-#define MAX_CHUNKS 256
+#define MAX_CHUNKS SF_PARSE_MAX_CHUNKS
 
 static void set_errf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -157,7 +157,7 @@ void sf_quote_text(char *dst, size_t dstlen, const char *b, const char *e, size_
     dst[k] = '\0';
 }
 
-static void chunk_free(sf_chunk *c)
+void sf_chunk_free(sf_chunk *c)
 {
     if (!c->rb.lent) {
         free(c->rb.X);
@@ -172,7 +172,7 @@ static void chunk_free(sf_chunk *c)
 
 /* ---- options and splitting ---- */
 
-static void resolve_options(const sf_parse_options *opt, sf_parse_options *o)
+void sf_parse_resolve_options(const sf_parse_options *opt, sf_parse_options *o)
 {
     if (opt)
         *o = *opt;
@@ -276,6 +276,16 @@ static void run_jobs(parse_job *jobs, size_t n, void *(*fn)(void *))
         else
             fn(&jobs[i]);
     }
+}
+
+void sf_parse_run_csv_chunks(sf_chunk *ch, size_t n, const sf_parse_options *o,
+                             const sf_csv_layout *lay)
+{
+    parse_job jobs[MAX_CHUNKS];
+    if (n > MAX_CHUNKS) n = MAX_CHUNKS;
+    for (size_t i = 0; i < n; i++)
+        jobs[i] = (parse_job){.chunk = &ch[i], .opt = o, .lay = lay};
+    run_jobs(jobs, n, parse_job_run);
 }
 
 /* ---- the table's arrays ---- */
@@ -490,7 +500,7 @@ static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
         set_errf(err, errlen, "out of memory");
     }
     for (size_t i = 0; ch && i < n; i++)
-        chunk_free(&ch[i]);
+        sf_chunk_free(&ch[i]);
     free(ch);
     free(jobs);
     return st;
@@ -498,7 +508,7 @@ static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
 
 /* ---- entry points ---- */
 
-static size_t utf8_bom_length(const char *data, size_t len)
+size_t sf_utf8_bom_length(const char *data, size_t len)
 {
     return len >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;
 }
@@ -513,7 +523,7 @@ sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *
     }
     memset(out, 0, sizeof *out);
     sf_parse_options o;
-    resolve_options(opt, &o);
+    sf_parse_resolve_options(opt, &o);
     if (o.format != SF_FORMAT_CSV && o.format != SF_FORMAT_LIBSVM) {
         set_errf(err, errlen, "unknown input format %d", (int)o.format);
         return SF_ERR_INVALID_ARGUMENT;
@@ -522,7 +532,7 @@ sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *
         set_errf(err, errlen, "no data rows in input");
         return SF_ERR_EMPTY;
     }
-    size_t off = utf8_bom_length(data, len), data_off = 0;
+    size_t off = sf_utf8_bom_length(data, len), data_off = 0;
     uint64_t lines_before = 0;
     sf_csv_layout lay = {0};
     sf_status st = SF_OK;
@@ -541,8 +551,8 @@ sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *
 }
 
 /* Reads fd to its end into a buffer of our own (stdin, pipes, devices). */
-static sf_status read_all(int fd, const char *name, char **buf, size_t *len, char *err,
-                          size_t errlen)
+sf_status sf_read_fd_all(int fd, const char *name, char **buf, size_t *len, char *err,
+                         size_t errlen)
 {
     size_t cap = (size_t)1 << 20, n = 0;
     char *b = malloc(cap);
@@ -578,7 +588,7 @@ static sf_status parse_read(int fd, const char *name, const sf_parse_options *op
 {
     char *buf = NULL;
     size_t len = 0;
-    sf_status st = read_all(fd, name, &buf, &len, err, errlen);
+    sf_status st = sf_read_fd_all(fd, name, &buf, &len, err, errlen);
     if (st == SF_OK) st = sf_parse_buffer(buf, len, opt, out, err, errlen);
     free(buf);
     return st;

@@ -105,6 +105,20 @@ static inline const char *sf_skip_blanks(const char *p, const char *e)
     return p;
 }
 
+/* ---- the driver's pieces that the row stream (parse_stream.c) shares ---- */
+
+#define SF_PARSE_MAX_CHUNKS 256
+/* Defaults filled in: line limit, errors kept, threads (all cores). */
+void sf_parse_resolve_options(const sf_parse_options *opt, sf_parse_options *o);
+/* Parse n (<= SF_PARSE_MAX_CHUNKS) CSV chunks, one thread each. */
+void sf_parse_run_csv_chunks(sf_chunk *ch, size_t n, const sf_parse_options *o,
+                             const sf_csv_layout *lay);
+void sf_chunk_free(sf_chunk *c);
+size_t sf_utf8_bom_length(const char *data, size_t len);
+/* fd read to its end into a malloc'd buffer. */
+sf_status sf_read_fd_all(int fd, const char *name, char **buf, size_t *len, char *err,
+                         size_t errlen);
+
 /* ---- table helpers (parse_options.c) ---- */
 
 /* Names x1..xd, and "y" unless the table has a label name already; sets t->d. */
