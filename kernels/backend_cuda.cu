@@ -231,6 +231,7 @@ const sf_backend_ops cuda_ops = {
     /* batch_scores */ sf_cu_batch_scores,           /* logit_kernels.cu */
     /* logistic_terms */ sf_cu_logistic_terms,       /* logit_kernels.cu */
     /* softmax_terms */ sf_cu_softmax_terms,         /* logit_kernels.cu */
+    /* ftrl_step */ sf_cu_ftrl_step,                 /* ftrl_kernels.cu */
     /* solve_spd */ sf_cu_solve_spd,                 /* dense_solve.cu: GPU */
     /* solve_lstsq */ sf_cu_solve_lstsq,             /* dense_solve.cu: host LAPACK */
     /* solve_triangular */ sf_cu_solve_triangular,   /* dense_solve.cu: host BLAS */

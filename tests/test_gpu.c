@@ -28,7 +28,8 @@
  *         batch and batches of 100): raw-unit w, b vs the stored fit 1e-6
  *   softmax random 3-class data: CUDA vs CPU 1e-7, vs reference.c 1e-6
  *   streaming (FTRL updates, merged-R least squares) and sf_predict: CUDA vs
- *         CPU 1e-9 / 1e-12.
+ *         CPU 1e-9 / 1e-12; ftrl_step as an op (the two fused kernels, and the
+ *         host fallback for wide models): theta, z, n, loss within TOL_OP.
  */
 /* clang-format off */
 #include <stdarg.h>
@@ -1047,6 +1048,69 @@ static void test_streaming_ftrl(void **state)
     free(y);
 }
 
+/* ftrl_step as an op: the fused kernels (logistic, softmax, standardized on
+ * the fly, L1 and L2, intercept held) and the fallback for wide models
+ * against the CPU backend, several steps in a row: theta, z, n and the loss
+ * within TOL_OP. */
+static void ftrl_steps(size_t n, size_t d, size_t K, bool standardize, bool intercept)
+{
+    size_t outs = K ? K : 1, P = outs * (d + 1);
+    double *X = alloc_doubles(n * d), *y = alloc_doubles(n), *shift = alloc_doubles(d),
+           *scale = alloc_doubles(d);
+    gen_classes(1500 + d + K, n, d, K ? K : 2, X, y);
+    for (size_t j = 0; j < d; j++) {
+        shift[j] = 0.5 * (double)j;
+        scale[j] = 0.5 + 0.3 * (double)j;
+    }
+    double *st[2][3];
+    for (int b = 0; b < 2; b++)
+        for (int k = 0; k < 3; k++)
+            st[b][k] = alloc_doubles(P); /* theta, z, n */
+    sf_ftrl_params prm = {
+        .alpha = 0.2, .beta = 1.0, .l1 = 1e-3, .l2 = 1e-2, .fit_intercept = intercept};
+    sf_backend *be[2] = {g_gpu, g_cpu};
+    size_t step = n / 4;
+    for (size_t i = 0; i + step <= n; i += step) {
+        double loss[2];
+        for (int b = 0; b < 2; b++) {
+            sf_dbatch *bt = NULL;
+            assert_int_equal(be[b]->ops->batch_upload(be[b], X + i * d, y + i, step, d, &bt),
+                             SF_OK);
+            assert_int_equal(be[b]->ops->ftrl_step(be[b], bt, d, K, standardize ? shift : NULL,
+                                                   standardize ? scale : NULL, &prm, st[b][0],
+                                                   st[b][1], st[b][2], &loss[b]),
+                             SF_OK);
+            be[b]->ops->batch_free(be[b], bt);
+        }
+        char what[96];
+        snprintf(what, sizeof what, "ftrl_step d=%zu K=%zu: theta", d, K);
+        expect_close(what, st[0][0], st[1][0], P, TOL_OP);
+        expect_close("ftrl_step: z", st[0][1], st[1][1], P, TOL_OP);
+        expect_close("ftrl_step: n", st[0][2], st[1][2], P, TOL_OP);
+        expect_close("ftrl_step: loss", &loss[0], &loss[1], 1, TOL_OP);
+    }
+    if (!intercept) /* held intercepts stay where they were */
+        for (size_t k = 0; k < outs; k++)
+            assert_true(st[0][0][k * (d + 1) + d] == 0.0);
+    for (int b = 0; b < 2; b++)
+        for (int k = 0; k < 3; k++)
+            free(st[b][k]);
+    free(X);
+    free(y);
+    free(shift);
+    free(scale);
+}
+
+static void test_ftrl_step(void **state)
+{
+    (void)state;
+    ftrl_steps(4000, 7, 0, false, true);
+    ftrl_steps(4000, 7, 0, true, false);
+    ftrl_steps(3001, 40, 3, true, true);
+    ftrl_steps(1000, 1, 4, false, true);
+    ftrl_steps(2000, 2000, 0, true, true); /* wider than the fused kernel: the fallback */
+}
+
 /* ------------------------------------------------------------------ main */
 
 int main(void)
@@ -1094,6 +1158,7 @@ int main(void)
         cmocka_unit_test(test_fit_logistic_breast_cancer),
         cmocka_unit_test(test_fit_softmax),
         cmocka_unit_test(test_streaming_ftrl),
+        cmocka_unit_test(test_ftrl_step),
     };
     int failed = cmocka_run_group_tests_name("gpu", tests, NULL, NULL);
     sf_context_destroy(g_ctx_gpu);

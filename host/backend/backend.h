@@ -40,6 +40,13 @@ typedef struct sf_ring_slot {
     size_t cap;
 } sf_ring_slot;
 
+/* Hyper-parameters of one FTRL-Proximal step (ftrl_step). */
+typedef struct sf_ftrl_params {
+    double alpha, beta; /* per-coordinate learning rate alpha / (beta + sqrt(n)) */
+    double l1, l2;      /* on the weights; intercepts get none */
+    bool fit_intercept; /* false: intercepts stay as they are */
+} sf_ftrl_params;
+
 typedef struct sf_backend_ops {
     const char *name;
     void (*destroy)(sf_backend *be);
@@ -86,6 +93,18 @@ typedef struct sf_backend_ops {
      * ((K(d+1))^2 column-major, NULL: skip). Labels are class indices. */
     sf_status (*softmax_terms)(sf_backend *be, const sf_dbatch *b, const double *theta, size_t K,
                                double *loss, double *grad, double *hess);
+
+    /* One FTRL-Proximal step on the batch's mean gradient of the logistic
+     * (K = 0) or softmax (K >= 2 classes) loss at theta (d features the
+     * batch's; P = max(K, 1) (d+1)
+     * parameters, layout as in logistic_terms / softmax_terms), the rows
+     * standardized by (x - shift) / scale first when shift is not NULL (the
+     * batch may be left standardized). theta, z and n (P each, host arrays)
+     * are updated in place by sf_ftrl_rule; loss (may be NULL) gets the
+     * batch's summed loss at the old theta. */
+    sf_status (*ftrl_step)(sf_backend *be, sf_dbatch *b, size_t d, size_t K, const double *shift,
+                           const double *scale, const sf_ftrl_params *prm, double *theta, double *z,
+                           double *n, double *loss);
 
     /* Solve A X = B for symmetric positive definite A (n x n), B n x nrhs, in
      * place (B <- X, A <- its Cholesky factor). SF_ERR_NOT_POSITIVE_DEFINITE
@@ -159,6 +178,13 @@ sf_status sf_backend_cpu_create(int threads, sf_backend **out);
 
 /* The staging ring of a host backend (ring_host.c): plain memory, and each
  * submit folds its slot with the backend's own batch ops before returning. */
+/* ftrl_step with the backend's own batch ops (batch_standardize,
+ * logistic_terms / softmax_terms) and the rule applied on the host
+ * (ftrl_host.c): the CPU backend's ftrl_step, and the CUDA fallback. */
+sf_status sf_ftrl_step_host(sf_backend *be, sf_dbatch *b, size_t d, size_t K, const double *shift,
+                            const double *scale, const sf_ftrl_params *prm, double *theta,
+                            double *z, double *n, double *loss);
+
 sf_status sf_ring_host_create(sf_backend *be, size_t d, size_t rows_per_slot, size_t slots,
                               sf_ring_input input, unsigned flags, sf_ring **out);
 sf_status sf_ring_host_acquire(sf_backend *be, sf_ring *r, sf_ring_slot *slot);

@@ -544,6 +544,7 @@ static const sf_backend_ops cpu_ops = {
     .batch_scores = cpu_batch_scores,
     .logistic_terms = cpu_logistic_terms,
     .softmax_terms = cpu_softmax_terms,
+    .ftrl_step = sf_ftrl_step_host,
     .solve_spd = cpu_solve_spd,
     .solve_lstsq = cpu_solve_lstsq,
     .solve_triangular = cpu_solve_triangular,
