@@ -28,8 +28,9 @@ namespace
 
 constexpr unsigned kWarps = 4, kThreads = kWarps * 32;
 constexpr size_t kMaxClasses = 16;
-/* kWarps x K (d + 1) doubles of shared memory: 48 KiB, the default limit. */
-constexpr size_t kMaxSharedParams = 48 * 1024 / sizeof(double) / kWarps;
+/* kWarps x K (d + 1) doubles of dynamic shared memory, plus the kernel's
+ * static array, within the 48 KiB a block gets without opting in. */
+constexpr size_t kMaxSharedParams = (48 * 1024 - 256) / sizeof(double) / kWarps;
 constexpr unsigned kMaxBlocks = 512;
 
 __device__ __forceinline__ double warp_sum(double v)
