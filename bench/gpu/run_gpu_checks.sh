@@ -6,7 +6,8 @@
 # of the suite (where --device auto now picks the GPU).
 #
 # The libraries come as Debian bookworm (amd64) packages, fetched on a machine
-# that has apt and unpacked — not installed — into a prefix:
+# that has apt (bench/gpu/fetch_debs.sh does it, into .sfdeps/debs) and
+# unpacked — not installed — into a prefix:
 #
 #   mkdir -p .sfdeps/debs && cd .sfdeps/debs
 #   apt-get download \
