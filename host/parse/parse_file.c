@@ -36,10 +36,7 @@
 #define CHUNK_MIN_BYTES ((size_t)256 << 10)
 #define MAX_CHUNKS SF_PARSE_MAX_CHUNKS
 
-static void set_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_errf(char *err, size_t errlen, const char *fmt, ...)
+void sf_parse_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || !errlen) return;
     va_list ap;
@@ -440,7 +437,7 @@ static sf_status collect(sf_chunk *ch, parse_job *jobs, size_t n, uint64_t lines
     uint64_t first[MAX_CHUNKS], data_lines = 0, line = lines_before + 1;
     for (size_t i = 0; i < n; i++) {
         if (ch[i].out_of_memory) {
-            set_errf(err, errlen, "out of memory while parsing");
+            sf_parse_set_err(err, errlen, "out of memory while parsing");
             return SF_ERR_NO_MEMORY;
         }
         data_lines += ch[i].data_lines;
@@ -448,7 +445,7 @@ static sf_status collect(sf_chunk *ch, parse_job *jobs, size_t n, uint64_t lines
         line += ch[i].lines;
     }
     if (data_lines == 0) {
-        set_errf(err, errlen, "no data rows in input");
+        sf_parse_set_err(err, errlen, "no data rows in input");
         return SF_ERR_EMPTY;
     }
     bool sparse = o->format == SF_FORMAT_LIBSVM;
@@ -460,8 +457,8 @@ static sf_status collect(sf_chunk *ch, parse_job *jobs, size_t n, uint64_t lines
     if (st == SF_OK) st = join_rows(ch, jobs, n, first, sparse, out);
     if (st == SF_OK) st = join_errors(ch, n, first, o->max_errors_kept, out);
     if (st != SF_OK)
-        set_errf(err, errlen, "out of memory: the table has %zu rows of %zu features", out->rows,
-                 out->d);
+        sf_parse_set_err(err, errlen, "out of memory: the table has %zu rows of %zu features",
+                         out->rows, out->d);
     return st;
 }
 
@@ -497,7 +494,7 @@ static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
         run_jobs(jobs, n, parse_job_run);
         st = collect(ch, jobs, n, lines_before, o, out, err, errlen);
     } else {
-        set_errf(err, errlen, "out of memory");
+        sf_parse_set_err(err, errlen, "out of memory");
     }
     for (size_t i = 0; ch && i < n; i++)
         sf_chunk_free(&ch[i]);
@@ -516,20 +513,20 @@ size_t sf_utf8_bom_length(const char *data, size_t len)
 sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *opt, sf_table *out,
                           char *err, size_t errlen)
 {
-    set_errf(err, errlen, "%s", "");
+    sf_parse_set_err(err, errlen, "%s", "");
     if (!out || (!data && len)) {
-        set_errf(err, errlen, "invalid arguments");
+        sf_parse_set_err(err, errlen, "invalid arguments");
         return SF_ERR_INVALID_ARGUMENT;
     }
     memset(out, 0, sizeof *out);
     sf_parse_options o;
     sf_parse_resolve_options(opt, &o);
     if (o.format != SF_FORMAT_CSV && o.format != SF_FORMAT_LIBSVM) {
-        set_errf(err, errlen, "unknown input format %d", (int)o.format);
+        sf_parse_set_err(err, errlen, "unknown input format %d", (int)o.format);
         return SF_ERR_INVALID_ARGUMENT;
     }
     if (len == 0) {
-        set_errf(err, errlen, "no data rows in input");
+        sf_parse_set_err(err, errlen, "no data rows in input");
         return SF_ERR_EMPTY;
     }
     size_t off = sf_utf8_bom_length(data, len), data_off = 0;
@@ -568,7 +565,7 @@ sf_status sf_read_fd_all(int fd, const char *name, char **buf, size_t *len, char
         if (r == 0) break;
         if (r < 0) {
             if (errno == EINTR) continue;
-            set_errf(err, errlen, "cannot read '%s': %s", name, strerror(errno));
+            sf_parse_set_err(err, errlen, "cannot read '%s': %s", name, strerror(errno));
             free(b);
             return SF_ERR_IO;
         }
@@ -579,7 +576,7 @@ sf_status sf_read_fd_all(int fd, const char *name, char **buf, size_t *len, char
     return SF_OK;
 no_memory:
     free(b);
-    set_errf(err, errlen, "out of memory reading '%s'", name);
+    sf_parse_set_err(err, errlen, "out of memory reading '%s'", name);
     return SF_ERR_NO_MEMORY;
 }
 
@@ -613,18 +610,18 @@ sf_status sf_parse_file(const char *path, const sf_parse_options *opt, sf_table 
                         size_t errlen)
 {
     if (!path || !out) {
-        set_errf(err, errlen, "invalid arguments");
+        sf_parse_set_err(err, errlen, "invalid arguments");
         return SF_ERR_INVALID_ARGUMENT;
     }
     if (strcmp(path, "-") == 0) return parse_read(STDIN_FILENO, "stdin", opt, out, err, errlen);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        sf_parse_set_err(err, errlen, "cannot open '%s': %s", path, strerror(errno));
         return SF_ERR_IO;
     }
     struct stat st;
     if (fstat(fd, &st) != 0) {
-        set_errf(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
+        sf_parse_set_err(err, errlen, "cannot stat '%s': %s", path, strerror(errno));
         close(fd);
         return SF_ERR_IO;
     }

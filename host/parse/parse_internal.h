@@ -114,6 +114,9 @@ void sf_parse_resolve_options(const sf_parse_options *opt, sf_parse_options *o);
 void sf_parse_run_csv_chunks(sf_chunk *ch, size_t n, const sf_parse_options *o,
                              const sf_csv_layout *lay);
 void sf_chunk_free(sf_chunk *c);
+/* A one-line message into err (when err is not NULL). */
+void sf_parse_set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 size_t sf_utf8_bom_length(const char *data, size_t len);
 /* fd read to its end into a malloc'd buffer. */
 sf_status sf_read_fd_all(int fd, const char *name, char **buf, size_t *len, char *err,

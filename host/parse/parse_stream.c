@@ -15,7 +15,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,18 +42,6 @@ struct sf_row_stream {
     sf_chunk ch[SF_PARSE_MAX_CHUNKS];
 };
 
-static void set_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_errf(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 void sf_row_stream_close(sf_row_stream *s)
 {
     if (!s) return;
@@ -75,7 +62,7 @@ static sf_status load_input(sf_row_stream *s, const char *path, const char **dat
     }
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        set_errf(err, errlen, "cannot open '%s': %s", path, strerror(errno));
+        sf_parse_set_err(err, errlen, "cannot open '%s': %s", path, strerror(errno));
         return SF_ERR_IO;
     }
     struct stat sb;
@@ -102,14 +89,14 @@ static sf_status load_input(sf_row_stream *s, const char *path, const char **dat
 sf_status sf_row_stream_open(const char *path, const sf_parse_options *opt, sf_row_stream **out,
                              sf_table *info, char *err, size_t errlen)
 {
-    set_errf(err, errlen, "%s", "");
+    sf_parse_set_err(err, errlen, "%s", "");
     if (!path || !out || !info) return SF_ERR_INVALID_ARGUMENT;
     memset(info, 0, sizeof *info);
     sf_row_stream *s = calloc(1, sizeof *s);
     if (!s) return SF_ERR_NO_MEMORY;
     sf_parse_resolve_options(opt, &s->o);
     if (s->o.format != SF_FORMAT_CSV) {
-        set_errf(err, errlen, "row streams read CSV");
+        sf_parse_set_err(err, errlen, "row streams read CSV");
         sf_row_stream_close(s);
         return SF_ERR_UNSUPPORTED;
     }
@@ -117,7 +104,7 @@ sf_status sf_row_stream_open(const char *path, const sf_parse_options *opt, sf_r
     size_t len = 0;
     sf_status st = load_input(s, path, &data, &len, err, errlen);
     if (st == SF_OK && len == 0) {
-        set_errf(err, errlen, "no data rows in input");
+        sf_parse_set_err(err, errlen, "no data rows in input");
         st = SF_ERR_EMPTY;
     }
     size_t off = st == SF_OK ? sf_utf8_bom_length(data, len) : 0, data_off = 0;
