@@ -47,6 +47,14 @@ __global__ void chan_merge_m2_kernel(size_t p, double f, const double *C, const 
     }
 }
 
+/* out = in, widened to double. */
+__global__ void widen_kernel(const float *in, size_t count, double *out)
+{
+    size_t stride = (size_t)gridDim.x * blockDim.x;
+    for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < count; i += stride)
+        out[i] = (double)in[i];
+}
+
 /* acc_mean += (bmean - acc_mean) w, after chan_merge_m2_kernel read acc_mean. */
 __global__ void chan_merge_mean_kernel(size_t p, double w, const double *bmean, double *acc_mean)
 {
@@ -278,7 +286,7 @@ sf_status sf_cu_ring_acquire(sf_backend *be, sf_ring *r, sf_ring_slot *slot)
 sf_status sf_cu_ring_submit(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch **keep)
 {
     sf_cuda_backend *cb = sf_cu(be);
-    if (!r || rows > r->cap || (keep && r->input != SF_RING_F64)) return SF_ERR_INVALID_ARGUMENT;
+    if (!r || rows > r->cap) return SF_ERR_INVALID_ARGUMENT;
     if (keep) *keep = nullptr;
     sf_cu_ring_slot *sl = &r->slots[r->next];
     if (sl->copy_pending) { /* submitted without ring_acquire: still in flight */
@@ -289,32 +297,41 @@ sf_status sf_cu_ring_submit(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch *
     if (rows == 0) return SF_OK;
     bool copy = !(r->flags & SF_RING_SKIP_COPY), fold = !(r->flags & SF_RING_SKIP_COMPUTE);
 
-    /* Where the rows go: the slot's device buffer, or a batch the caller keeps. */
+    /* Where the rows go: the slot's device buffer, or a batch the caller
+     * keeps. Float features of a kept batch land in the slot and are widened
+     * into the batch on the device. */
+    bool widen = keep && r->input == SF_RING_F32;
     sf_dbatch *b = nullptr;
     void *X = sl->dmem;
     double *y = (double *)((char *)sl->dmem + r->y_offset);
     if (keep) {
         SF_TRY(new_kept_batch(cb, rows, r->d, &b));
-        X = b->X;
+        if (!widen) X = b->X;
         y = b->y;
     }
     sf_status st = SF_OK;
     if (copy || keep) {
         st = queue_copy(cb, r, sl, rows, X, y);
         if (st == SF_OK) st = SF_CUDA(be, cudaEventRecord(sl->copied, cb->copy));
-        if (st == SF_OK && b) st = SF_CUDA(be, cudaEventRecord(b->ready, cb->copy));
+        if (st == SF_OK && b && !widen) st = SF_CUDA(be, cudaEventRecord(b->ready, cb->copy));
         if (st == SF_OK) {
             sl->copy_pending = true;
             st = SF_CUDA(be, cudaStreamWaitEvent(cb->compute, sl->copied, 0));
         }
     }
-    if (st == SF_OK && fold) {
+    if (st == SF_OK && widen) {
+        size_t count = rows * r->d;
+        widen_kernel<<<sf_cu_blocks(count, kThreads), kThreads, 0, cb->compute>>>((const float *)X,
+                                                                                  count, b->X);
+        st = SF_CUDA_LAUNCH(be, "widen_kernel");
+        if (st == SF_OK) st = SF_CUDA(be, cudaEventRecord(b->ready, cb->compute));
+    }
+    if (st == SF_OK && fold)
         st = r->input == SF_RING_F32 ? queue_fold<float>(cb, r, (const float *)X, y, rows)
                                      : queue_fold<double>(cb, r, (const double *)X, y, rows);
-        if (st == SF_OK && !keep) {
-            st = SF_CUDA(be, cudaEventRecord(sl->folded, cb->compute));
-            sl->folded_recorded = st == SF_OK;
-        }
+    if (st == SF_OK && X == sl->dmem) { /* the slot's device rows are free after this */
+        st = SF_CUDA(be, cudaEventRecord(sl->folded, cb->compute));
+        sl->folded_recorded = st == SF_OK;
     }
     if (st != SF_OK) {
         if (b) be->ops->batch_free(be, b);

@@ -656,6 +656,22 @@ class TestStagingRing(unittest.TestCase):
                      check_rc=1)
         self.assertIn("cannot open", r.stderr)
 
+    def test_float32(self):
+        """--float32: the model of the float-rounded features, bit for bit."""
+        import struct
+        f32 = lambda v: struct.unpack("f", struct.pack("f", v))[0]
+        X, y, _ = gen_regression(8, 3000, 3, scales=[1, 1000, 0.001])
+        raw = regression_csv("f32_raw.csv", X, y)
+        rounded = regression_csv("f32_rounded.csv", [[f32(v) for v in x] for x in X], y)
+        a, _ = train("--model", "ols", "--input", raw, "--float32", out="a.json")
+        b, _ = train("--model", "ols", "--input", rounded, "--staging", "ring", out="b.json")
+        self.assertEqual(model_vector(a), model_vector(b))
+        c, _ = train("--model", "ols", "--input", raw, out="c.json")
+        self.assertNotEqual(model_vector(a), model_vector(c))
+        for bad in (["--model", "logistic"], ["--model", "ols", "--staging", "direct"],
+                    ["--model", "ols", "--format", "libsvm"]):
+            run("train", *bad, "--float32", "--input", raw, "--out", tmp("x.json"), check_rc=2)
+
     def test_classifier_takes_the_table_path(self):
         rnd = random.Random(4)
         lines = ["y,x1"] + ["%d,%r" % (i % 2, rnd.gauss(i % 2, 1.0)) for i in range(400)]

@@ -152,8 +152,8 @@ typedef struct sf_backend_ops {
      * short (slot.cap says how many); it fails only when even a small slot
      * does not fit. ring_acquire returns the slot to fill next (the same one
      * until it is submitted). ring_submit hands its first `rows` rows over
-     * and returns at once; with `keep` (float64 rings only) the rows also
-     * stay on the device as a batch the caller owns (batch_free). ring_read
+     * and returns at once; with `keep` the rows also stay on the device as
+     * a (float64) batch the caller owns (batch_free). ring_read
      * waits for everything submitted, returns the statistics of all rows
      * submitted since the last read (n = 0: none) and starts afresh. */
     sf_status (*ring_create)(sf_backend *be, size_t d, size_t rows_per_slot, size_t slots,

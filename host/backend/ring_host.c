@@ -118,7 +118,7 @@ static sf_status slot_batch(sf_backend *be, sf_ring *r, const host_slot *s, size
 
 sf_status sf_ring_host_submit(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch **keep)
 {
-    if (!r || rows > r->cap || (keep && r->input != SF_RING_F64)) return SF_ERR_INVALID_ARGUMENT;
+    if (!r || rows > r->cap) return SF_ERR_INVALID_ARGUMENT;
     if (keep) *keep = NULL;
     host_slot *s = &r->slots[r->next];
     r->next = (r->next + 1) % r->n_slots;

@@ -47,6 +47,9 @@ static const char train_help[] =
     "                        into while the GPU copies and folds the previous ones\n"
     "                        (ring), or whole-file parse then batches (direct);\n"
     "                        auto: ring on a GPU, direct on the CPU\n"
+    "  --float32             least squares: features travel through the ring as\n"
+    "                        float32 (half the bytes to the GPU; rounded on input,\n"
+    "                        fitted exactly in float64 from there; implies ring)\n"
     "  --threads N           CPU threads for parsing and BLAS (default: all cores)\n"
     "  --verbose             say what the solver did\n"
     "\n"
@@ -65,6 +68,7 @@ enum {
     OPT_OUT,
     OPT_VERBOSE,
     OPT_STAGING,
+    OPT_FLOAT32,
     OPT_HELP,
 };
 
@@ -84,6 +88,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
         {"out", required_argument, 0, OPT_OUT},
         {"verbose", no_argument, 0, OPT_VERBOSE},
         {"staging", required_argument, 0, OPT_STAGING},
+        {"float32", no_argument, 0, OPT_FLOAT32},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0},
     };
@@ -136,6 +141,7 @@ static int parse_train_args(int argc, char **argv, train_args *a)
             break;
         case OPT_OUT: a->out = optarg; break;
         case OPT_VERBOSE: a->verbose = true; break;
+        case OPT_FLOAT32: a->fit.staging_float32 = true; break;
         case OPT_STAGING:
             if (!strcmp(optarg, "auto"))
                 a->fit.staging = SF_STAGING_AUTO;
@@ -167,6 +173,14 @@ static int parse_train_args(int argc, char **argv, train_args *a)
                                sf_solver_kind_name(s));
     if (!lsq && (s == SF_SOLVER_CHOLESKY || s == SF_SOLVER_QR))
         return cli_usage_error(cmd, "--solver %s is for ols and ridge", sf_solver_kind_name(s));
+    if (a->fit.staging_float32) {
+        if (!lsq) return cli_usage_error(cmd, "--float32 is for ols and ridge");
+        if (a->in.parse.format != SF_FORMAT_CSV)
+            return cli_usage_error(cmd, "--float32 reads CSV input");
+        if (a->fit.staging == SF_STAGING_DIRECT)
+            return cli_usage_error(cmd, "--float32 goes through the staging ring, not direct");
+        a->fit.staging = SF_STAGING_RING;
+    }
     return SF_EXIT_OK;
 }
 

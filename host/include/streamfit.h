@@ -142,6 +142,10 @@ typedef struct sf_fit_params {
                                 sf_trainer_stage); default AUTO */
     size_t staging_rows;     /* rows per staging slot (0: 65536, fewer for rows wider than
                                 512 features: slots of at most 256 MiB) */
+    bool staging_float32;    /* the staging ring's slots hold features as float32: half the
+                                bytes to the device; values are rounded to float on entry and
+                                everything after is float64 (exact for the rounded values).
+                                Applies while least squares feeds through the ring */
 } sf_fit_params;
 
 void sf_fit_params_init(sf_fit_params *p);

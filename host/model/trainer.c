@@ -133,7 +133,8 @@ static sf_status open_ring(sf_trainer *t)
     if (rows > DEFAULT_STAGING_ROWS) rows = DEFAULT_STAGING_ROWS;
     if (rows < MIN_SPLIT_ROWS) rows = MIN_SPLIT_ROWS;
     if (t->par.staging_rows) rows = t->par.staging_rows;
-    return t->be->ops->ring_create(t->be, t->d, rows, 3, SF_RING_F64, 0, &t->ring);
+    return t->be->ops->ring_create(t->be, t->d, rows, 3,
+                                   t->par.staging_float32 ? SF_RING_F32 : SF_RING_F64, 0, &t->ring);
 }
 
 sf_status sf_trainer_drain(sf_trainer *t)
@@ -174,7 +175,14 @@ static sf_status ring_ingest(sf_trainer *t, const double *X, const double *y, si
         st = t->be->ops->ring_acquire(t->be, t->ring, &slot);
         if (st != SF_OK) break;
         size_t n = rows - done < slot.cap ? rows - done : slot.cap;
-        memcpy(slot.X, X + done * t->d, sizeof(double) * n * t->d);
+        if (t->par.staging_float32) {
+            float *xf = slot.X;
+            const double *src = X + done * t->d;
+            for (size_t i = 0; i < n * t->d; i++)
+                xf[i] = (float)src[i];
+        } else {
+            memcpy(slot.X, X + done * t->d, sizeof(double) * n * t->d);
+        }
         memcpy(slot.y, y + done, sizeof(double) * n);
         st = submit_slot(t, slot.y, n, keep);
         done += n;
@@ -242,7 +250,8 @@ sf_status sf_trainer_stage(sf_trainer *t, double **X, double **y, size_t *cap)
 {
     if (!t || !X || !y || !cap) return SF_ERR_INVALID_ARGUMENT;
     t->staged = SF_STAGED_NONE;
-    if (uses_ring(t)) {
+    /* Float slots are filled from the host buffer at commit (rounding). */
+    if (uses_ring(t) && !t->par.staging_float32) {
         sf_status st = open_ring(t);
         sf_ring_slot slot;
         if (st == SF_OK) st = t->be->ops->ring_acquire(t->be, t->ring, &slot);
