@@ -17,7 +17,8 @@
  *     within 1e-10;
  *   - fits through the public API on a CUDA context (least squares goes
  *     through the ring by default) against a CPU context: exact fit with
- *     kept batches and streaming cholesky updates, 1e-9;
+ *     kept batches and streaming cholesky updates, float64 slots and float32
+ *     slots (against the CPU on the float-rounded rows), 1e-9;
  *   - overlap: N slots of float32 rows with d = 1024 (copy and compute of
  *     similar length on current GPUs) are timed with both stages, with the
  *     copies alone (SF_RING_SKIP_COMPUTE) and with the compute alone
@@ -194,11 +195,13 @@ static void model_vector(sf_model *m, size_t d, double *out)
     out[d] = sf_model_intercepts(m)[0];
 }
 
-static sf_model *fit_stream(sf_context *ctx, bool exact, const double *X, const double *y, size_t n,
-                            size_t d)
+static sf_model *fit_stream(sf_context *ctx, bool exact, bool f32, const double *X, const double *y,
+                            size_t n, size_t d)
 {
     sf_fit_params par;
     sf_fit_params_init(&par);
+    par.staging_float32 = f32;
+    if (f32) par.staging = SF_STAGING_RING;
     par.solver = exact ? SF_SOLVER_AUTO : SF_SOLVER_CHOLESKY;
     par.keep_batches = exact;
     par.staging_rows = 5000; /* batches of 7000 rows are split */
@@ -223,17 +226,26 @@ static void test_fits_through_ring(void **state)
     double *X = malloc(sizeof(double) * N * D), *y = malloc(sizeof(double) * N);
     assert_true(X && y);
     gen_rows(5, N, D, X, y);
-    for (int exact = 0; exact < 2; exact++) {
-        sf_model *g = fit_stream(g_ctx_gpu, exact, X, y, N, D);
-        sf_model *c = fit_stream(g_ctx_cpu, exact, X, y, N, D);
-        double a[D + 1], b[D + 1];
-        model_vector(g, D, a);
-        model_vector(c, D, b);
-        expect_close(exact ? "exact fit through the ring" : "streaming fit through the ring", a, b,
-                     D + 1, TOL_FIT);
-        sf_model_destroy(g);
-        sf_model_destroy(c);
-    }
+    double *Xr = malloc(sizeof(double) * N * D);
+    assert_non_null(Xr);
+    for (size_t i = 0; i < (size_t)N * D; i++)
+        Xr[i] = (double)(float)X[i];
+    for (int exact = 0; exact < 2; exact++)
+        for (int f32 = 0; f32 < 2; f32++) {
+            /* float32 slots on the GPU against the CPU on the rounded rows */
+            sf_model *g = fit_stream(g_ctx_gpu, exact, f32, X, y, N, D);
+            sf_model *c = fit_stream(g_ctx_cpu, exact, false, f32 ? Xr : X, y, N, D);
+            double a[D + 1], b[D + 1];
+            model_vector(g, D, a);
+            model_vector(c, D, b);
+            char what[80];
+            snprintf(what, sizeof what, "%s fit through the ring%s", exact ? "exact" : "streaming",
+                     f32 ? ", float32 slots" : "");
+            expect_close(what, a, b, D + 1, TOL_FIT);
+            sf_model_destroy(g);
+            sf_model_destroy(c);
+        }
+    free(Xr);
     free(X);
     free(y);
 }
