@@ -9,7 +9,8 @@
  *              filled from the in-memory rows (all cores), copied and folded
  *              into the device statistics, then the statistics read back
  *              once; rows/s, GB/s of input, and the fraction of h2d
- *   logistic   one Newton epoch over device-resident float64 batches: loss,
+ *   logistic   one Newton epoch over device-resident float64 batches (at most
+ *              --logistic-max-gb of them: fewer rows for d = 1024): loss,
  *              gradient and Hessian (logistic_terms); uploads not timed
  *
  * on each device asked for (cuda, cpu: the CPU backend on all cores). Every
@@ -63,7 +64,7 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: streamfit_gpu_bench [--features 16,64,256,1024] [--rows 10000000]\n"
-            "         [--slot-rows 65536] [--logistic-max-gb 16] [--repeat 3] [--threads N]\n"
+            "         [--slot-rows 65536] [--logistic-max-gb 24] [--repeat 3] [--threads N]\n"
             "         [--devices cuda,cpu] [--out results.jsonl]\n");
 }
 
@@ -85,7 +86,7 @@ static int parse_args(int argc, char **argv, options *o)
     o->n_dims = 4;
     o->rows = 10000000;
     o->slot_rows = 65536;
-    o->logistic_rows_cap = (size_t)16 << 30; /* bytes of float64 rows on the device */
+    o->logistic_rows_cap = (size_t)24 << 30; /* float64 rows on the device: d = 256 fits whole */
     o->repeat = 3;
     o->cuda = o->cpu = true;
     for (int i = 1; i < argc; i++) {
