@@ -35,6 +35,9 @@ bool cli_parse_long(const char *s, long lo, long hi, long *out);
 
 /* Log sink for the library: warnings and errors to stderr; info when verbose. */
 void cli_log(void *user, sf_log_level level, const char *msg);
+/* A context on `device` logging through cli_log (verbose: may be NULL), or
+ * NULL after saying why on stderr. */
+sf_context *cli_context(sf_device_kind device, int threads, bool *verbose);
 
 typedef enum cli_on_error { CLI_ON_ERROR_SKIP, CLI_ON_ERROR_FAIL } cli_on_error;
 bool cli_parse_on_error(const char *s, cli_on_error *out);

@@ -139,6 +139,22 @@ void cli_report_bad_row(uint64_t line, const char *reason, size_t *shown)
     (*shown)++;
 }
 
+sf_context *cli_context(sf_device_kind device, int threads, bool *verbose)
+{
+    sf_context_options copt;
+    sf_context_options_init(&copt);
+    copt.device = device;
+    copt.threads = threads;
+    copt.log = cli_log;
+    copt.log_user = verbose;
+    sf_context *ctx = NULL;
+    sf_status st = sf_context_create(&copt, &ctx);
+    if (st == SF_OK) return ctx;
+    /* A device failure has been explained by the log already. */
+    if (st != SF_ERR_DEVICE) cli_error("cannot start a backend: %s", sf_strerror(st));
+    return NULL;
+}
+
 static int report_table(const cli_input *in, sf_table *t);
 
 int cli_read_input(cli_input *in, sf_table *t)

@@ -46,21 +46,12 @@ int cli_read_rows_for_model(cli_input *in, const sf_model *m, bool need_label, s
 int cli_predict_rows(sf_device_kind device, int threads, const sf_model *m, const sf_table *t,
                      double **value, double **proba)
 {
-    sf_context_options copt;
-    sf_context_options_init(&copt);
-    copt.device = device;
-    copt.threads = threads;
-    copt.log = cli_log;
-    sf_context *ctx = NULL;
-    sf_status st = sf_context_create(&copt, &ctx);
-    if (st != SF_OK) {
-        if (st != SF_ERR_DEVICE) cli_error("cannot start a backend: %s", sf_strerror(st));
-        return SF_EXIT_FAILURE;
-    }
+    sf_context *ctx = cli_context(device, threads, NULL);
+    if (!ctx) return SF_EXIT_FAILURE;
     size_t K = sf_model_n_classes(m);
     *value = malloc(sizeof(double) * (t->rows + 1));
     *proba = K ? malloc(sizeof(double) * (t->rows * K + 1)) : NULL;
-    st = (*value && (!K || *proba)) ? SF_OK : SF_ERR_NO_MEMORY;
+    sf_status st = (*value && (!K || *proba)) ? SF_OK : SF_ERR_NO_MEMORY;
     const size_t step = 65536;
     for (size_t r = 0; st == SF_OK && r < t->rows; r += step) {
         size_t n = t->rows - r < step ? t->rows - r : step;

@@ -330,24 +330,6 @@ static int fit_and_save(train_args *a, sf_context *ctx, sf_table *t, const doubl
     return rc;
 }
 
-/* The backend first: it decides how the input is read (train_stream.c). */
-static sf_context *make_context(const train_args *a, bool *verbose)
-{
-    sf_context_options copt;
-    sf_context_options_init(&copt);
-    copt.device = a->device;
-    copt.threads = a->in.parse.threads;
-    copt.log = cli_log;
-    copt.log_user = verbose;
-    sf_context *ctx = NULL;
-    sf_status st = sf_context_create(&copt, &ctx);
-    if (st != SF_OK) {
-        if (st != SF_ERR_DEVICE) cli_error("cannot start a backend: %s", sf_strerror(st));
-        return NULL;
-    }
-    return ctx;
-}
-
 /* Parse the whole input (the one a row stream holds already, if any), map
  * class labels, fit on ctx. Without one, the backend starts after the input
  * is read, so a bad input is reported before any notice about the device. */
@@ -375,7 +357,8 @@ static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx)
         classes = map_classes(a, &t, &K, &rc);
         if (!classes && rc == SF_EXIT_OK) rc = SF_EXIT_FAILURE;
     }
-    sf_context *own = rc == SF_EXIT_OK && !ctx ? make_context(a, &a->verbose) : NULL;
+    sf_context *own =
+        rc == SF_EXIT_OK && !ctx ? cli_context(a->device, a->in.parse.threads, &a->verbose) : NULL;
     if (!ctx) ctx = own;
     if (rc == SF_EXIT_OK && !ctx) rc = SF_EXIT_FAILURE;
     if (rc == SF_EXIT_OK) rc = fit_and_save(a, ctx, &t, classes, K);
@@ -399,7 +382,7 @@ static int train_maybe_streamed(train_args *a)
         return SF_EXIT_FAILURE;
     }
     int rc = SF_EXIT_FAILURE;
-    sf_context *ctx = make_context(a, &a->verbose);
+    sf_context *ctx = cli_context(a->device, a->in.parse.threads, &a->verbose);
     if (ctx)
         rc = train_streams(a, ctx) ? train_stream(a, ctx, rs, &info) : train_from_table(a, rs, ctx);
     sf_context_destroy(ctx);
