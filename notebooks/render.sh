@@ -52,7 +52,7 @@ exec 9>&-
 
 # ---- run the notebooks ----
 # The kernel starts in the notebook's folder: make input paths absolute first.
-for var in STREAMFIT_MICRO_JSON STREAMFIT_BENCH_JSON STREAMFIT_METRICS_JSONL; do
+for var in STREAMFIT_MICRO_JSON STREAMFIT_BENCH_JSON STREAMFIT_METRICS_JSONL STREAMFIT_GPU_BENCH_JSONL; do
   if [ -n "${!var:-}" ]; then
     export "$var=$(realpath -m -- "${!var}")"
   fi

@@ -9,7 +9,7 @@ set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
-unset STREAMFIT_MICRO_JSON STREAMFIT_BENCH_JSON STREAMFIT_METRICS_JSONL
+unset STREAMFIT_MICRO_JSON STREAMFIT_BENCH_JSON STREAMFIT_METRICS_JSONL STREAMFIT_GPU_BENCH_JSONL
 
 bash "$root/notebooks/render.sh" "$out"
 rc=$?

@@ -317,13 +317,17 @@ static double row_bytes(size_t d) { return (double)d * sizeof(float) + sizeof(do
 static void print_json(FILE *f, const result *r, int threads)
 {
     double gb = (double)r->rows * row_bytes(r->d) / 1e9;
+    char h2d[32] = "null", frac[32] = "null"; /* not measured on a host backend */
+    if (r->h2d_s > 0) {
+        snprintf(h2d, sizeof h2d, "%.4g", gb / r->h2d_s);
+        snprintf(frac, sizeof frac, "%.4g", r->h2d_s / r->ols_s);
+    }
     fprintf(f,
             "{\"device\": \"%s\", \"threads\": %d, \"d\": %zu, \"rows\": %zu, "
-            "\"h2d_gbps\": %.4g, \"ols_rows_per_s\": %.6g, \"ols_gbps\": %.4g, "
-            "\"ols_fraction_of_h2d\": %.4g, \"logistic_rows\": %zu, "
+            "\"h2d_gbps\": %s, \"ols_rows_per_s\": %.6g, \"ols_gbps\": %.4g, "
+            "\"ols_fraction_of_h2d\": %s, \"logistic_rows\": %zu, "
             "\"logistic_epoch_rows_per_s\": %.6g, \"logistic_epoch_gbps\": %.4g}\n",
-            r->device, threads, r->d, r->rows, r->h2d_s > 0 ? gb / r->h2d_s : 0.0,
-            (double)r->rows / r->ols_s, gb / r->ols_s, r->h2d_s > 0 ? r->h2d_s / r->ols_s : 0.0,
+            r->device, threads, r->d, r->rows, h2d, (double)r->rows / r->ols_s, gb / r->ols_s, frac,
             r->logistic_rows, (double)r->logistic_rows / r->logistic_s,
             (double)r->logistic_rows * (double)(r->d + 1) * sizeof(double) / 1e9 / r->logistic_s);
 }
