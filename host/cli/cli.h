@@ -35,9 +35,20 @@ bool cli_parse_long(const char *s, long lo, long hi, long *out);
 
 /* Log sink for the library: warnings and errors to stderr; info when verbose. */
 void cli_log(void *user, sf_log_level level, const char *msg);
-/* A context on `device` logging through cli_log (verbose: may be NULL), or
- * NULL after saying why on stderr. */
-sf_context *cli_context(sf_device_kind device, int threads, bool *verbose);
+/* A log that holds its lines back until released, so that a command can
+ * report a bad input before any notice about the device it started. */
+typedef struct cli_log_hold {
+    const bool *verbose; /* as cli_log's user: info lines too when true */
+    bool holding;
+    char held[1024];
+} cli_log_hold;
+void cli_log_held(void *user, sf_log_level level, const char *msg);
+/* Print (or drop) what was held; from now on lines go out at once. */
+void cli_log_release(cli_log_hold *h, bool print);
+
+/* A context on `device` with this log (cli_log with a bool *verbose, or
+ * cli_log_held), or NULL after saying why on stderr. */
+sf_context *cli_context(sf_device_kind device, int threads, sf_log_fn log, void *log_user);
 
 typedef enum cli_on_error { CLI_ON_ERROR_SKIP, CLI_ON_ERROR_FAIL } cli_on_error;
 bool cli_parse_on_error(const char *s, cli_on_error *out);

@@ -139,14 +139,34 @@ void cli_report_bad_row(uint64_t line, const char *reason, size_t *shown)
     (*shown)++;
 }
 
-sf_context *cli_context(sf_device_kind device, int threads, bool *verbose)
+void cli_log_held(void *user, sf_log_level level, const char *msg)
+{
+    cli_log_hold *h = user;
+    bool shown = level <= SF_LOG_WARN || (h->verbose && *h->verbose);
+    if (!shown) return;
+    if (!h->holding) {
+        fprintf(stderr, "streamfit: %s\n", msg);
+        return;
+    }
+    size_t used = strlen(h->held);
+    snprintf(h->held + used, sizeof h->held - used, "streamfit: %s\n", msg);
+}
+
+void cli_log_release(cli_log_hold *h, bool print)
+{
+    if (h->holding && print) fputs(h->held, stderr);
+    h->held[0] = '\0';
+    h->holding = false;
+}
+
+sf_context *cli_context(sf_device_kind device, int threads, sf_log_fn log, void *log_user)
 {
     sf_context_options copt;
     sf_context_options_init(&copt);
     copt.device = device;
     copt.threads = threads;
-    copt.log = cli_log;
-    copt.log_user = verbose;
+    copt.log = log;
+    copt.log_user = log_user;
     sf_context *ctx = NULL;
     sf_status st = sf_context_create(&copt, &ctx);
     if (st == SF_OK) return ctx;

@@ -46,7 +46,7 @@ int cli_read_rows_for_model(cli_input *in, const sf_model *m, bool need_label, s
 int cli_predict_rows(sf_device_kind device, int threads, const sf_model *m, const sf_table *t,
                      double **value, double **proba)
 {
-    sf_context *ctx = cli_context(device, threads, NULL);
+    sf_context *ctx = cli_context(device, threads, cli_log, NULL);
     if (!ctx) return SF_EXIT_FAILURE;
     size_t K = sf_model_n_classes(m);
     *value = malloc(sizeof(double) * (t->rows + 1));

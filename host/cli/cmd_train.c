@@ -332,8 +332,9 @@ static int fit_and_save(train_args *a, sf_context *ctx, sf_table *t, const doubl
 
 /* Parse the whole input (the one a row stream holds already, if any), map
  * class labels, fit on ctx. Without one, the backend starts after the input
- * is read, so a bad input is reported before any notice about the device. */
-static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx)
+ * is read, so a bad input is reported before any notice about the device;
+ * with one, its held notices (hold) are printed only once the input is good. */
+static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx, cli_log_hold *hold)
 {
     sf_table t;
     memset(&t, 0, sizeof t);
@@ -347,6 +348,7 @@ static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx)
     } else {
         rc = cli_read_input(&a->in, &t);
     }
+    if (hold) cli_log_release(hold, rc == SF_EXIT_OK);
     if (a->verbose && rc == SF_EXIT_OK)
         fprintf(stderr, "streamfit: parsed %zu rows x %zu features (%.1f MB) in %.1f ms\n", t.rows,
                 t.d, (double)t.bytes / 1e6, (cli_seconds() - t0) * 1e3);
@@ -357,8 +359,9 @@ static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx)
         classes = map_classes(a, &t, &K, &rc);
         if (!classes && rc == SF_EXIT_OK) rc = SF_EXIT_FAILURE;
     }
-    sf_context *own =
-        rc == SF_EXIT_OK && !ctx ? cli_context(a->device, a->in.parse.threads, &a->verbose) : NULL;
+    sf_context *own = rc == SF_EXIT_OK && !ctx
+                          ? cli_context(a->device, a->in.parse.threads, cli_log, &a->verbose)
+                          : NULL;
     if (!ctx) ctx = own;
     if (rc == SF_EXIT_OK && !ctx) rc = SF_EXIT_FAILURE;
     if (rc == SF_EXIT_OK) rc = fit_and_save(a, ctx, &t, classes, K);
@@ -368,9 +371,9 @@ static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx)
     return rc;
 }
 
-/* Least squares on CSV may go window by window into a staging ring; the
- * input is opened first (its errors come before any device notice), then
- * the backend decides. */
+/* Least squares on CSV may go window by window into a staging ring. The
+ * input is opened first, then the backend decides; its notices are held
+ * until the input has proved readable. */
 static int train_maybe_streamed(train_args *a)
 {
     char err[512] = "";
@@ -382,9 +385,16 @@ static int train_maybe_streamed(train_args *a)
         return SF_EXIT_FAILURE;
     }
     int rc = SF_EXIT_FAILURE;
-    sf_context *ctx = cli_context(a->device, a->in.parse.threads, &a->verbose);
-    if (ctx)
-        rc = train_streams(a, ctx) ? train_stream(a, ctx, rs, &info) : train_from_table(a, rs, ctx);
+    cli_log_hold hold = {.verbose = &a->verbose, .holding = true, .held = ""};
+    sf_context *ctx = cli_context(a->device, a->in.parse.threads, cli_log_held, &hold);
+    if (!ctx) {
+        cli_log_release(&hold, true);
+    } else if (train_streams(a, ctx)) {
+        cli_log_release(&hold, true);
+        rc = train_stream(a, ctx, rs, &info);
+    } else {
+        rc = train_from_table(a, rs, ctx, &hold);
+    }
     sf_context_destroy(ctx);
     sf_row_stream_close(rs);
     sf_table_free(&info);
@@ -401,5 +411,5 @@ int cmd_train(int argc, char **argv)
     a.batch_rows = 65536;
     int rc = parse_train_args(argc, argv, &a);
     if (rc != SF_EXIT_OK) return rc < 0 ? SF_EXIT_OK : rc;
-    return train_may_stream(&a) ? train_maybe_streamed(&a) : train_from_table(&a, NULL, NULL);
+    return train_may_stream(&a) ? train_maybe_streamed(&a) : train_from_table(&a, NULL, NULL, NULL);
 }
