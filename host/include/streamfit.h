@@ -167,10 +167,12 @@ sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, 
  * into the trainer's staging memory (page-locked on a GPU), at most *cap rows,
  * then handed over with sf_trainer_commit, which returns without waiting for
  * the device. Commit is sf_trainer_add_batch (or, after the warm-up,
- * sf_trainer_update) on those rows. Without a staging ring (classifiers, a
- * decaying or R-keeping least-squares fit, SF_STAGING_DIRECT) the memory is a
- * host buffer of the trainer and commit copies as add_batch would. The
- * pointers are valid until the next stage, commit or destroy. */
+ * sf_trainer_update) on those rows: add_batch while the trainer keeps
+ * batches, update after. Without a staging ring (classifiers, a decaying or
+ * R-keeping least-squares fit, SF_STAGING_DIRECT), and with float32 slots
+ * (staging_float32: commit rounds the rows into a slot), the memory is a host
+ * buffer of the trainer and commit copies as add_batch would. The pointers
+ * are valid until the next stage, commit or destroy. */
 sf_status sf_trainer_stage(sf_trainer *t, double **X, double **y, size_t *cap);
 sf_status sf_trainer_commit(sf_trainer *t, size_t rows);
 
