@@ -150,13 +150,11 @@ sf_status sf_trainer_drain(sf_trainer *t)
     return st;
 }
 
-/* Hand the acquired ring slot's first `rows` rows over (labels checked). */
-static sf_status submit_slot(sf_trainer *t, const double *y, size_t rows, bool keep)
+/* Hand the acquired ring slot's first `rows` rows over (labels already checked). */
+static sf_status submit_slot(sf_trainer *t, size_t rows, bool keep)
 {
-    sf_status st = check_labels(t, y, rows);
-    if (st != SF_OK) return st;
     sf_dbatch *b = NULL;
-    st = t->be->ops->ring_submit(t->be, t->ring, rows, keep ? &b : NULL);
+    sf_status st = t->be->ops->ring_submit(t->be, t->ring, rows, keep ? &b : NULL);
     if (st != SF_OK) return st;
     t->ring_pending += rows;
     t->rows += rows;
@@ -184,7 +182,7 @@ static sf_status ring_ingest(sf_trainer *t, const double *X, const double *y, si
             memcpy(slot.X, X + done * t->d, sizeof(double) * n * t->d);
         }
         memcpy(slot.y, y + done, sizeof(double) * n);
-        st = submit_slot(t, slot.y, n, keep);
+        st = submit_slot(t, n, keep);
         done += n;
     }
     return st;
@@ -295,8 +293,9 @@ sf_status sf_trainer_commit(sf_trainer *t, size_t rows)
      * hands out the same slot. */
     sf_ring_slot slot;
     sf_status st = t->be->ops->ring_acquire(t->be, t->ring, &slot);
+    if (st == SF_OK) st = check_labels(t, slot.y, rows);
     if (st != SF_OK) return st;
-    return submit_slot(t, slot.y, rows, t->par.keep_batches);
+    return submit_slot(t, rows, t->par.keep_batches);
 }
 
 static sf_model *new_model(const sf_trainer *t)

@@ -333,24 +333,22 @@ static void adopt_rows(sf_chunk *c, sf_table *out)
     c->rb.slot = 0;
 }
 
-/* Each chunk's rows move down to follow the previous chunk's (a no-op unless
- * earlier chunks had blank lines or bad records), and the lines become the
- * input's 1-based numbers. */
-static void compact_rows(const sf_chunk *ch, size_t n, const uint64_t *first, sf_table *out)
+size_t sf_chunks_compact(const sf_chunk *ch, size_t n, const uint64_t *first, double *X, size_t d,
+                         double *y, uint64_t *line)
 {
-    size_t at = 0, d = out->d;
+    size_t at = 0;
     for (size_t i = 0; i < n; i++) {
         const sf_rowbuf *rb = &ch[i].rb;
         if (rb->slot != at && rb->rows) {
-            memmove(out->y + at, out->y + rb->slot, rb->rows * sizeof *out->y);
-            memmove(out->line + at, out->line + rb->slot, rb->rows * sizeof *out->line);
-            if (out->X)
-                memmove(out->X + at * d, out->X + rb->slot * d, rb->rows * d * sizeof *out->X);
+            memmove(y + at, y + rb->slot, rb->rows * sizeof *y);
+            memmove(line + at, line + rb->slot, rb->rows * sizeof *line);
+            if (X) memmove(X + at * d, X + rb->slot * d, rb->rows * d * sizeof *X);
         }
         for (size_t r = 0; r < rb->rows; r++)
-            out->line[at + r] += first[i];
+            line[at + r] += first[i];
         at += rb->rows;
     }
+    return at;
 }
 
 /* realloc down to `bytes`; a failure keeps the larger block, freeing none. */
@@ -390,7 +388,7 @@ static sf_status join_rows(sf_chunk *ch, parse_job *jobs, size_t n, const uint64
     for (size_t i = 0; i < n; i++)
         total += ch[i].rb.rows;
     if (!ch[0].rb.lent) adopt_rows(&ch[0], out);
-    compact_rows(ch, n, first, out);
+    sf_chunks_compact(ch, n, first, out->X, d, out->y, out->line);
     out->rows = total;
     out->y = shrink(out->y, total * sizeof *out->y);
     out->line = shrink(out->line, total * sizeof *out->line);

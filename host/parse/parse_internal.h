@@ -114,6 +114,13 @@ void sf_parse_resolve_options(const sf_parse_options *opt, sf_parse_options *o);
 void sf_parse_run_csv_chunks(sf_chunk *ch, size_t n, const sf_parse_options *o,
                              const sf_csv_layout *lay);
 void sf_chunk_free(sf_chunk *c);
+/* Each chunk's rows, written into slices of X (d wide; NULL: none), y and
+ * line at their rb.slot, move down to follow the previous chunk's (a no-op
+ * unless earlier chunks had blank lines or bad records), and their lines
+ * become the input's 1-based numbers (first[i]: chunk i's first line).
+ * Returns the rows. */
+size_t sf_chunks_compact(const sf_chunk *ch, size_t n, const uint64_t *first, double *X, size_t d,
+                         double *y, uint64_t *line);
 /* A one-line message into err (when err is not NULL). */
 void sf_parse_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

@@ -230,21 +230,11 @@ static sf_status next_window(sf_row_stream *s, sf_table *info, double *X, double
     }
     sf_parse_run_csv_chunks(s->ch, runs, &s->o, &s->lay);
 
-    /* Close the gaps; chunk-local line numbers become the input's. */
-    size_t at = 0;
     sf_status st = SF_OK;
-    for (size_t i = 0; i < runs; i++) {
-        const sf_rowbuf *rb = &s->ch[i].rb;
+    for (size_t i = 0; i < runs; i++)
         if (s->ch[i].out_of_memory) st = SF_ERR_NO_MEMORY;
-        if (rb->slot != at && rb->rows) {
-            memmove(y + at, y + rb->slot, rb->rows * sizeof *y);
-            memmove(line + at, line + rb->slot, rb->rows * sizeof *line);
-            if (d) memmove(X + at * d, X + rb->slot * d, rb->rows * d * sizeof *X);
-        }
-        for (size_t r = 0; r < rb->rows; r++)
-            line[at + r] += first[i];
-        at += rb->rows;
-    }
+    /* Close the gaps; chunk-local line numbers become the input's. */
+    size_t at = sf_chunks_compact(s->ch, runs, first, d ? X : NULL, d, y, line);
     size_t added = 0;
     if (st == SF_OK) st = keep_errors(s, runs, first, info, &added);
     for (size_t i = 0; i < runs; i++)
