@@ -74,6 +74,9 @@ int cli_read_loaded_input(cli_input *in, const char *data, size_t len, sf_table 
 
 /* Report one more bad record found after parsing (e.g. an unknown class). */
 void cli_report_bad_row(uint64_t line, const char *reason, size_t *shown);
+/* After the bad rows (shown: cli_report_bad_row's count): how many more were
+ * not printed, and the total. */
+void cli_report_bad_total(uint64_t bad, size_t shown, size_t kept);
 
 /* Classes: sorted distinct labels. Returns count, or 0 on allocation failure. */
 size_t cli_distinct_labels(const double *y, size_t n, double **out);

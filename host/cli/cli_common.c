@@ -139,6 +139,17 @@ void cli_report_bad_row(uint64_t line, const char *reason, size_t *shown)
     (*shown)++;
 }
 
+void cli_report_bad_total(uint64_t bad, size_t shown, size_t kept)
+{
+    if (bad == 0) return;
+    if (shown > CLI_ERRORS_SHOWN) shown = CLI_ERRORS_SHOWN; /* counted past the printed ones */
+    if (bad > shown)
+        fprintf(stderr, "streamfit: ... and %llu more bad records\n",
+                (unsigned long long)(bad - shown));
+    fprintf(stderr, "streamfit: skipped %llu bad records, kept %zu rows\n", (unsigned long long)bad,
+            kept);
+}
+
 void cli_log_held(void *user, sf_log_level level, const char *msg)
 {
     cli_log_hold *h = user;
@@ -216,11 +227,7 @@ static int report_table(const cli_input *in, sf_table *t)
     size_t shown = 0;
     for (size_t i = 0; i < t->n_errors; i++)
         cli_report_bad_row(t->errors[i].line, t->errors[i].reason, &shown);
-    if (t->bad_rows > CLI_ERRORS_SHOWN)
-        fprintf(stderr, "streamfit: ... and %llu more bad records\n",
-                (unsigned long long)(t->bad_rows - CLI_ERRORS_SHOWN));
-    fprintf(stderr, "streamfit: skipped %llu bad records, kept %zu rows\n",
-            (unsigned long long)t->bad_rows, t->rows);
+    cli_report_bad_total(t->bad_rows, shown, t->rows);
     return SF_EXIT_OK;
 }
 

@@ -59,13 +59,7 @@ int train_stream(train_args *a, sf_context *ctx, sf_row_stream *rs, sf_table *in
         cli_error("training failed: %s", sf_strerror(st));
         rc = SF_EXIT_FAILURE;
     }
-    if (rc == SF_EXIT_OK && info->bad_rows) {
-        if (info->bad_rows > shown)
-            fprintf(stderr, "streamfit: ... and %llu more bad records\n",
-                    (unsigned long long)(info->bad_rows - shown));
-        fprintf(stderr, "streamfit: skipped %llu bad records, kept %zu rows\n",
-                (unsigned long long)info->bad_rows, info->rows);
-    }
+    if (rc == SF_EXIT_OK) cli_report_bad_total(info->bad_rows, shown, info->rows);
     if (rc == SF_EXIT_OK && a->verbose)
         fprintf(stderr,
                 "streamfit: parsed %zu rows x %zu features (%.1f MB) into %s staging slots in "
