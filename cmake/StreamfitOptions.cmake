@@ -6,6 +6,9 @@ set_property(CACHE STREAMFIT_CUDA PROPERTY STRINGS AUTO ON OFF)
 option(STREAMFIT_KAFKA "Build the Kafka source, sink and development broker (librdkafka)" ON)
 set(STREAMFIT_SANITIZE "" CACHE STRING "Sanitizers to build with, e.g. address,undefined")
 option(STREAMFIT_BENCH "Build the Google Benchmark harness" ON)
+# Warnings are errors by default; a build on an unknown compiler (a GPU machine
+# checked once, say) turns this off so that one new warning does not stop it.
+option(STREAMFIT_WERROR "Treat compiler warnings as errors" ON)
 
 set(STREAMFIT_CUDA_ENABLED OFF)
 if(NOT STREAMFIT_CUDA STREQUAL "OFF")

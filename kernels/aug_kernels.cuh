@@ -3,7 +3,7 @@
  * shared by the batch ops (batch_stats.cu) and the staging ring
  * (staging_ring.cu): column means of the augmented rows v = [x, y] with a
  * correcting second pass, and their centered (and scaled) column-major copy
- * that cublasDsyrk / cusolverDnDgeqrf take. Templated on the feature type
+ * that cublasDsyrk / cusolverDnXgeqrf take. Templated on the feature type
  * (double, or float from a float32 ring); every sum is in double.
  */
 #ifndef STREAMFIT_AUG_KERNELS_CUH

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cuda_backend.cuh"
 #include "cuda_module.h"
@@ -111,9 +112,13 @@ void cuda_destroy(sf_backend *be)
     }
     sf_cu_release(cb, &cb->h_params, true);
     sf_cu_release(cb, &cb->h_out, true);
+    if (cb->solver_params) cusolverDnDestroyParams(cb->solver_params);
     if (cb->solver) cusolverDnDestroy(cb->solver);
     if (cb->blas) cublasDestroy(cb->blas);
     if (cb->params_copied) (void)cudaEventDestroy(cb->params_copied);
+    if (cb->host_wait) (void)cudaEventDestroy(cb->host_wait);
+    /* Everything allocated from the pool was freed on the streams above. */
+    if (cb->pool) (void)cudaMemPoolDestroy(cb->pool);
     if (cb->copy) (void)cudaStreamDestroy(cb->copy);
     if (cb->compute) (void)cudaStreamDestroy(cb->compute);
     if (cb->cpu) cb->cpu->ops->destroy(cb->cpu);
@@ -162,7 +167,7 @@ sf_status cuda_batch_upload(sf_backend *be, const double *X, const double *y, si
     if (!b) return SF_ERR_NO_MEMORY;
     b->rows = rows;
     b->d = d;
-    sf_status st = SF_CUDA(be, cudaEventCreateWithFlags(&b->ready, cudaEventDisableTiming));
+    sf_status st = SF_CUDA(be, cudaEventCreateWithFlags(&b->ready, kSfCuHostEventFlags));
     void *mem = nullptr;
     if (st == SF_OK) st = sf_cu_dev_alloc(cb, &mem, count * sizeof(double), cb->copy);
     if (st == SF_OK) {
@@ -263,6 +268,18 @@ sf_status init_backend(sf_cuda_backend *cb, int threads, char *why, size_t len)
     if (cudaDeviceGetAttribute(&pools, cudaDevAttrMemoryPoolsSupported, cb->device) != cudaSuccess)
         pools = 0;
     (void)cudaGetLastError();
+    if (pools) {
+        cudaMemPoolProps props;
+        memset(&props, 0, sizeof props);
+        props.allocType = cudaMemAllocationTypePinned;
+        props.location.type = cudaMemLocationTypeDevice;
+        props.location.id = cb->device;
+        uint64_t keep_all = UINT64_MAX;
+        if (failed(cudaMemPoolCreate(&cb->pool, &props), "cudaMemPoolCreate", why, len) ||
+            failed(cudaMemPoolSetAttribute(cb->pool, cudaMemPoolAttrReleaseThreshold, &keep_all),
+                   "cudaMemPoolSetAttribute", why, len))
+            return SF_ERR_DEVICE;
+    }
     cb->pools = pools != 0;
     /* Non-blocking: never serialized behind the legacy default stream that
      * other code in the process might use. */
@@ -270,7 +287,9 @@ sf_status init_backend(sf_cuda_backend *cb, int threads, char *why, size_t len)
                "cudaStreamCreateWithFlags", why, len) ||
         failed(cudaStreamCreateWithFlags(&cb->copy, cudaStreamNonBlocking),
                "cudaStreamCreateWithFlags", why, len) ||
-        failed(cudaEventCreateWithFlags(&cb->params_copied, cudaEventDisableTiming),
+        failed(cudaEventCreateWithFlags(&cb->params_copied, kSfCuHostEventFlags),
+               "cudaEventCreateWithFlags", why, len) ||
+        failed(cudaEventCreateWithFlags(&cb->host_wait, kSfCuHostEventFlags),
                "cudaEventCreateWithFlags", why, len))
         return SF_ERR_DEVICE;
     cublasStatus_t bs = cublasCreate(&cb->blas);
@@ -281,6 +300,7 @@ sf_status init_backend(sf_cuda_backend *cb, int threads, char *why, size_t len)
     }
     cusolverStatus_t ss = cusolverDnCreate(&cb->solver);
     if (ss == CUSOLVER_STATUS_SUCCESS) ss = cusolverDnSetStream(cb->solver, cb->compute);
+    if (ss == CUSOLVER_STATUS_SUCCESS) ss = cusolverDnCreateParams(&cb->solver_params);
     if (ss != CUSOLVER_STATUS_SUCCESS) {
         say(why, len, "cuda:0: cuSOLVER: %s", sf_cusolver_status_name(ss));
         return SF_ERR_DEVICE;
@@ -310,6 +330,12 @@ extern "C" SF_CUDA_MODULE_EXPORT sf_status sf_cuda_module_create(int threads, sf
     }
     *out = &cb->base;
     return SF_OK;
+}
+
+extern "C" SF_CUDA_MODULE_EXPORT unsigned sf_cuda_module_interface(size_t *ops_size)
+{
+    if (ops_size) *ops_size = sizeof(sf_backend_ops);
+    return SF_BACKEND_INTERFACE_VERSION;
 }
 
 extern "C" SF_CUDA_MODULE_EXPORT size_t sf_cuda_module_describe(char *buf, size_t len)

@@ -3,7 +3,7 @@
  * GPU: in-place standardization, the batch's mean and centered co-moment
  * (column means with a correcting second pass, centered augmented copy,
  * cublasDsyrk), and the R factor of the centered, scaled augmented rows
- * (cusolverDnDgeqrf). Same formulas as backend_cpu.c; only (d+1)-sized
+ * (cusolverDnXgeqrf). Same formulas as backend_cpu.c; only (d+1)-sized
  * results leave the device (a batch of fewer rows than d + 1 is one of them).
  */
 #include <lapacke.h>
@@ -46,17 +46,33 @@ sf_status batch_aug_copy(sf_cuda_backend *cb, const sf_dbatch *b, const double *
                                    A);
 }
 
-/* cuSOLVER's geqrf workspace for an m x n matrix, queried once per shape. */
-sf_status geqrf_workspace(sf_cuda_backend *cb, int m, int n, double *A, double **work, int *lwork)
+/* Workspace of the 64-bit geqrf (cusolverDnXgeqrf) for an m x n matrix:
+ * sizes queried once per shape, the device part in the backend's solver
+ * workspace, the host part (usually none) in *host, which the caller frees.
+ * The 64-bit API because a batch's n (d + 1) values may pass 2^31. */
+sf_status xgeqrf_workspace(sf_cuda_backend *cb, int64_t m, int64_t n, double *A, double *tau,
+                           void **dev, size_t *dev_bytes, void **host, size_t *host_bytes)
 {
-    if (!sf_cu_lwork_get(cb->geqrf_lwork, m, n, lwork)) {
-        int lw = 0;
-        SF_TRY(SF_CUSOLVER(&cb->base, cusolverDnDgeqrf_bufferSize(cb->solver, m, n, A, m, &lw)));
-        sf_cu_lwork_put(cb->geqrf_lwork, &cb->geqrf_next, m, n, lw);
-        sf_cu_lwork_get(cb->geqrf_lwork, m, n, lwork);
+    sf_cu_xlwork *hit = nullptr;
+    for (int i = 0; i < SF_CU_LWORK_SLOTS; i++)
+        if (cb->geqrf_lwork[i].set && cb->geqrf_lwork[i].m == m && cb->geqrf_lwork[i].n == n)
+            hit = &cb->geqrf_lwork[i];
+    if (!hit) {
+        hit = &cb->geqrf_lwork[cb->geqrf_next++ % SF_CU_LWORK_SLOTS];
+        hit->set = false;
+        SF_TRY(SF_CUSOLVER(&cb->base, cusolverDnXgeqrf_bufferSize(
+                                          cb->solver, cb->solver_params, m, n, CUDA_R_64F, A, m,
+                                          CUDA_R_64F, tau, CUDA_R_64F, &hit->dev, &hit->host)));
+        hit->m = m;
+        hit->n = n;
+        hit->set = true;
     }
-    SF_TRY(sf_cu_reserve_dev(cb, &cb->solver_work, (size_t)*lwork * sizeof(double)));
-    *work = (double *)cb->solver_work.p;
+    SF_TRY(sf_cu_reserve_dev(cb, &cb->solver_work, hit->dev ? hit->dev : 1));
+    *dev = cb->solver_work.p;
+    *dev_bytes = hit->dev;
+    *host_bytes = hit->host;
+    *host = nullptr;
+    if (hit->host && !(*host = malloc(hit->host))) return SF_ERR_NO_MEMORY;
     return SF_OK;
 }
 
@@ -128,8 +144,8 @@ sf_status sf_cu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, 
     /* M2 = A^T A on the centered copy: nothing is squared before centering.
      * SYRK fills the upper triangle; the lower is mirrored on the host. */
     const double one = 1.0, zero = 0.0;
-    SF_TRY(SF_CUBLAS(be, cublasDsyrk(cb->blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, (int)p, (int)n,
-                                     &one, A, (int)n, &zero, C, (int)p)));
+    SF_TRY(SF_CUBLAS(be, cublasDsyrk_64(cb->blas, CUBLAS_FILL_MODE_UPPER, CUBLAS_OP_T, (int64_t)p,
+                                        (int64_t)n, &one, A, (int64_t)n, &zero, C, (int64_t)p)));
     sf_cu_fetch out[] = {{dmean, sizeof(double) * p, mean, nullptr},
                          {C, sizeof(double) * p * p, m2, nullptr}};
     SF_TRY(sf_cu_fetch_results(cb, out, 2));
@@ -160,11 +176,16 @@ sf_status sf_cu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *cente
     }));
     SF_TRY(batch_aug_copy(cb, b, dcenter, dscale, A));
     if (n < p) return wide_qr_on_host(cb, A, n, p, R);
-    double *work = nullptr;
-    int lwork = 0;
-    SF_TRY(geqrf_workspace(cb, (int)n, (int)p, A, &work, &lwork));
-    SF_TRY(SF_CUSOLVER(
-        be, cusolverDnDgeqrf(cb->solver, (int)n, (int)p, A, (int)n, tau, work, lwork, info)));
+    void *dwork = nullptr, *hwork = nullptr;
+    size_t dbytes = 0, hbytes = 0;
+    SF_TRY(xgeqrf_workspace(cb, (int64_t)n, (int64_t)p, A, tau, &dwork, &dbytes, &hwork, &hbytes));
+    sf_status st =
+        SF_CUSOLVER(be, cusolverDnXgeqrf(cb->solver, cb->solver_params, (int64_t)n, (int64_t)p,
+                                         CUDA_R_64F, A, (int64_t)n, CUDA_R_64F, tau, CUDA_R_64F,
+                                         dwork, dbytes, hwork, hbytes, info));
+    /* A host workspace is used by the call itself, which has returned. */
+    free(hwork);
+    SF_TRY(st);
     upper_pack_kernel<<<sf_cu_blocks(p * p, kThreads), kThreads, 0, cb->compute>>>(
         A, n, n < p ? n : p, p, Rd);
     SF_TRY(SF_CUDA_LAUNCH(be, "upper_pack_kernel"));
@@ -174,7 +195,7 @@ sf_status sf_cu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *cente
     SF_TRY(sf_cu_fetch_results(cb, out, 2));
     if (hinfo != 0) {
         memset(R, 0, sizeof(double) * p * p);
-        sf_cu_logf(cb, SF_LOG_ERROR, "cuda: cusolverDnDgeqrf: info = %d", hinfo);
+        sf_cu_logf(cb, SF_LOG_ERROR, "cuda: cusolverDnXgeqrf: info = %d", hinfo);
         return SF_ERR_LAPACK;
     }
     return SF_OK;

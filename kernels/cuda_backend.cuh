@@ -29,6 +29,13 @@ typedef struct sf_cu_lwork {
 } sf_cu_lwork;
 #define SF_CU_LWORK_SLOTS 4
 
+/* Workspace sizes of a 64-bit cuSOLVER call (device and host bytes). */
+typedef struct sf_cu_xlwork {
+    int64_t m, n;
+    size_t dev, host;
+    bool set;
+} sf_cu_xlwork;
+
 typedef struct sf_cuda_backend {
     sf_backend base; /* first member: the sf_backend * handed out points here */
     int device;
@@ -47,9 +54,17 @@ typedef struct sf_cuda_backend {
     bool params_pending;
     sf_cu_buffer h_out; /* pinned landing place of results */
 
-    sf_cu_lwork geqrf_lwork[SF_CU_LWORK_SLOTS];
+    sf_cu_xlwork geqrf_lwork[SF_CU_LWORK_SLOTS];
     sf_cu_lwork potrf_lwork[SF_CU_LWORK_SLOTS];
     unsigned geqrf_next, potrf_next;
+    cusolverDnParams_t solver_params; /* the 64-bit cuSOLVER API (cusolverDnX*) */
+    /* The backend's own stream-ordered memory pool: freed memory stays in it
+     * (release threshold: unlimited) instead of going back to the driver at
+     * every synchronization and being mapped again for the next batch. */
+    cudaMemPool_t pool;
+    /* Host waits block the thread (cudaEventBlockingSync) instead of spinning a
+     * core that the parser wants: every wait of a stream goes through this. */
+    cudaEvent_t host_wait;
 } sf_cuda_backend;
 
 struct sf_dbatch {
@@ -121,6 +136,13 @@ typedef struct sf_cu_fetch {
     const void **pinned;
 } sf_cu_fetch;
 sf_status sf_cu_fetch_results(sf_cuda_backend *cb, const sf_cu_fetch *list, size_t n);
+
+/* Block the calling thread (without spinning) until the work queued on s so
+ * far is done. */
+sf_status sf_cu_host_wait(sf_cuda_backend *cb, cudaStream_t s);
+
+/* Event flags of every event the host waits on. */
+constexpr unsigned kSfCuHostEventFlags = cudaEventDisableTiming | cudaEventBlockingSync;
 
 /* Make the compute stream wait for the batch's upload. */
 sf_status sf_cu_wait_batch(sf_cuda_backend *cb, const sf_dbatch *b);

@@ -30,14 +30,17 @@ sf_status sf_cu_dev_alloc(sf_cuda_backend *cb, void **p, size_t bytes, cudaStrea
 {
     *p = NULL;
     if (bytes == 0) return SF_OK;
-    cudaError_t err = cb->pools ? cudaMallocAsync(p, bytes, s) : cudaMalloc(p, bytes);
+    cudaError_t err =
+        cb->pools ? cudaMallocFromPoolAsync(p, bytes, cb->pool, s) : cudaMalloc(p, bytes);
     if (err == cudaErrorMemoryAllocation && cb->pools) {
         /* Memory freed on a stream returns to the pool only once the stream
-         * gets there: let both streams drain, then try once more. */
+         * gets there: let both streams drain, hand what the pool keeps back
+         * to the driver, then try once more. */
         (void)cudaGetLastError();
         (void)cudaStreamSynchronize(cb->compute);
         (void)cudaStreamSynchronize(cb->copy);
-        err = cudaMallocAsync(p, bytes, s);
+        (void)cudaMemPoolTrimTo(cb->pool, 0);
+        err = cudaMallocFromPoolAsync(p, bytes, cb->pool, s);
     }
     if (err == cudaSuccess) return SF_OK;
     *p = NULL;
@@ -49,8 +52,8 @@ sf_status sf_cu_dev_alloc(sf_cuda_backend *cb, void **p, size_t bytes, cudaStrea
                    (double)bytes / (1024.0 * 1024.0));
         return SF_ERR_NO_MEMORY;
     }
-    return sf_cuda_rt_status(&cb->base, err, cb->pools ? "cudaMallocAsync" : "cudaMalloc", __FILE__,
-                             __LINE__);
+    return sf_cuda_rt_status(&cb->base, err, cb->pools ? "cudaMallocFromPoolAsync" : "cudaMalloc",
+                             __FILE__, __LINE__);
 }
 
 void sf_cu_dev_free(sf_cuda_backend *cb, void *p, cudaStream_t s)
@@ -143,7 +146,14 @@ sf_status sf_cu_push_params(sf_cuda_backend *cb, const sf_cu_param *list, size_t
         off += aligned_bytes(bytes);
     }
     SF_TRY(SF_CUDA(&cb->base, cudaMemcpyAsync(d, h, total, cudaMemcpyHostToDevice, cb->compute)));
-    SF_TRY(SF_CUDA(&cb->base, cudaEventRecord(cb->params_copied, cb->compute)));
+    sf_status st = SF_CUDA(&cb->base, cudaEventRecord(cb->params_copied, cb->compute));
+    if (st != SF_OK) {
+        /* Without the event the next op could not know when the pinned
+         * buffer is free again: let the copy finish now. */
+        (void)cudaStreamSynchronize(cb->compute);
+        cb->params_pending = false;
+        return st;
+    }
     cb->params_pending = true;
     return SF_OK;
 }
@@ -167,16 +177,25 @@ sf_status sf_cu_fetch_results(sf_cuda_backend *cb, const sf_cu_fetch *list, size
     SF_TRY(sf_cu_reserve_host(cb, &cb->h_out, total));
     char *h = (char *)cb->h_out.p;
     size_t off = 0;
-    for (size_t i = 0; i < n; i++) {
+    sf_status st = SF_OK;
+    for (size_t i = 0; i < n && st == SF_OK; i++) {
         if (!list[i].bytes) continue;
         /* A copy to pageable memory returns once it is done, after the work
          * queued before it: in stream order, like the pinned ones. */
         void *dst = direct(&list[i]) ? list[i].host : h + off;
-        SF_TRY(SF_CUDA(&cb->base, cudaMemcpyAsync(dst, list[i].dev, list[i].bytes,
-                                                  cudaMemcpyDeviceToHost, cb->compute)));
+        st = SF_CUDA(&cb->base, cudaMemcpyAsync(dst, list[i].dev, list[i].bytes,
+                                                cudaMemcpyDeviceToHost, cb->compute));
         if (!direct(&list[i])) off += aligned_bytes(list[i].bytes);
     }
-    SF_TRY(SF_CUDA(&cb->base, cudaStreamSynchronize(cb->compute)));
+    if (st == SF_OK && sf_backend_fault(&cb->base, SF_FAULT_FETCH_RESULTS)) st = SF_ERR_DEVICE;
+    if (st != SF_OK) {
+        /* Copies already queued still write into the pinned buffer, which the
+         * next fetch reuses or frees: let them land before returning. */
+        (void)cudaStreamSynchronize(cb->compute);
+        cb->params_pending = false;
+        return st;
+    }
+    SF_TRY(sf_cu_host_wait(cb, cb->compute));
     cb->params_pending = false; /* the parameter copy came before, on the same stream */
     off = 0;
     for (size_t i = 0; i < n; i++) {
@@ -186,6 +205,12 @@ sf_status sf_cu_fetch_results(sf_cuda_backend *cb, const sf_cu_fetch *list, size
         off += aligned_bytes(list[i].bytes);
     }
     return SF_OK;
+}
+
+sf_status sf_cu_host_wait(sf_cuda_backend *cb, cudaStream_t s)
+{
+    SF_TRY(SF_CUDA(&cb->base, cudaEventRecord(cb->host_wait, s)));
+    return SF_CUDA(&cb->base, cudaEventSynchronize(cb->host_wait));
 }
 
 sf_status sf_cu_wait_batch(sf_cuda_backend *cb, const sf_dbatch *b)

@@ -140,7 +140,7 @@ sf_status alloc_ring(sf_cuda_backend *cb, sf_ring *r, size_t cap)
         SF_TRY(sf_cu_dev_alloc(cb, &sl->dmem, slot_bytes, cb->compute));
         /* Defined contents for a ring that skips the copies (timing). */
         SF_TRY(SF_CUDA(&cb->base, cudaMemsetAsync(sl->dmem, 0, slot_bytes, cb->compute)));
-        SF_TRY(SF_CUDA(&cb->base, cudaEventCreateWithFlags(&sl->copied, cudaEventDisableTiming)));
+        SF_TRY(SF_CUDA(&cb->base, cudaEventCreateWithFlags(&sl->copied, kSfCuHostEventFlags)));
         SF_TRY(SF_CUDA(&cb->base, cudaEventCreateWithFlags(&sl->folded, cudaEventDisableTiming)));
     }
     sf_cu_arena plan = {nullptr, 0};
@@ -211,7 +211,15 @@ sf_status new_kept_batch(sf_cuda_backend *cb, size_t rows, size_t d, sf_dbatch *
     void *mem = nullptr;
     sf_status st = SF_CUDA(&cb->base, cudaEventCreateWithFlags(&b->ready, cudaEventDisableTiming));
     if (st == SF_OK) st = sf_cu_dev_alloc(cb, &mem, sizeof(double) * rows * (d + 1), cb->copy);
+    /* The memory exists in copy-stream order: until the copy records `ready`
+     * again, this is what a free on the compute stream (batch_free after a
+     * failed submit) waits for. */
+    if (st == SF_OK) st = SF_CUDA(&cb->base, cudaEventRecord(b->ready, cb->copy));
     if (st != SF_OK) {
+        if (mem) {
+            (void)cudaStreamSynchronize(cb->copy);
+            sf_cu_dev_free(cb, mem, cb->copy);
+        }
         if (b->ready) (void)cudaEventDestroy(b->ready);
         free(b);
         return st;
@@ -310,7 +318,8 @@ sf_status sf_cu_ring_submit(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch *
         y = b->y;
     }
     sf_status st = SF_OK;
-    if (copy || keep) {
+    if ((copy || keep) && sf_backend_fault(be, SF_FAULT_RING_SUBMIT_COPY)) st = SF_ERR_DEVICE;
+    if (st == SF_OK && (copy || keep)) {
         st = queue_copy(cb, r, sl, rows, X, y);
         if (st == SF_OK) st = SF_CUDA(be, cudaEventRecord(sl->copied, cb->copy));
         if (st == SF_OK && b && !widen) st = SF_CUDA(be, cudaEventRecord(b->ready, cb->copy));
@@ -334,6 +343,10 @@ sf_status sf_cu_ring_submit(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch *
         sl->folded_recorded = st == SF_OK;
     }
     if (st != SF_OK) {
+        /* Copies may be queued, from the slot's pinned rows (which the caller
+         * refills next) into the kept batch (freed below): let them land. */
+        (void)cudaStreamSynchronize(cb->copy);
+        sl->copy_pending = false;
         if (b) be->ops->batch_free(be, b);
         return st;
     }
@@ -354,7 +367,7 @@ sf_status sf_cu_ring_read(sf_backend *be, sf_ring *r, double *n, double *mean, d
     SF_TRY(SF_CUDA(be, cudaMemcpyAsync(r->h_out + p, r->acc_m2, sizeof(double) * p * p,
                                        cudaMemcpyDeviceToHost, cb->compute)));
     /* The one wait of the ring: the statistics are handed back. */
-    SF_TRY(SF_CUDA(be, cudaStreamSynchronize(cb->compute)));
+    SF_TRY(sf_cu_host_wait(cb, cb->compute));
     *n = r->acc_n;
     memcpy(mean, r->h_out, sizeof(double) * p);
     memcpy(m2, r->h_out + p, sizeof(double) * p * p);

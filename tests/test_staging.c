@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "backend_faults.h"
 #include "reference.h"
 #include "streamfit.h"
 
@@ -411,6 +412,20 @@ static void test_trainer_ring_labels_and_state(void **state)
     sf_trainer_destroy(u);
 }
 
+/* Error paths through the fault points: bit-identical to a ring without the
+ * failed slot on this (synchronous) backend. */
+static void test_ring_submit_copy_fault(void **state)
+{
+    (void)state;
+    check_fault_ring_submit_copy(g_cpu, 0.0);
+}
+
+static void test_fetch_results_fault(void **state)
+{
+    (void)state;
+    check_fault_fetch_results(g_cpu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -419,6 +434,8 @@ int main(void)
         cmocka_unit_test(test_trainer_ring_equals_direct),
         cmocka_unit_test(test_trainer_ring_labels_and_state),
         cmocka_unit_test(test_trainer_float32_slots),
+        cmocka_unit_test(test_ring_submit_copy_fault),
+        cmocka_unit_test(test_fetch_results_fault),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

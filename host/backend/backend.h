@@ -18,6 +18,11 @@
 
 #include "streamfit.h"
 
+/* Bumped whenever sf_backend_ops or struct sf_backend change: the CUDA module,
+ * built separately, reports the version it was compiled against and the
+ * loader refuses a module of another version (backend_cuda_loader.c). */
+#define SF_BACKEND_INTERFACE_VERSION 2
+
 typedef struct sf_backend sf_backend;
 typedef struct sf_dbatch sf_dbatch; /* a batch living on the backend */
 typedef struct sf_ring sf_ring;     /* a staging ring (see ring_create) */
@@ -167,12 +172,42 @@ typedef struct sf_backend_ops {
     bool ring_async;
 } sf_backend_ops;
 
+/* Fault points: error paths that tests make happen on demand, the same way on
+ * every backend. A backend checks sf_backend_fault(be, SF_FAULT_X) where the
+ * step can fail for real (a queued copy, a results fetch); when a test has
+ * armed that point, the step fails with SF_ERR_DEVICE instead of running. */
+typedef enum sf_fault_point {
+    SF_FAULT_NONE = 0,
+    SF_FAULT_RING_SUBMIT_COPY, /* ring_submit: the copy of a slot into its (kept) batch */
+    SF_FAULT_FETCH_RESULTS,    /* an op's results on their way back to the host */
+} sf_fault_point;
+
+typedef struct sf_fault {
+    sf_fault_point point; /* armed point (SF_FAULT_NONE: none) */
+    unsigned skip;        /* passes through it that still succeed first */
+    unsigned fired;       /* how many times it failed */
+} sf_fault;
+
 struct sf_backend {
     const sf_backend_ops *ops;
     int threads;
     sf_log_fn log;
     void *log_user;
+    sf_fault fault; /* tests only; zero (disarmed) otherwise */
 };
+
+/* Whether an armed fault point fails now (once; it then disarms itself). */
+static inline bool sf_backend_fault(sf_backend *be, sf_fault_point point)
+{
+    if (!be || be->fault.point == SF_FAULT_NONE || be->fault.point != point) return false;
+    if (be->fault.skip > 0) {
+        be->fault.skip--;
+        return false;
+    }
+    be->fault.point = SF_FAULT_NONE;
+    be->fault.fired++;
+    return true;
+}
 
 sf_status sf_backend_cpu_create(int threads, sf_backend **out);
 

@@ -188,6 +188,7 @@ static sf_status column_means(const sf_dbatch *b, int T, double *mean)
 
 static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *mean, double *m2)
 {
+    if (sf_backend_fault(be, SF_FAULT_FETCH_RESULTS)) return SF_ERR_DEVICE;
     blas_threads_for(be, b->d);
     size_t p = b->d + 1, n = b->rows, B = n < SF_CPU_BLOCK_ROWS ? n : SF_CPU_BLOCK_ROWS;
     memset(m2, 0, sizeof(double) * p * p);

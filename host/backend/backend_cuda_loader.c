@@ -71,11 +71,23 @@ static void load(void)
     }
     module_create = (sf_cuda_module_create_fn)(uintptr_t)dlsym(h, "sf_cuda_module_create");
     module_describe = (sf_cuda_module_describe_fn)(uintptr_t)dlsym(h, "sf_cuda_module_describe");
-    if (!module_create || !module_describe) {
-        module_create = NULL;
-        module_describe = NULL;
+    sf_cuda_module_interface_fn interface =
+        (sf_cuda_module_interface_fn)(uintptr_t)dlsym(h, "sf_cuda_module_interface");
+    size_t ops_size = 0;
+    unsigned version = interface ? interface(&ops_size) : 0;
+    if (!module_create || !module_describe || !interface) {
         snprintf(load_error, sizeof load_error, "%s lacks its entry points", SF_CUDA_MODULE_FILE);
+    } else if (version != SF_BACKEND_INTERFACE_VERSION || ops_size != sizeof(sf_backend_ops)) {
+        snprintf(load_error, sizeof load_error,
+                 "%s was built for backend interface %u (%zu-byte table); this library has %u "
+                 "(%zu): rebuild them together",
+                 SF_CUDA_MODULE_FILE, version, ops_size, (unsigned)SF_BACKEND_INTERFACE_VERSION,
+                 sizeof(sf_backend_ops));
+    } else {
+        return;
     }
+    module_create = NULL;
+    module_describe = NULL;
 }
 
 sf_status sf_backend_cuda_create(int threads, sf_backend **out, char *why, size_t whylen)

@@ -25,6 +25,9 @@ extern "C" {
 typedef sf_status (*sf_cuda_module_create_fn)(int threads, sf_backend **out, char *why,
                                               size_t whylen);
 typedef size_t (*sf_cuda_module_describe_fn)(char *buf, size_t len);
+/* SF_BACKEND_INTERFACE_VERSION and sizeof(sf_backend_ops) as the module was
+ * built: a module from another build of the library is refused, not called. */
+typedef unsigned (*sf_cuda_module_interface_fn)(size_t *ops_size);
 
 #ifdef __cplusplus
 }

@@ -125,6 +125,7 @@ sf_status sf_ring_host_submit(sf_backend *be, sf_ring *r, size_t rows, sf_dbatch
     if (rows == 0 || (r->flags & SF_RING_SKIP_COMPUTE)) return SF_OK;
     sf_dbatch *b = NULL;
     sf_status st = slot_batch(be, r, s, rows, keep != NULL, &b);
+    if (st == SF_OK && sf_backend_fault(be, SF_FAULT_RING_SUBMIT_COPY)) st = SF_ERR_DEVICE;
     if (st == SF_OK) st = be->ops->batch_moments(be, b, r->bmean, r->bm2);
     if (st == SF_OK)
         r->n = sf_chan_merge(r->p, r->n, r->mean, r->m2, (double)rows, r->bmean, r->bm2, r->delta);
