@@ -3,8 +3,8 @@
 # run_gpu_checks.sh unpacks on a GPU machine without a package registry, into
 # .sfdeps/debs of the repository (ignored by git; about 15 MB). Run it on a
 # machine with apt, then carry .sfdeps/debs to the GPU machine and run
-#   SF_DEPS_PREFIX=$PWD/.sfdeps/prefix SF_DEPS_DEBS=$PWD/.sfdeps/debs \
-#     bash bench/gpu/run_gpu_checks.sh
+#   bash bench/gpu/run_gpu_checks.sh
+# (README: "On a GPU machine without a registry").
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 dest="${1:-$root/.sfdeps/debs}"
