@@ -8,6 +8,9 @@ set(STREAMFIT_SANITIZE "" CACHE STRING "Sanitizers to build with, e.g. address,u
 option(STREAMFIT_BENCH "Build the Google Benchmark harness" ON)
 # Warnings are errors by default; a build on an unknown compiler (a GPU machine
 # checked once, say) turns this off so that one new warning does not stop it.
+# libFuzzer targets (tests/fuzz), with clang only; everything is then built
+# with coverage instrumentation (-fsanitize=fuzzer-no-link).
+option(STREAMFIT_FUZZ "Build the libFuzzer targets (clang)" OFF)
 option(STREAMFIT_WERROR "Treat compiler warnings as errors" ON)
 
 set(STREAMFIT_CUDA_ENABLED OFF)

@@ -5,6 +5,9 @@
 #                                           train on a shipped example file
 #   bash cmake/bootstrap.sh test            build, then run the whole test suite (ctest)
 #   bash cmake/bootstrap.sh test --sanitize the same, built with AddressSanitizer + UBSan
+#   bash cmake/bootstrap.sh fuzz            build the libFuzzer targets with clang (and the
+#                                           sanitizers), replay their corpora, then fuzz each
+#                                           for SF_FUZZ_SECONDS (default 60)
 #
 # Missing system packages are installed with apt-get (as root, or through sudo).
 set -euo pipefail
@@ -20,8 +23,8 @@ for arg in "$@"; do
   esac
 done
 case "$mode" in
-  demo|test|build) ;;
-  *) echo "usage: bash cmake/bootstrap.sh demo|test|build [--sanitize]" >&2; exit 2 ;;
+  demo|test|build|fuzz) ;;
+  *) echo "usage: bash cmake/bootstrap.sh demo|test|build|fuzz [--sanitize]" >&2; exit 2 ;;
 esac
 
 packages=(build-essential cmake pkg-config python3 libopenblas-dev liblapacke-dev libcjson-dev
@@ -75,7 +78,23 @@ demo() {
   "$sf" eval --model-file "$out/breast_cancer.model.json" --input "$data"
 }
 
+if [ "$mode" = fuzz ]; then
+  # libFuzzer comes with Debian's clang (libclang-rt-*-dev); clang's OpenMP is libomp.
+  packages+=(clang libclang-rt-14-dev libomp-dev)
+fi
 install_missing_packages
+if [ "$mode" = fuzz ]; then
+  dir="$root/build-fuzz"
+  export ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  CC=clang CXX=clang++ cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DSTREAMFIT_FUZZ=ON -DSTREAMFIT_SANITIZE=address,undefined -DSTREAMFIT_CUDA=OFF \
+    -DSTREAMFIT_BENCH=OFF -DBUILD_TESTING=OFF -DSTREAMFIT_FUZZ_SECONDS="${SF_FUZZ_SECONDS:-60}" \
+    >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; exit 1; }
+  cmake --build "$dir" -j "$(nproc)"
+  ctest --test-dir "$dir" -L fuzz-regress --output-on-failure
+  ctest --test-dir "$dir" -L '^fuzz$' --output-on-failure -j "$(nproc)"
+  exit 0
+fi
 if [ -n "$sanitize" ]; then
   builddir="$root/build-sanitize"
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"

@@ -22,6 +22,9 @@ const char *sf_strerror(sf_status status)
     case SF_ERR_EMPTY: return "no data";
     case SF_ERR_BAD_LABEL: return "label is not a valid class";
     case SF_ERR_LAPACK: return "LAPACK reported an error";
+    case SF_ERR_NOT_FINITE:
+        return "values too large for float64 (statistics or solution not finite): rescale the "
+               "columns";
     }
     return "unknown status";
 }

@@ -39,6 +39,7 @@ typedef enum sf_status {
     SF_ERR_EMPTY = 11,
     SF_ERR_BAD_LABEL = 12,
     SF_ERR_LAPACK = 13,
+    SF_ERR_NOT_FINITE = 14, /* values overflowed float64: statistics or a solution not finite */
 } sf_status;
 
 const char *sf_strerror(sf_status status);
@@ -204,7 +205,10 @@ uint64_t sf_trainer_rows(const sf_trainer *t);
 
 /* The whole streaming state (statistics, parameters, optimizer state,
  * scaler) as bytes, and back: a restored trainer continues bit for bit.
- * sf_trainer_save_state allocates *buf (free with free()). */
+ * sf_trainer_save_state allocates *buf (free with free()). A state that is
+ * cut short, of another model, or holds non-finite numbers is refused
+ * (SF_ERR_BAD_MODEL_FILE / SF_ERR_INVALID_ARGUMENT); the trainer is then left
+ * without a streaming state, fit only to be destroyed or loaded again. */
 sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t *len);
 sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t len);
 

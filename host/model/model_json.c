@@ -151,9 +151,20 @@ static bool read_numbers(const cJSON *a, double *out, size_t n)
     const cJSON *it;
     cJSON_ArrayForEach(it, a)
     {
-        if (!cJSON_IsNumber(it)) return false;
+        /* 1e999 parses as infinity: no model has such a parameter. */
+        if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble)) return false;
         out[i++] = it->valuedouble;
     }
+    return true;
+}
+
+/* A count: a whole number from 0 to 2^64 (exclusive). */
+static bool read_count(const cJSON *v, uint64_t *out)
+{
+    if (!cJSON_IsNumber(v)) return false;
+    double x = v->valuedouble;
+    if (!(x >= 0 && x < 18446744073709551616.0) || x != floor(x)) return false;
+    *out = (uint64_t)x;
     return true;
 }
 
@@ -238,7 +249,7 @@ static sf_status model_from_json(const cJSON *o, const char *path, sf_model **ou
                 BAD("'%s': bad \"coefficients\" row %zu", path, k);
         }
     } else {
-        if (!cJSON_IsNumber(ic)) BAD("'%s': bad \"intercept\"", path);
+        if (!cJSON_IsNumber(ic) || !isfinite(ic->valuedouble)) BAD("'%s': bad \"intercept\"", path);
         m->intercept[0] = ic->valuedouble;
         if (!read_numbers(co, m->coef, d))
             BAD("'%s': \"coefficients\" must hold n_features numbers", path);
@@ -270,8 +281,8 @@ static sf_status model_from_json(const cJSON *o, const char *path, sf_model **ou
     }
     const cJSON *rs = cJSON_GetObjectItemCaseSensitive(o, "rows_seen");
     const cJSON *rk = cJSON_GetObjectItemCaseSensitive(o, "rows_skipped");
-    if (cJSON_IsNumber(rs)) m->rows_seen = (uint64_t)rs->valuedouble;
-    if (cJSON_IsNumber(rk)) m->rows_skipped = (uint64_t)rk->valuedouble;
+    if (rs && !read_count(rs, &m->rows_seen)) BAD("'%s': bad \"rows_seen\"", path);
+    if (rk && !read_count(rk, &m->rows_skipped)) BAD("'%s': bad \"rows_skipped\"", path);
     *out = m;
     return SF_OK;
 fail:

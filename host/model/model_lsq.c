@@ -17,6 +17,13 @@
 
 #include "internal.h"
 
+static bool all_finite(const double *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(a[i])) return false;
+    return true;
+}
+
 /* Below this reciprocal condition of the scaled normal matrix, Cholesky
  * (even refined) loses digits on large-residual problems such as NIST
  * Wampler5, so the QR path is taken. */
@@ -225,13 +232,12 @@ static sf_status refine(sf_trainer *t, const lsq_system *sys, double *w, double 
     double prev = INFINITY;
     sf_status st = SF_OK;
     for (int it = 0; it < SF_LSQ_MAX_REFINE && st == SF_OK; it++) {
-        double sum_r = 0, sum_r2 = 0;
+        double sum_r = 0;
         memset(acc_g, 0, sizeof(double) * 2 * d);
         for (size_t i = 0; i < t->n_batches && st == SF_OK; i++) {
-            double sr, sr2;
+            double sr, sr2; /* sr2 (the residuals' squares) is not needed here */
             st = be->ops->batch_residuals(be, t->batches[i], w, *b0, center, &sr, &sr2, g, sxc);
             sum_r += sr;
-            sum_r2 += sr2;
             for (size_t j = 0; j < d; j++) {
                 acc_g[j] += g[j];
                 acc_sxc[j] += sxc[j];
@@ -269,6 +275,11 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
 {
     const sf_moments *mo = &t->mom;
     size_t d = t->d;
+    /* Squares of values past ~1e154 overflow: LAPACK must never see the
+     * infinities (some of its routines loop forever on them). */
+    if (!all_finite(mo->mean, d + 1) || !all_finite(mo->m2, (d + 1) * (d + 1)) ||
+        (mo->has_r && !all_finite(mo->R, (d + 1) * (d + 1))))
+        return SF_ERR_NOT_FINITE;
     lsq_system sys = {.d = d, .n = mo->n, .intercept = t->par.fit_intercept, .mean = mo->mean};
     double lambda = t->par.model == SF_MODEL_RIDGE ? t->par.lambda : 0.0;
     double *buf = calloc(d * d + 3 * d, sizeof(double));
@@ -309,6 +320,7 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
     if (st == SF_OK && t->n_batches > 0 && sys.have_factor && !t->report.rank_deficient &&
         worth_refining)
         st = refine(t, &sys, w, &b0);
+    if (st == SF_OK && (!all_finite(w, d) || !isfinite(b0))) st = SF_ERR_NOT_FINITE;
     if (st == SF_OK) {
         memcpy(m->coef, w, sizeof(double) * d);
         m->intercept[0] = b0;

@@ -5,6 +5,7 @@
  * continues bit for bit on the same machine. Kept batches are not part of the
  * state: checkpoints are taken after the warm-up.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -54,6 +55,10 @@ static void get_array(reader *r, double **a, size_t n)
 {
     uint64_t present = get_u64(r);
     if (r->failed) return;
+    if (present && n == 0) { /* an array this trainer has no place for */
+        r->failed = true;
+        return;
+    }
     if (!present) {
         free(*a);
         *a = NULL;
@@ -107,6 +112,41 @@ sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t
     return SF_OK;
 }
 
+static bool finite_array(const double *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++)
+        if (!isfinite(a[i])) return false;
+    return true;
+}
+
+/* What a saved state can hold: finite numbers, a count of rows >= 0. */
+static bool state_is_sane(const sf_trainer *t, size_t P)
+{
+    const sf_moments *m = &t->mom;
+    size_t p = m->p;
+    for (size_t j = 0; j < p; j++) /* a co-moment's diagonal is a sum of squares */
+        if (!(m->m2[j * p + j] >= 0)) return false;
+    return isfinite(m->n) && m->n >= 0 && finite_array(m->mean, p) && finite_array(m->m2, p * p) &&
+           finite_array(m->R, p * p) && finite_array(m->scale, p) && finite_array(t->theta, P) &&
+           finite_array(t->shift, t->d) && finite_array(t->scale, t->d) &&
+           finite_array(t->ftrl_z, P) && finite_array(t->ftrl_n, P);
+}
+
+/* An empty streaming state, after a load that failed part way. */
+static void forget_state(sf_trainer *t)
+{
+    sf_moments *m = &t->mom;
+    m->n = 0;
+    memset(m->mean, 0, sizeof(double) * m->p);
+    memset(m->m2, 0, sizeof(double) * m->p * m->p);
+    free(m->R);
+    free(m->scale);
+    m->R = m->scale = NULL;
+    m->has_r = false;
+    t->has_theta = false;
+    t->rows = 0;
+}
+
 sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t len)
 {
     if (!t || !buf) return SF_ERR_INVALID_ARGUMENT;
@@ -136,7 +176,10 @@ sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t 
     get_array(&r, &t->scale, t->d);
     get_array(&r, &t->ftrl_z, P);
     get_array(&r, &t->ftrl_n, P);
-    if (r.failed || r.p != r.end) return SF_ERR_BAD_MODEL_FILE;
+    if (r.failed || r.p != r.end || !state_is_sane(t, P)) {
+        forget_state(t); /* a damaged state must not be half used */
+        return SF_ERR_BAD_MODEL_FILE;
+    }
     /* A restored trainer continues streaming: no kept batches. */
     for (size_t i = 0; i < t->n_batches; i++)
         t->be->ops->batch_free(t->be, t->batches[i]);

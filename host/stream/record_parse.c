@@ -4,6 +4,7 @@
  * infinities); JSON objects through cJSON.
  */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -97,7 +98,8 @@ static sf_status resolve_label(sf_record_schema *s, const char *label, char *err
             s->label_col = (size_t)idx;
         } else {
             size_t i = 0;
-            while (i < s->ncols && strcmp(s->columns[i], label) != 0)
+            /* Records without a header have no names yet: a name matches nothing. */
+            while (i < s->ncols && (!s->columns[i] || strcmp(s->columns[i], label) != 0))
                 i++;
             if (i == s->ncols) {
                 snprintf(err, errlen, "no column named '%s' in the record schema", label);
@@ -241,6 +243,22 @@ static bool parse_csv(const sf_record_schema *s, const char *p, const char *end,
     return true;
 }
 
+/* A feature index: decimal digits within [p, end) (a record is not
+ * NUL-terminated: a Kafka payload ends where its length says). Returns the
+ * first byte after them, or NULL when there are none or they overflow. */
+static const char *parse_index(const char *p, const char *end, long *idx)
+{
+    long v = 0;
+    const char *q = p;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        if (v > (LONG_MAX - 9) / 10) return NULL;
+        v = v * 10 + (*q - '0');
+    }
+    if (q == p) return NULL;
+    *idx = v;
+    return q;
+}
+
 static bool parse_libsvm(const sf_record_schema *s, const char *p, const char *end, double *x,
                          double *y, char *why, size_t whylen)
 {
@@ -253,15 +271,15 @@ static bool parse_libsvm(const sf_record_schema *s, const char *p, const char *e
     if (!stop) return bad(why, whylen, "the label is not a finite number");
     p = stop;
     while ((p = skip_blanks(p, end)) < end && *p != '\r' && *p != '\n') {
-        char *colon;
-        long idx = strtol(p, &colon, 10);
-        if (colon >= end || *colon != ':')
-            return bad(why, whylen, "expected index:value at byte %ld", (long)(p - q));
-        if (strncmp(p, "qid", 3) == 0) { /* ranking groups carry no feature */
+        if (end - p >= 4 && memcmp(p, "qid:", 4) == 0) { /* ranking groups carry no feature */
             while (p < end && *p != ' ' && *p != '\t')
                 p++;
             continue;
         }
+        long idx = 0;
+        const char *colon = parse_index(p, end, &idx);
+        if (!colon || colon >= end || *colon != ':')
+            return bad(why, whylen, "expected index:value at byte %ld", (long)(p - q));
         if (idx < 1 || (size_t)idx > s->d)
             return bad(why, whylen, "feature index %ld out of range 1..%zu", idx, s->d);
         double v;
