@@ -9,7 +9,7 @@
  *   - a trainer state holding a NaN, a negative sum of squares, or an array
  *     the model has no place for: refused, and a good state still loads;
  *   - a checkpoint cut at every length and with every single byte changed:
- *     refused, the message naming the file;
+ *     refused, the message naming the file and the reason;
  *   - a LIBSVM record whose last index runs to the end of an unterminated
  *     buffer (a Kafka payload): a bad record, no read past its end;
  *   - a header-less CSV schema asked for a label by name: an error, no crash;
@@ -170,6 +170,8 @@ static void expect_refused(const char *path)
     }
     assert_int_equal(st, SF_ERR_BAD_MODEL_FILE);
     assert_non_null(strstr(err, path));
+    if (!strstr(err, "cut short") && !strstr(err, "checksum") && !strstr(err, "does not start"))
+        fail_msg("the refusal gives no reason: %s", err);
 }
 
 static void test_checkpoint_cut_and_changed(void **state)

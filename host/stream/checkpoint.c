@@ -149,10 +149,19 @@ sf_status sf_checkpoint_read(const char *dir, sf_checkpoint *c, char *err, size_
     fclose(f);
     uint64_t sum = 0;
     if (data && n > sizeof ckpt_magic + sizeof sum) memcpy(&sum, data + n - sizeof sum, sizeof sum);
-    if (!data || n <= sizeof ckpt_magic + sizeof sum ||
-        memcmp(data, ckpt_magic, sizeof ckpt_magic) != 0 || fnv1a(data, n - sizeof sum) != sum) {
+    const char *why = NULL;
+    if (!data && n > 0)
+        why = "it could not be read whole";
+    else if (n <= sizeof ckpt_magic + sizeof sum)
+        why = "it is cut short (too small to hold a checkpoint)";
+    else if (memcmp(data, ckpt_magic, sizeof ckpt_magic) != 0)
+        why = "it does not start like a streamfit checkpoint";
+    else if (fnv1a(data, n - sizeof sum) != sum)
+        why = "its checksum does not match: it is damaged or was cut short";
+    if (why) {
         free(data);
-        snprintf(err, errlen, "'%s' is not a valid streamfit checkpoint", path);
+        snprintf(err, errlen, "'%s' is not a valid streamfit checkpoint: %s (%zu bytes)", path, why,
+                 n);
         return SF_ERR_BAD_MODEL_FILE;
     }
     cursor cur = {.p = data + sizeof ckpt_magic, .end = data + n - sizeof sum};
@@ -174,7 +183,10 @@ sf_status sf_checkpoint_read(const char *dir, sf_checkpoint *c, char *err, size_
     free(data);
     if (failed) {
         sf_checkpoint_free(c);
-        snprintf(err, errlen, "'%s' is truncated or malformed", path);
+        snprintf(err, errlen,
+                 "'%s' is not a valid streamfit checkpoint: its sections do not add up (a file "
+                 "of another version?)",
+                 path);
         return SF_ERR_BAD_MODEL_FILE;
     }
     return SF_OK;
