@@ -72,18 +72,27 @@ sf_status sf_checkpoint_write(const char *dir, const sf_checkpoint *c, char *err
     char tmp[4096], final[4096];
     snprintf(tmp, sizeof tmp, "%s/checkpoint.bin.tmp", dir);
     snprintf(final, sizeof final, "%s/checkpoint.bin", dir);
+    /* Each step names itself and keeps its errno: the report says what failed. */
+    const char *step = NULL;
+    int saved = 0;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    bool ok = fd >= 0 && write_all(fd, b.p, b.len) && fsync(fd) == 0;
-    if (fd >= 0) ok = (close(fd) == 0) && ok;
-    ok = ok && rename(tmp, final) == 0;
-    if (ok) { /* make the rename itself durable */
+    if (fd < 0) step = "create", saved = errno;
+    if (!step && !write_all(fd, b.p, b.len)) step = "write", saved = errno;
+    if (!step && fsync(fd) != 0) step = "fsync", saved = errno;
+    if (fd >= 0 && close(fd) != 0 && !step) step = "close", saved = errno;
+    if (!step && rename(tmp, final) != 0) step = "rename", saved = errno;
+    if (step && fd >= 0) unlink(tmp); /* never a half-written file left behind */
+    if (!step) {                      /* make the rename itself durable */
         int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-        ok = dfd >= 0 && fsync(dfd) == 0;
+        if (dfd < 0 || fsync(dfd) != 0) step = "fsync of its folder", saved = errno;
         if (dfd >= 0) close(dfd);
     }
     free(b.p);
-    if (!ok) {
-        snprintf(err, errlen, "cannot write checkpoint in '%s': %s", dir, strerror(errno));
+    if (step) {
+        snprintf(err, errlen,
+                 "cannot write the checkpoint '%s' (%s failed: %s); the previous checkpoint, if "
+                 "any, is unchanged",
+                 final, step, strerror(saved));
         return SF_ERR_IO;
     }
     return SF_OK;
