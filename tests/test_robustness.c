@@ -12,6 +12,8 @@
  *     refused, the message naming the file and the reason;
  *   - a LIBSVM record whose last index runs to the end of an unterminated
  *     buffer (a Kafka payload): a bad record, no read past its end;
+ *   - a LIBSVM index beyond what a dense row can hold: a bad record with its
+ *     reason, not an allocation of terabytes;
  *   - a header-less CSV schema asked for a label by name: an error, no crash;
  *   - model files with a negative row count or an infinite coefficient: refused.
  */
@@ -31,6 +33,7 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "parse.h"
 #include "record.h"
 #include "streamfit.h"
 
@@ -237,6 +240,25 @@ static void test_libsvm_record_unterminated(void **state)
     sf_schema_free(&s);
 }
 
+static void test_libsvm_index_beyond_dense_width(void **state)
+{
+    (void)state;
+    const char *text = "1 1:0.5 3:2\n0 2000000000000:1\n1 2:1\n";
+    sf_parse_options opt;
+    sf_parse_options_init(&opt);
+    opt.format = SF_FORMAT_LIBSVM;
+    opt.threads = 1;
+    sf_table t;
+    char err[256];
+    assert_int_equal(sf_parse_buffer(text, strlen(text), &opt, &t, err, sizeof err), SF_OK);
+    assert_int_equal(t.rows, 2);
+    assert_int_equal(t.d, 3);
+    assert_int_equal(t.bad_rows, 1);
+    assert_int_equal(t.errors[0].line, 2);
+    assert_non_null(strstr(t.errors[0].reason, "beyond"));
+    sf_table_free(&t);
+}
+
 static void test_headerless_label_by_name(void **state)
 {
     (void)state;
@@ -281,6 +303,7 @@ int main(void)
         cmocka_unit_test(test_damaged_trainer_state_refused),
         cmocka_unit_test(test_checkpoint_cut_and_changed),
         cmocka_unit_test(test_libsvm_record_unterminated),
+        cmocka_unit_test(test_libsvm_index_beyond_dense_width),
         cmocka_unit_test(test_headerless_label_by_name),
         cmocka_unit_test(test_model_file_bad_numbers),
     };

@@ -14,9 +14,12 @@
 
 #include "parse_internal.h"
 
-/* Every index fits comfortably; the dense table would run out of memory long
- * before an index this large could be used. */
+/* Digits beyond this are not an index at all. */
 #define MAX_INDEX ((size_t)1 << 48)
+/* Rows are densified: a wider table is out of reach of memory (one row of 10^7
+ * features is 80 MB), so a larger index makes the line a bad record, with a
+ * reason, instead of an allocation that cannot succeed. */
+#define MAX_DENSE_FEATURES ((size_t)10000000)
 
 static bool ends_token(const char *p, const char *eol)
 {
@@ -90,6 +93,11 @@ static bool check_index(sf_chunk *c, uint64_t line, size_t idx, size_t prev, siz
 {
     if (idx == 0) {
         sf_chunk_bad(c, line, "%s", "index 0 is not allowed (indices start at 1)");
+        return false;
+    }
+    if (idx > MAX_DENSE_FEATURES) {
+        sf_chunk_bad(c, line, "index %zu is beyond the %zu features a dense row can hold", idx,
+                     MAX_DENSE_FEATURES);
         return false;
     }
     if (n_features && idx > n_features) {
