@@ -78,11 +78,6 @@ void cli_report_bad_row(uint64_t line, const char *reason, size_t *shown);
  * not printed, and the total. */
 void cli_report_bad_total(uint64_t bad, size_t shown, size_t kept);
 
-/* Classes: sorted distinct labels. Returns count, or 0 on allocation failure. */
-size_t cli_distinct_labels(const double *y, size_t n, double **out);
-/* Index of label among classes, or -1. */
-long cli_class_index(const double *classes, size_t K, double label);
-
 /* Common long-option ids above the char range. */
 enum {
     OPT_LABEL = 1000,

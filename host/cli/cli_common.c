@@ -230,35 +230,3 @@ static int report_table(const cli_input *in, sf_table *t)
     cli_report_bad_total(t->bad_rows, shown, t->rows);
     return SF_EXIT_OK;
 }
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-size_t cli_distinct_labels(const double *y, size_t n, double **out)
-{
-    double *c = malloc(sizeof(double) * (n + 1));
-    if (!c) return 0;
-    if (n) memcpy(c, y, sizeof(double) * n); /* y is NULL when no rows are left */
-    qsort(c, n, sizeof(double), cmp_double);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (k == 0 || c[i] != c[k - 1]) c[k++] = c[i];
-    *out = c;
-    return k;
-}
-
-long cli_class_index(const double *classes, size_t K, double label)
-{
-    size_t lo = 0, hi = K;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (classes[mid] < label)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return (lo < K && classes[lo] == label) ? (long)lo : -1;
-}

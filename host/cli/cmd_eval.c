@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "class_labels.h"
 #include "cli.h"
 #include "cli_predict.h"
 #include "metrics.h"
@@ -60,7 +61,7 @@ static int eval_classification(sf_model *m, sf_table *t, const double *proba, cl
         return SF_EXIT_FAILURE;
     }
     for (size_t i = 0; i < t->rows; i++) {
-        long k = cli_class_index(classes, K, t->y[i]);
+        long k = sf_class_index(classes, K, t->y[i]);
         if (k < 0) {
             char why[96];
             snprintf(why, sizeof why, "unknown class label %.17g", t->y[i]);

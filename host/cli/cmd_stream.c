@@ -1,9 +1,12 @@
 /*
  * cmd_stream.c — `streamfit stream`: learn from records as they arrive
  * (Kafka, a file, a watched directory, stdin), test-then-train, with live
- * metrics, predictions, checkpoints. Flags here; the run in host/stream/.
+ * metrics, predictions, checkpoints. Flags to sf_stream_options here, the
+ * status line and messages on stderr; the run is the library's
+ * (streamfit_stream.h, host/pipeline/).
  */
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,8 +14,9 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "stream.h"
+#include "record.h"
 #include "stream_demo.h"
+#include "streamfit_stream.h"
 
 static const char stream_help[] =
     "Usage: streamfit stream --source SOURCE --model MODEL [options]\n"
@@ -127,16 +131,21 @@ enum {
     OPT_SHELP,
 };
 
-static volatile sig_atomic_t stop_requested;
+/* The run a signal asks to stop (set while sf_stream_run goes). */
+static sf_stream *volatile running_stream;
 
 static void on_signal(int sig)
 {
     (void)sig;
-    stop_requested = 1;
+    sf_stream_request_stop(running_stream);
 }
 
 typedef struct stream_args {
     sf_stream_options o;
+    sf_device_kind device;
+    int threads;
+    bool quiet, progress_tty;
+    bool status_line_open; /* a \r status line is on the terminal */
     const char *kafka_conf[130];
     size_t n_conf;
     bool model_set, embedded;
@@ -184,7 +193,7 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
     sf_stream_options *o = &a->o;
     double x;
     switch (opt) {
-    case OPT_SOURCE: o->source.uri = arg; break;
+    case OPT_SOURCE: o->source = arg; break;
     case OPT_BROKER:
         if (strcmp(arg, "embedded") != 0)
             return cli_usage_error("stream", "--broker takes 'embedded' (use --source "
@@ -195,14 +204,14 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
     case OPT_FEED_RATE:
         if (!cli_parse_long(arg, 1, 100000000L, &a->feed_rate)) return bad_value(name, arg);
         break;
-    case OPT_GROUP: o->source.group = arg; break;
+    case OPT_GROUP: o->group = arg; break;
     case OPT_START:
         if (strcmp(arg, "earliest") && strcmp(arg, "latest") && strcmp(arg, "committed"))
             return bad_value(name, arg);
-        o->source.start = arg;
+        o->start = arg;
         break;
     case 'X': return add_conf(a, arg);
-    case OPT_FOLLOW: o->source.follow = true; break;
+    case OPT_FOLLOW: o->follow = true; break;
     case OPT_SFORMAT:
         if (!sf_record_format_parse(arg, &o->format)) return bad_value(name, arg);
         break;
@@ -263,12 +272,12 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
         if (!ms_arg(arg, &o->batch_ms)) return bad_value(name, arg);
         break;
     case OPT_SDEVICE:
-        if (!sf_device_kind_parse(arg, &o->device)) return bad_value(name, arg);
+        if (!sf_device_kind_parse(arg, &a->device)) return bad_value(name, arg);
         break;
     case OPT_STHREADS: {
         long v;
         if (!cli_parse_long(arg, 1, 4096, &v)) return bad_value(name, arg);
-        o->threads = (int)v;
+        a->threads = (int)v;
         break;
     }
     case OPT_PREDICTIONS: o->predictions = arg; break;
@@ -297,7 +306,7 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
     case OPT_MAX_MS:
         if (!ms_arg(arg, &o->max_ms)) return bad_value(name, arg);
         break;
-    case OPT_QUIET: o->quiet = true; break;
+    case OPT_QUIET: a->quiet = true; break;
     default: return -2;
     }
     return SF_EXIT_OK;
@@ -367,10 +376,10 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
     }
     if (optind < argc) return cli_usage_error("stream", "unexpected argument '%s'", argv[optind]);
     sf_stream_options *o = &a->o;
-    if (a->embedded && o->source.uri)
+    if (a->embedded && o->source)
         return cli_usage_error("stream", "--broker embedded and --source exclude each other");
-    if (!a->embedded && !o->source.uri) return cli_usage_error("stream", "--source is required");
-    const char *u = o->source.uri;
+    if (!a->embedded && !o->source) return cli_usage_error("stream", "--source is required");
+    const char *u = o->source;
     if (u && strncmp(u, "kafka://", 8) && strncmp(u, "file:", 5) && strncmp(u, "dir:", 4) &&
         strcmp(u, "stdin") && strcmp(u, "-"))
         return cli_usage_error("stream",
@@ -389,9 +398,83 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
     if (o->refit_every && !o->refit_window) o->refit_window = 100000;
     /* In a group, a partition this run has no checkpoint position for starts
      * where the group left it. */
-    if (o->source.group && !o->source.start) o->source.start = "committed";
+    if (o->group && !o->start) o->start = "committed";
+    if (o->format == SF_RECORD_LIBSVM && !o->libsvm_features)
+        return cli_usage_error("stream", "--format libsvm needs --features N");
     if (lsq && o->classes) return cli_usage_error("stream", "--classes is for classifiers");
     return SF_EXIT_OK;
+}
+
+/* ---- what the run tells the terminal ---- */
+
+static void end_status_line(stream_args *a)
+{
+    if (a->status_line_open) fputc('\n', stderr);
+    a->status_line_open = false;
+}
+
+static void stream_log(void *user, sf_log_level level, const char *msg)
+{
+    stream_args *a = user;
+    if (a->quiet && level > SF_LOG_ERROR) return;
+    end_status_line(a);
+    fprintf(stderr, "streamfit: %s\n", msg);
+}
+
+static void stream_progress(void *user, const sf_stream_progress *p)
+{
+    stream_args *a = user;
+    if (a->quiet) return;
+    char metric[64] = "warming up";
+    if (isfinite(p->headline))
+        snprintf(metric, sizeof metric, "%s %.4f", p->n_classes ? "accuracy" : "rmse", p->headline);
+    char p99[32] = "-";
+    if (isfinite(p->latency_p99_ms)) snprintf(p99, sizeof p99, "%.2f ms", p->latency_p99_ms);
+    fprintf(stderr, "%sstreamfit: %llu rows | %.0f rows/s | %s | p99 %s | skipped %llu%s",
+            a->progress_tty ? "\r" : "", (unsigned long long)p->rows_total, p->rows_per_s, metric,
+            p99, (unsigned long long)p->rows_skipped, a->progress_tty && !p->final ? "   " : "\n");
+    a->status_line_open = a->progress_tty && !p->final;
+}
+
+static void print_banner(const char *banner)
+{
+    for (const char *p = banner; *p;) {
+        size_t n = strcspn(p, "\n");
+        fprintf(stderr, "streamfit: %.*s\n", (int)n, p);
+        p += n + (p[n] == '\n');
+    }
+}
+
+/* The run, on a context of its own; returns the exit status. */
+static int run_stream(stream_args *a)
+{
+    sf_context *ctx = cli_context(a->device, a->threads, cli_log, NULL);
+    if (!ctx) return SF_EXIT_FAILURE;
+    sf_stream *s = NULL;
+    sf_status st = sf_stream_create(ctx, &a->o, &s);
+    if (st != SF_OK) {
+        cli_error("%s", sf_strerror(st));
+        sf_context_destroy(ctx);
+        return SF_EXIT_FAILURE;
+    }
+    running_stream = s;
+    st = sf_stream_run(s);
+    running_stream = NULL;
+    sf_stream_counters c;
+    sf_stream_get_counters(s, &c);
+    if (st != SF_OK) {
+        end_status_line(a);
+        /* The library names no flags; the command line says which one chose this. */
+        cli_error("%s%s", sf_stream_error(s),
+                  st == SF_ERR_PARSE && a->o.fail_on_error ? " (--on-error fail)" : "");
+    } else if (!a->quiet) {
+        fprintf(stderr, "streamfit: done: %llu rows in %llu batches, %llu bad records skipped\n",
+                (unsigned long long)c.rows_total, (unsigned long long)c.batches,
+                (unsigned long long)c.rows_skipped);
+    }
+    sf_stream_destroy(s);
+    sf_context_destroy(ctx);
+    return st == SF_OK ? SF_EXIT_OK : SF_EXIT_FAILURE;
 }
 
 int cmd_stream(int argc, char **argv)
@@ -400,7 +483,6 @@ int cmd_stream(int argc, char **argv)
     memset(&a, 0, sizeof a);
     sf_stream_options_init(&a.o);
     a.o.fit.model = SF_MODEL_LOGISTIC;
-    a.o.source.kafka_conf = a.kafka_conf;
     a.o.kafka_conf = a.kafka_conf;
     a.feed_rate = 50000;
     int rc = parse_stream_args(argc, argv, &a);
@@ -414,32 +496,29 @@ int cmd_stream(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    a.o.stop = &stop_requested;
-    a.o.progress_tty = isatty(STDERR_FILENO);
+    a.progress_tty = isatty(STDERR_FILENO);
+    a.o.log = stream_log;
+    a.o.log_user = &a;
+    a.o.on_progress = stream_progress;
+    a.o.user = &a;
+    a.o.progress_every_ms = a.progress_tty ? 250 : 5000;
     sf_stream_demo demo;
     memset(&demo, 0, sizeof demo);
     char err[512] = "";
     if (a.embedded) {
-        rc = sf_stream_demo_start(&demo, &a.o, a.feed, a.feed_rate, err, sizeof err);
-        if (rc != SF_EXIT_OK) {
+        sf_status st = sf_stream_demo_start(&demo, &a.o, a.feed, a.feed_rate, err, sizeof err);
+        if (st != SF_OK) {
             cli_error("%s", err);
+            sf_stream_demo_stop(&demo);
             for (size_t i = 0; i < a.n_conf; i += 2)
                 free((char *)a.kafka_conf[i]);
-            return rc;
+            return SF_EXIT_FAILURE;
         }
+        print_banner(demo.banner);
     }
-    sf_stream_result res;
-    sf_status st = sf_stream_run(&a.o, &res, err, sizeof err);
+    rc = run_stream(&a);
     if (a.embedded) sf_stream_demo_stop(&demo);
     for (size_t i = 0; i < a.n_conf; i += 2)
         free((char *)a.kafka_conf[i]);
-    if (st != SF_OK) {
-        cli_error("%s", err);
-        return SF_EXIT_FAILURE;
-    }
-    if (!a.o.quiet)
-        fprintf(stderr, "streamfit: done: %llu rows in %llu batches, %llu bad records skipped\n",
-                (unsigned long long)res.rows_total, (unsigned long long)res.batches,
-                (unsigned long long)res.rows_skipped);
-    return SF_EXIT_OK;
+    return rc;
 }

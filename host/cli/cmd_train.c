@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "class_labels.h"
 #include "cli.h"
 #include "train.h"
 
@@ -217,7 +218,7 @@ static double *map_classes(train_args *a, sf_table *t, size_t *K, int *status)
 {
     double *classes = NULL;
     *status = SF_EXIT_FAILURE;
-    size_t k = cli_distinct_labels(t->y, t->rows, &classes);
+    size_t k = sf_class_labels_distinct(t->y, t->rows, &classes);
     bool *keep = malloc(t->rows + 1);
     if (!classes || !keep) {
         cli_error("out of memory");
@@ -245,7 +246,7 @@ static double *map_classes(train_args *a, sf_table *t, size_t *K, int *status)
         fprintf(stderr, "streamfit: skipped %zu rows with unknown class labels\n", shown);
         drop_rows(t, keep);
         free(classes);
-        k = cli_distinct_labels(t->y, t->rows, &classes);
+        k = sf_class_labels_distinct(t->y, t->rows, &classes);
     }
     free(keep);
     if (a->fit.model == SF_MODEL_LOGISTIC && k != 2) { /* keep the 0/1 convention */
@@ -265,7 +266,7 @@ static double *map_classes(train_args *a, sf_table *t, size_t *K, int *status)
         return NULL;
     }
     for (size_t i = 0; i < t->rows; i++)
-        t->y[i] = (double)cli_class_index(classes, k, t->y[i]);
+        t->y[i] = (double)sf_class_index(classes, k, t->y[i]);
     *K = k;
     *status = SF_EXIT_OK;
     return classes;

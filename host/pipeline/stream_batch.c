@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "class_labels.h"
 #include "stream_internal.h"
 
 #define SF_POLL_MAX 4096
@@ -80,7 +80,7 @@ static bool map_label(const sf_run *r, double *y, char *why, size_t whylen)
 {
     if (!is_classifier(r)) return true;
     if (r->classes) {
-        long k = cli_class_index(r->classes, r->K, *y);
+        long k = sf_class_index(r->classes, r->K, *y);
         if (k < 0) {
             snprintf(why, whylen, "unknown class label %.17g", *y);
             return false;
@@ -134,7 +134,7 @@ sf_status sf_run_fill_batch(sf_run *r)
         if (left < cap) cap = (size_t)left;
     }
     while (b->rows < cap) {
-        if ((o->stop && *o->stop) ||
+        if (sf_run_stop_requested(r) ||
             (o->max_ms > 0 && sf_now_us() - r->start_us >= o->max_ms * 1000))
             break;
         int timeout = 100;
@@ -193,17 +193,16 @@ sf_status sf_run_collect_warmup(sf_run *r)
 static sf_status classes_from_warmup(sf_run *r)
 {
     if (r->classes || r->o->fit.model != SF_MODEL_SOFTMAX) return SF_OK;
-    size_t k = cli_distinct_labels(r->warm_y, r->warm_rows, &r->classes);
+    size_t k = sf_class_labels_distinct(r->warm_y, r->warm_rows, &r->classes);
     if (!r->classes) return SF_ERR_NO_MEMORY;
     if (k < 2) {
         snprintf(r->err, sizeof r->err,
-                 "the warm-up saw %zu class(es); softmax needs at least two (or give --classes)",
-                 k);
+                 "the warm-up saw %zu class(es); softmax needs at least two (or a class list)", k);
         return SF_ERR_BAD_LABEL;
     }
     r->K = k;
     for (size_t i = 0; i < r->warm_rows; i++)
-        r->warm_y[i] = (double)cli_class_index(r->classes, k, r->warm_y[i]);
+        r->warm_y[i] = (double)sf_class_index(r->classes, k, r->warm_y[i]);
     return SF_OK;
 }
 
@@ -251,9 +250,9 @@ sf_status sf_run_fit_warmup(sf_run *r)
     if (st != SF_OK && !r->err[0])
         snprintf(r->err, sizeof r->err, "warm-up fit on %zu rows failed: %s", r->warm_rows,
                  sf_strerror(st));
-    if (st == SF_OK && !r->o->quiet)
-        fprintf(stderr, "streamfit: warm-up fit on %zu rows done; predicting and learning\n",
-                r->warm_rows);
+    if (st == SF_OK)
+        sf_run_log(r, SF_LOG_INFO, "warm-up fit on %zu rows done; predicting and learning",
+                   r->warm_rows);
     free(r->warm_X);
     free(r->warm_y);
     r->warm_X = r->warm_y = NULL;

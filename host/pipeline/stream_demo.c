@@ -14,7 +14,6 @@
 #include <time.h>
 
 #include "broker_mock.h"
-#include "cli.h"
 #include "sink.h"
 
 #define DEMO_TOPIC "streamfit-demo"
@@ -113,66 +112,67 @@ static void *feed_main(void *arg)
     return NULL;
 }
 
-static int feed_columns(sf_stream_demo *demo, char *err, size_t errlen)
+static sf_status feed_columns(sf_stream_demo *demo, char *err, size_t errlen)
 {
     if (!demo->feed_path) {
         int n = snprintf(demo->columns, sizeof demo->columns, "y");
         for (int j = 1; j <= DEMO_FEATURES; j++)
             n += snprintf(demo->columns + n, sizeof demo->columns - (size_t)n, ",x%d", j);
-        return SF_EXIT_OK;
+        return SF_OK;
     }
     FILE *f = fopen(demo->feed_path, "r");
     if (!f || !fgets(demo->columns, sizeof demo->columns, f)) {
-        snprintf(err, errlen, "cannot read the header of --feed '%s'", demo->feed_path);
+        snprintf(err, errlen, "cannot read the header of the feed file '%s'", demo->feed_path);
         if (f) fclose(f);
-        return SF_EXIT_FAILURE;
+        return SF_ERR_IO;
     }
     fclose(f);
     demo->columns[strcspn(demo->columns, "\r\n")] = 0;
-    return SF_EXIT_OK;
+    return SF_OK;
 }
 
-int sf_stream_demo_start(sf_stream_demo *demo, sf_stream_options *o, const char *feed_path,
-                         long rate, char *err, size_t errlen)
+sf_status sf_stream_demo_start(sf_stream_demo *demo, sf_stream_options *o, const char *feed_path,
+                               long rate, char *err, size_t errlen)
 {
     demo->feed_path = feed_path;
     demo->rate = rate;
     demo->model = o->fit.model;
-    int rc = feed_columns(demo, err, errlen);
-    if (rc != SF_EXIT_OK) return rc;
+    sf_status st = feed_columns(demo, err, errlen);
+    if (st != SF_OK) return st;
 #ifndef STREAMFIT_HAVE_KAFKA
     (void)feed_main; /* the feed thread runs only beside a broker */
     snprintf(err, errlen,
              "the embedded demo needs Kafka support, and this build has none "
              "(configured with STREAMFIT_KAFKA=OFF or without librdkafka)");
-    return SF_EXIT_FAILURE;
+    return SF_ERR_UNSUPPORTED;
 #else
-    if (sf_broker_start(0, DEMO_PARTITIONS, 1, &demo->broker, err, errlen) != SF_OK)
-        return SF_EXIT_FAILURE;
-    if (sf_broker_create_topic(demo->broker, DEMO_TOPIC, DEMO_PARTITIONS) != SF_OK) {
+    st = sf_broker_start(0, DEMO_PARTITIONS, 1, &demo->broker, err, errlen);
+    if (st != SF_OK) return st;
+    st = sf_broker_create_topic(demo->broker, DEMO_TOPIC, DEMO_PARTITIONS);
+    if (st != SF_OK) {
         snprintf(err, errlen, "cannot create the demo topic");
-        return SF_EXIT_FAILURE;
+        return st;
     }
     char sink_uri[256];
     snprintf(sink_uri, sizeof sink_uri, "kafka://%s/%s", sf_broker_bootstrap(demo->broker),
              DEMO_TOPIC);
     snprintf(demo->uri, sizeof demo->uri, "%s", sink_uri);
-    if (sf_sink_open(sink_uri, NULL, &demo->feed_sink, err, errlen) != SF_OK)
-        return SF_EXIT_FAILURE;
+    st = sf_sink_open(sink_uri, NULL, &demo->feed_sink, err, errlen);
+    if (st != SF_OK) return st;
     if (pthread_create(&demo->feed_thread, NULL, feed_main, demo) != 0) {
         snprintf(err, errlen, "cannot start the feed thread");
-        return SF_EXIT_FAILURE;
+        return SF_ERR_NO_MEMORY;
     }
     demo->feed_running = true;
-    o->source.uri = demo->uri;
+    o->source = demo->uri;
     if (!o->columns) o->columns = demo->columns;
-    fprintf(stderr,
-            "streamfit: development broker at %s (in memory, %d partitions; for development "
-            "only — production uses a real Kafka cluster)\n"
-            "streamfit: feeding topic %s with %s at %ld records/s\n",
-            sf_broker_bootstrap(demo->broker), DEMO_PARTITIONS, DEMO_TOPIC,
-            feed_path ? feed_path : "a synthetic stream", rate);
-    return SF_EXIT_OK;
+    snprintf(demo->banner, sizeof demo->banner,
+             "development broker at %s (in memory, %d partitions; for development only — "
+             "production uses a real Kafka cluster)\n"
+             "feeding topic %s with %s at %ld records/s",
+             sf_broker_bootstrap(demo->broker), DEMO_PARTITIONS, DEMO_TOPIC,
+             feed_path ? feed_path : "a synthetic stream", rate);
+    return SF_OK;
 #endif
 }
 

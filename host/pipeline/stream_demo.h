@@ -10,7 +10,7 @@
 #include <signal.h>
 #include <stdbool.h>
 
-#include "stream.h"
+#include "streamfit_stream.h"
 
 typedef struct sf_stream_demo {
     struct sf_broker *broker;
@@ -24,12 +24,14 @@ typedef struct sf_stream_demo {
     long rate;
     sf_model_kind model;
     char err[256];
+    char banner[512]; /* two lines (no trailing newline): where the broker is, what it feeds */
 } sf_stream_demo;
 
-/* Start the broker and the feed, and point o's source at them. Returns a CLI
- * exit status (0 on success; err holds a message otherwise). */
-int sf_stream_demo_start(sf_stream_demo *demo, sf_stream_options *o, const char *feed_path,
-                         long rate, char *err, size_t errlen);
+/* Start the broker and the feed, and point o's source at them (o->source and,
+ * when unset, o->columns then point into demo). Returns SF_OK, or the failure
+ * with err holding a message. */
+sf_status sf_stream_demo_start(sf_stream_demo *demo, sf_stream_options *o, const char *feed_path,
+                               long rate, char *err, size_t errlen);
 void sf_stream_demo_stop(sf_stream_demo *demo);
 
 #endif

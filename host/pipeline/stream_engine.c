@@ -1,24 +1,24 @@
 /*
- * stream_engine.c — the streaming loop (see stream.h): assemble a batch,
- * warm up or predict-score-update, write outputs, checkpoint, repeat.
+ * stream_engine.c — the streaming loop (see streamfit_stream.h): assemble a
+ * batch, warm up or predict-score-update, write outputs, checkpoint, repeat;
+ * and the calls other threads make while it runs (stop, model, counters).
  *
  * Exactly-once bookkeeping: a checkpoint holds the trainer state, the
  * metrics and the source positions of the same batch boundary; upstream
  * offsets are committed only after it is durable. Predictions are written
  * before the checkpoint, so after a crash the records since the last
  * checkpoint are predicted again (at-least-once for predictions).
- *
- * This file is part of the command line (it reports on stderr).
  */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "checkpoint.h"
+#include "internal.h"
 #include "sink.h"
-#include "stream.h"
 #include "stream_internal.h"
 
 void sf_stream_options_init(sf_stream_options *o)
@@ -34,6 +34,7 @@ void sf_stream_options_init(sf_stream_options *o)
     o->window = 10000;
     o->save_every = 100;
     o->checkpoint_every = 1;
+    o->progress_every_ms = 1000;
 }
 
 int64_t sf_now_us(void)
@@ -41,6 +42,24 @@ int64_t sf_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
+{
+    sf_log_fn log = r->o->log ? r->o->log : r->ctx ? r->ctx->log : NULL;
+    void *user = r->o->log ? r->o->log_user : r->ctx ? r->ctx->log_user : NULL;
+    if (!log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log(user, level, line);
+}
+
+bool sf_run_stop_requested(const sf_run *r)
+{
+    return atomic_load_explicit(&((sf_run *)r)->stop, memory_order_relaxed) != 0;
 }
 
 /* ---- the run ---- */
@@ -52,7 +71,7 @@ static bool out_of_time(const sf_run *r)
 
 static bool should_stop(const sf_run *r)
 {
-    if (r->o->stop && *r->o->stop) return true;
+    if (sf_run_stop_requested(r)) return true;
     if (r->o->max_rows && r->rows_total >= r->o->max_rows) return true;
     return out_of_time(r) || r->eof;
 }
@@ -101,34 +120,122 @@ static sf_status process_batch(sf_run *r)
     return st;
 }
 
-sf_status sf_stream_run(const sf_stream_options *o, sf_stream_result *res, char *err, size_t errlen)
+/* What other threads may read: copied under the lock once per batch. */
+static void publish(sf_run *r, bool running)
 {
-    sf_run r;
-    sf_status st = sf_run_open(&r, o, err, errlen);
+    pthread_mutex_lock(&r->lock);
+    r->published.rows_total = r->rows_total;
+    r->published.rows_skipped = r->rows_skipped;
+    r->published.batches = r->batches;
+    r->published.warming_up = r->trainer == NULL;
+    r->published.resumed = r->resumed;
+    r->published.running = running;
+    pthread_mutex_unlock(&r->lock);
+}
+
+sf_status sf_stream_create(sf_context *ctx, const sf_stream_options *o, sf_stream **out)
+{
+    if (!out) return SF_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!ctx || !o) return SF_ERR_INVALID_ARGUMENT;
+    sf_stream *s = calloc(1, sizeof *s);
+    if (!s) return SF_ERR_NO_MEMORY;
+    if (pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s);
+        return SF_ERR_NO_MEMORY;
+    }
+    s->opts = *o;
+    s->o = &s->opts;
+    s->ctx = ctx;
+    atomic_init(&s->stop, 0);
+    s->published.warming_up = true;
+    *out = s;
+    return SF_OK;
+}
+
+void sf_stream_destroy(sf_stream *s)
+{
+    if (!s) return;
+    sf_run_close(s);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+void sf_stream_request_stop(sf_stream *s)
+{
+    if (s) atomic_store_explicit(&s->stop, 1, memory_order_relaxed);
+}
+
+const char *sf_stream_error(const sf_stream *s) { return s ? s->err : ""; }
+
+void sf_stream_get_counters(sf_stream *s, sf_stream_counters *out)
+{
+    pthread_mutex_lock(&s->lock);
+    *out = s->published;
+    pthread_mutex_unlock(&s->lock);
+}
+
+sf_status sf_stream_model_snapshot(sf_stream *s, sf_model **out)
+{
+    if (!s || !out) return SF_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    pthread_mutex_lock(&s->lock);
+    sf_status st = s->trainer ? sf_run_model(s, out) : SF_ERR_EMPTY;
+    pthread_mutex_unlock(&s->lock);
+    return st;
+}
+
+/* One pass of the loop; the trainer changes only under the lock. */
+static sf_status run_batch(sf_run *r)
+{
+    sf_status st = sf_run_fill_batch(r);
+    if (st == SF_OK) {
+        pthread_mutex_lock(&r->lock);
+        st = process_batch(r);
+        pthread_mutex_unlock(&r->lock);
+    }
+    return st;
+}
+
+static sf_status run_finish(sf_run *r)
+{
+    sf_status st = SF_OK;
+    pthread_mutex_lock(&r->lock);
+    /* A run that ends inside its warm-up still fits what it has. */
+    if (!r->trainer && r->warm_rows > 0) st = sf_run_fit_warmup(r);
+    if (st == SF_OK && r->trainer && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
+    if (st == SF_OK && r->trainer && r->o->model_out) st = sf_run_save_model(r);
+    pthread_mutex_unlock(&r->lock);
+    return st;
+}
+
+sf_status sf_stream_run(sf_stream *r)
+{
+    if (!r) return SF_ERR_INVALID_ARGUMENT;
+    if (r->ran) {
+        snprintf(r->err, sizeof r->err, "a stream runs once");
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    r->ran = true;
+    publish(r, true);
+    pthread_mutex_lock(&r->lock);
+    sf_status st = sf_run_open(r);
+    pthread_mutex_unlock(&r->lock);
     if (st != SF_OK) {
-        sf_run_close(&r);
+        if (!r->err[0]) snprintf(r->err, sizeof r->err, "%s", sf_strerror(st));
+        publish(r, false);
         return st;
     }
-    while (st == SF_OK && !should_stop(&r)) {
-        st = sf_run_fill_batch(&r);
-        if (st == SF_OK) st = process_batch(&r);
-        sf_run_progress(&r, false);
+    while (st == SF_OK && !should_stop(r)) {
+        st = run_batch(r);
+        publish(r, true);
+        sf_run_progress(r, false);
     }
-    /* A run that ends inside its warm-up still fits what it has. */
-    if (st == SF_OK && !r.trainer && r.warm_rows > 0) st = sf_run_fit_warmup(&r);
-    if (st == SF_OK && r.trainer && o->checkpoint_dir) st = sf_run_checkpoint(&r);
-    if (st == SF_OK && r.trainer && o->model_out) st = sf_run_save_model(&r);
-    sf_status fst = sf_run_flush(&r);
+    if (st == SF_OK) st = run_finish(r);
+    sf_status fst = sf_run_flush(r);
     if (st == SF_OK) st = fst;
-    sf_run_progress(&r, true);
-    if (st != SF_OK && !r.err[0]) snprintf(r.err, sizeof r.err, "%s", sf_strerror(st));
-    if (st != SF_OK) snprintf(err, errlen, "%s", r.err);
-    if (res) {
-        res->rows_total = r.rows_total;
-        res->rows_skipped = r.rows_skipped;
-        res->batches = r.batches;
-        res->resumed = r.resumed;
-    }
-    sf_run_close(&r);
+    sf_run_progress(r, true);
+    if (st != SF_OK && !r->err[0]) snprintf(r->err, sizeof r->err, "%s", sf_strerror(st));
+    publish(r, false);
     return st;
 }

@@ -1,19 +1,22 @@
 /*
- * stream_internal.h — the state of one streaming run, shared by the
- * engine's files: stream_engine.c (the loop), stream_run.c (opening,
- * resuming, closing), stream_batch.c (batches, warm-up, learning) and
- * stream_output.c (predictions, metrics, model, checkpoints).
+ * stream_internal.h — the state of one streaming run (sf_stream of
+ * streamfit_stream.h), shared by the pipeline's files: stream_engine.c (the
+ * loop and the public calls), stream_run.c (opening, resuming, closing),
+ * stream_batch.c (batches, warm-up, learning) and stream_output.c
+ * (predictions, metrics, model, checkpoints).
  */
 #ifndef STREAMFIT_STREAM_INTERNAL_H
 #define STREAMFIT_STREAM_INTERNAL_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 #include "record.h"
 #include "sink.h"
 #include "source.h"
-#include "stream.h"
 #include "stream_metrics.h"
+#include "streamfit_stream.h"
 
 /* One micro-batch in host memory, plus what each record needs for output. */
 typedef struct sf_batch {
@@ -28,8 +31,18 @@ typedef struct sf_batch {
     int64_t first_us; /* when the first record of the batch arrived */
 } sf_batch;
 
-typedef struct sf_run {
-    const sf_stream_options *o;
+/* The handle: what the run's thread owns, plus what other threads may touch
+ * (lock, stop, published). */
+struct sf_stream {
+    sf_stream_options opts;     /* the caller's, copied */
+    const sf_stream_options *o; /* &opts */
+    /* Held by the run's thread while it creates, changes or destroys the
+     * trainer and the counters; sf_stream_model_snapshot takes it. Once per
+     * batch, never per record. */
+    pthread_mutex_t lock;
+    atomic_int stop;
+    bool ran;
+    sf_stream_counters published; /* under lock */
     char err[512];
     sf_source *source;
     sf_sink *predictions, *dead_letter;
@@ -61,12 +74,18 @@ typedef struct sf_run {
     double last_p50, last_p99;
     bool eof, resumed;
     char *source_resume; /* position blob from the checkpoint */
-} sf_run;
+};
+typedef struct sf_stream sf_run;
 
 int64_t sf_now_us(void);
 
+/* One line to the stream's log (or the context's). */
+void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+bool sf_run_stop_requested(const sf_run *r);
+
 /* stream_run.c */
-sf_status sf_run_open(sf_run *r, const sf_stream_options *o, char *err, size_t errlen);
+sf_status sf_run_open(sf_run *r);
 void sf_run_close(sf_run *r);
 sf_status sf_run_flush(sf_run *r);
 void sf_run_progress(sf_run *r, bool final);
@@ -84,6 +103,8 @@ sf_status sf_run_start_trainer(sf_run *r);
 sf_status sf_run_write_predictions(sf_run *r);
 void sf_run_write_metrics(sf_run *r);
 sf_status sf_run_save_model(sf_run *r);
+/* The trainer's model with classes, feature names and counts (caller owns). */
+sf_status sf_run_model(const sf_run *r, sf_model **out);
 sf_status sf_run_checkpoint(sf_run *r);
 sf_status sf_run_restore(sf_run *r, bool *resumed);
 void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why);

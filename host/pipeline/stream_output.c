@@ -11,7 +11,6 @@
 #include <sys/time.h>
 
 #include "checkpoint.h"
-#include "cli.h"
 #include "stream_internal.h"
 
 #define SF_BAD_SHOWN 5
@@ -34,9 +33,9 @@ void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why)
     describe_pos(&rec->pos, where, sizeof where);
     r->rows_skipped++;
     if (r->o->fail_on_error) {
-        snprintf(r->err, sizeof r->err, "%s: %s (--on-error fail)", where, why);
-    } else if (r->bad_shown < SF_BAD_SHOWN && !r->o->quiet) {
-        fprintf(stderr, "streamfit: %s: %s (skipped)\n", where, why);
+        snprintf(r->err, sizeof r->err, "%s: %s", where, why);
+    } else if (r->bad_shown < SF_BAD_SHOWN) {
+        sf_run_log(r, SF_LOG_WARN, "%s: %s (skipped)", where, why);
         r->bad_shown++;
     }
     if (!r->dead_letter) return;
@@ -125,40 +124,69 @@ sf_status sf_run_write_predictions(sf_run *r)
 
 /* ---- metrics ---- */
 
+/* The metrics line of the batch just learned, built once in memory: it goes
+ * to the metrics file and to the on_batch callback. */
 void sf_run_write_metrics(sf_run *r)
 {
-    FILE *f = r->metrics_file;
+    if (!r->metrics_file && !r->o->on_batch) return;
+    char *line = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&line, &len);
     if (!f) return;
     struct timeval tv;
     gettimeofday(&tv, NULL);
     double secs = (double)(sf_now_us() - r->start_us) / 1e6;
     uint64_t rows_run = r->rows_total - r->rows_at_start;
+    double now = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    double rps = secs > 0 ? (double)rows_run / secs : 0.0;
     fprintf(f,
             "{\"time\":%.3f,\"batch\":%llu,\"batch_rows\":%zu,\"rows_total\":%llu,"
             "\"rows_skipped\":%llu,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f},"
             "\"throughput_rps\":%.1f,\"metrics\":{\"batch\":",
-            (double)tv.tv_sec + tv.tv_usec / 1e6, (unsigned long long)r->batches, r->batch.rows,
-            (unsigned long long)r->rows_total, (unsigned long long)r->rows_skipped, r->last_p50,
-            r->last_p99, secs > 0 ? (double)rows_run / secs : 0.0);
+            now, (unsigned long long)r->batches, r->batch.rows, (unsigned long long)r->rows_total,
+            (unsigned long long)r->rows_skipped, r->last_p50, r->last_p99, rps);
     sf_stream_metrics_write_batch(r->K, r->batch.y, r->pred, r->proba, r->batch.rows, f);
     fputs(",\"window\":", f);
     sf_stream_metrics_write_window(&r->metrics, f);
     fputs(",\"cumulative\":", f);
     sf_stream_metrics_write_cumulative(&r->metrics, f);
-    fputs("}}\n", f);
-    fflush(f);
+    fputs("}}", f);
+    if (fclose(f) != 0 || !line) {
+        free(line);
+        return;
+    }
+    if (r->metrics_file) {
+        fputs(line, r->metrics_file);
+        fputc('\n', r->metrics_file);
+        fflush(r->metrics_file);
+    }
+    if (r->o->on_batch) {
+        sf_stream_batch_metrics m = {
+            .batch = r->batches,
+            .batch_rows = r->batch.rows,
+            .rows_total = r->rows_total,
+            .rows_skipped = r->rows_skipped,
+            .latency_p50_ms = r->last_p50,
+            .latency_p99_ms = r->last_p99,
+            .throughput_rps = rps,
+            .time_s = now,
+            .n_classes = r->K,
+            .headline = sf_stream_metrics_headline(&r->metrics),
+            .json = line,
+        };
+        r->o->on_batch(r->o->user, &m);
+    }
+    free(line);
 }
 
 /* ---- model file ---- */
 
-sf_status sf_run_save_model(sf_run *r)
+sf_status sf_run_model(const sf_run *r, sf_model **out)
 {
     sf_model *m = NULL;
+    *out = NULL;
     sf_status st = sf_trainer_snapshot(r->trainer, &m);
-    if (st != SF_OK) {
-        snprintf(r->err, sizeof r->err, "model snapshot failed: %s", sf_strerror(st));
-        return st;
-    }
+    if (st != SF_OK) return st;
     if (r->K) memcpy(sf_model_classes(m), r->classes, sizeof(double) * r->K);
     size_t d = r->schema.d;
     const char **names = calloc(d + 1, sizeof(char *));
@@ -169,6 +197,18 @@ sf_status sf_run_save_model(sf_run *r)
         free(names);
     }
     sf_model_set_counts(m, sf_trainer_rows(r->trainer), r->rows_skipped);
+    *out = m;
+    return SF_OK;
+}
+
+sf_status sf_run_save_model(sf_run *r)
+{
+    sf_model *m = NULL;
+    sf_status st = sf_run_model(r, &m);
+    if (st != SF_OK) {
+        snprintf(r->err, sizeof r->err, "model snapshot failed: %s", sf_strerror(st));
+        return st;
+    }
     st = sf_model_save(m, r->o->model_out, r->err, sizeof r->err);
     sf_model_destroy(m);
     return st;

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "cli.h"
+#include "class_labels.h"
 #include "stream_internal.h"
 
 static bool is_classifier(const sf_stream_options *o)
@@ -30,11 +30,7 @@ sf_status sf_run_config(const sf_run *r, char *buf, size_t len)
     return SF_OK;
 }
 
-static void notice(void *user, const char *msg)
-{
-    const sf_run *r = user;
-    if (!r->o->quiet) fprintf(stderr, "\nstreamfit: %s\n", msg);
-}
+static void notice(void *user, const char *msg) { sf_run_log(user, SF_LOG_INFO, "%s", msg); }
 
 static sf_status parse_classes(sf_run *r)
 {
@@ -60,18 +56,19 @@ static sf_status parse_classes(sf_run *r)
         v[i] = strtod(p, &end);
         if (end == p || (*end && *end != ',')) {
             free(v);
-            snprintf(r->err, sizeof r->err, "--classes: '%s' is not a list of numbers", o->classes);
+            snprintf(r->err, sizeof r->err, "the class list '%s' is not a list of numbers",
+                     o->classes);
             return SF_ERR_INVALID_ARGUMENT;
         }
         p = end + (*end == ',');
     }
     double *sorted = NULL;
-    size_t k = cli_distinct_labels(v, n, &sorted);
+    size_t k = sf_class_labels_distinct(v, n, &sorted);
     free(v);
     if (!sorted) return SF_ERR_NO_MEMORY;
     if (k < 2 || (o->fit.model == SF_MODEL_LOGISTIC && k != 2)) {
         free(sorted);
-        snprintf(r->err, sizeof r->err, "--classes: %s needs %s distinct classes",
+        snprintf(r->err, sizeof r->err, "the class list: %s needs %s distinct classes",
                  sf_model_kind_name(o->fit.model),
                  o->fit.model == SF_MODEL_LOGISTIC ? "exactly 2" : "at least 2");
         return SF_ERR_INVALID_ARGUMENT;
@@ -95,7 +92,7 @@ static sf_status open_schema(sf_run *r)
     sf_status st = SF_OK;
     if (o->format == SF_RECORD_LIBSVM) {
         if (!o->libsvm_features) {
-            snprintf(r->err, sizeof r->err, "--format libsvm needs --features N");
+            snprintf(r->err, sizeof r->err, "LIBSVM records need the number of features");
             return SF_ERR_INVALID_ARGUMENT;
         }
         st = sf_schema_libsvm(o->libsvm_features, &r->schema);
@@ -109,31 +106,32 @@ static sf_status open_schema(sf_run *r)
     return st;
 }
 
-sf_status sf_run_open(sf_run *r, const sf_stream_options *o, char *err, size_t errlen)
+sf_status sf_run_open(sf_run *r)
 {
-    memset(r, 0, sizeof *r);
-    r->o = o;
+    const sf_stream_options *o = r->o;
     r->start_us = sf_now_us();
     sf_status st = parse_classes(r);
     if (st == SF_OK) st = open_schema(r);
-    sf_context_options co;
-    sf_context_options_init(&co);
-    co.device = o->device;
-    co.threads = o->threads;
-    co.log = cli_log;
-    if (st == SF_OK) st = sf_context_create(&co, &r->ctx);
-    if (st == SF_ERR_DEVICE) snprintf(r->err, sizeof r->err, "no usable compute device");
     if (st == SF_OK && o->checkpoint_dir) st = make_dir(o->checkpoint_dir, r->err, sizeof r->err);
     if (st == SF_OK && o->checkpoint_dir) st = sf_run_restore(r, &r->resumed);
-    if (st == SF_OK && r->resumed && !o->quiet)
-        fprintf(stderr, "streamfit: resumed from '%s' at %llu rows, batch %llu\n",
-                o->checkpoint_dir, (unsigned long long)r->rows_total,
-                (unsigned long long)r->batches);
+    if (st == SF_OK && r->resumed)
+        sf_run_log(r, SF_LOG_INFO, "resumed from '%s' at %llu rows, batch %llu", o->checkpoint_dir,
+                   (unsigned long long)r->rows_total, (unsigned long long)r->batches);
     r->rows_at_start = r->rows_total;
-    sf_source_options so = o->source;
+    sf_source_options so;
+    memset(&so, 0, sizeof so);
+    so.uri = o->source;
+    so.group = o->group;
+    so.start = o->start;
+    so.kafka_conf = o->kafka_conf;
+    so.follow = o->follow;
     so.resume = r->source_resume;
     so.notice = notice;
     so.notice_user = r;
+    if (st == SF_OK && !o->source) {
+        snprintf(r->err, sizeof r->err, "no source given");
+        st = SF_ERR_INVALID_ARGUMENT;
+    }
     if (st == SF_OK) st = sf_source_open(&so, &r->source, r->err, sizeof r->err);
     if (st == SF_OK && o->predictions)
         st = sf_sink_open(o->predictions, o->kafka_conf, &r->predictions, r->err, sizeof r->err);
@@ -147,10 +145,9 @@ sf_status sf_run_open(sf_run *r, const sf_stream_options *o, char *err, size_t e
             st = SF_ERR_IO;
         }
     }
-    r->recs = malloc(sizeof(sf_record) * 4096);
+    if (st == SF_OK) r->recs = malloc(sizeof(sf_record) * 4096);
     if (st == SF_OK && !r->recs) st = SF_ERR_NO_MEMORY;
     r->last_p50 = r->last_p99 = NAN;
-    if (st != SF_OK) snprintf(err, errlen, "%s", r->err[0] ? r->err : sf_strerror(st));
     return st;
 }
 
@@ -172,24 +169,26 @@ sf_status sf_run_flush(sf_run *r)
 
 void sf_run_progress(sf_run *r, bool final)
 {
-    if (r->o->quiet) return;
+    if (!r->o->on_progress) return;
     int64_t now = sf_now_us();
-    int64_t every = r->o->progress_tty ? 250000 : 5000000;
+    int64_t every = r->o->progress_every_ms > 0 ? r->o->progress_every_ms * 1000 : 1000000;
     if (!final && now - r->last_progress_us < every) return;
     r->last_progress_us = now;
     double secs = (double)(now - r->start_us) / 1e6;
-    double rate = secs > 0 ? (double)(r->rows_total - r->rows_at_start) / secs : 0;
-    double head = r->trainer ? sf_stream_metrics_headline(&r->metrics) : NAN;
-    char metric[64] = "warming up";
-    if (isfinite(head))
-        snprintf(metric, sizeof metric, "%s %.4f", r->K ? "accuracy" : "rmse", head);
-    char p99[32] = "-";
-    if (isfinite(r->last_p99)) snprintf(p99, sizeof p99, "%.2f ms", r->last_p99);
-    fprintf(stderr, "%sstreamfit: %llu rows | %.0f rows/s | %s | p99 %s | skipped %llu%s",
-            r->o->progress_tty ? "\r" : "", (unsigned long long)r->rows_total, rate, metric, p99,
-            (unsigned long long)r->rows_skipped, r->o->progress_tty && !final ? "   " : "\n");
+    sf_stream_progress p = {
+        .rows_total = r->rows_total,
+        .rows_skipped = r->rows_skipped,
+        .rows_per_s = secs > 0 ? (double)(r->rows_total - r->rows_at_start) / secs : 0,
+        .n_classes = r->K,
+        .headline = r->trainer ? sf_stream_metrics_headline(&r->metrics) : NAN,
+        .latency_p99_ms = r->last_p99,
+        .final = final,
+    };
+    r->o->on_progress(r->o->user, &p);
 }
 
+/* Frees what the run opened; the handle (options, lock, stop flag, the
+ * error message) stays for sf_stream_destroy. */
 void sf_run_close(sf_run *r)
 {
     if (r->source) r->source->ops->destroy(r->source);
@@ -197,8 +196,10 @@ void sf_run_close(sf_run *r)
     sf_sink_destroy(r->dead_letter);
     if (r->metrics_file) fclose(r->metrics_file);
     if (r->have_schema) sf_schema_free(&r->schema);
+    pthread_mutex_lock(&r->lock);
     sf_trainer_destroy(r->trainer);
-    sf_context_destroy(r->ctx);
+    r->trainer = NULL;
+    pthread_mutex_unlock(&r->lock);
     sf_stream_metrics_free(&r->metrics);
     free(r->classes);
     sf_batch *b = &r->batch;
@@ -218,5 +219,14 @@ void sf_run_close(sf_run *r)
     free(r->proba);
     free(r->lat_ms);
     free(r->source_resume);
-    memset(r, 0, sizeof *r);
+    r->source = NULL;
+    r->predictions = r->dead_letter = NULL;
+    r->metrics_file = NULL;
+    r->have_schema = false;
+    r->classes = NULL;
+    memset(b, 0, sizeof *b);
+    r->recs = NULL;
+    r->warm_X = r->warm_y = r->ring_X = r->ring_y = NULL;
+    r->pred = r->proba = r->lat_ms = NULL;
+    r->source_resume = NULL;
 }

@@ -10,12 +10,7 @@
 #include <stddef.h>
 
 #include "streamfit.h"
-
-typedef enum sf_record_format {
-    SF_RECORD_CSV = 0,
-    SF_RECORD_JSON = 1,
-    SF_RECORD_LIBSVM = 2,
-} sf_record_format;
+#include "streamfit_stream.h" /* sf_record_format */
 
 bool sf_record_format_parse(const char *name, sf_record_format *out);
 
