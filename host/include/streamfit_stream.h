@@ -28,8 +28,12 @@
  *  - The context given to sf_stream_create is used by the run's thread only
  *    (and, under the stream's lock, by sf_stream_model_snapshot); do not use
  *    it elsewhere while the stream runs. It must outlive the stream.
- *  - Callbacks run on the thread that called sf_stream_run, between
- *    batches; the structs they receive are valid only during the call.
+ *  - Callbacks run on the thread that called sf_stream_run; the structs and
+ *    strings they receive are valid only during the call. on_batch and
+ *    on_progress run with no lock held and may call
+ *    sf_stream_model_snapshot; the log callback may run while the stream
+ *    holds its lock and must not call sf_stream_model_snapshot or
+ *    sf_stream_get_counters.
  */
 #ifndef STREAMFIT_STREAM_PUBLIC_H
 #define STREAMFIT_STREAM_PUBLIC_H

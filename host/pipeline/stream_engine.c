@@ -120,16 +120,22 @@ static sf_status process_batch(sf_run *r)
     return st;
 }
 
-/* What other threads may read: copied under the lock once per batch. */
-static void publish(sf_run *r, bool running)
+/* What other threads may read: copied under the lock once per batch, in the
+ * same hold as the trainer's change, so that counters and model agree. */
+static void publish_locked(sf_run *r, bool running)
 {
-    pthread_mutex_lock(&r->lock);
     r->published.rows_total = r->rows_total;
     r->published.rows_skipped = r->rows_skipped;
     r->published.batches = r->batches;
     r->published.warming_up = r->trainer == NULL;
     r->published.resumed = r->resumed;
     r->published.running = running;
+}
+
+static void publish(sf_run *r, bool running)
+{
+    pthread_mutex_lock(&r->lock);
+    publish_locked(r, running);
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -192,7 +198,9 @@ static sf_status run_batch(sf_run *r)
     if (st == SF_OK) {
         pthread_mutex_lock(&r->lock);
         st = process_batch(r);
+        publish_locked(r, true);
         pthread_mutex_unlock(&r->lock);
+        if (st == SF_OK) sf_run_emit_batch(r);
     }
     return st;
 }
@@ -217,9 +225,9 @@ sf_status sf_stream_run(sf_stream *r)
         return SF_ERR_INVALID_ARGUMENT;
     }
     r->ran = true;
-    publish(r, true);
     pthread_mutex_lock(&r->lock);
     sf_status st = sf_run_open(r);
+    publish_locked(r, st == SF_OK);
     pthread_mutex_unlock(&r->lock);
     if (st != SF_OK) {
         if (!r->err[0]) snprintf(r->err, sizeof r->err, "%s", sf_strerror(st));
@@ -228,7 +236,6 @@ sf_status sf_stream_run(sf_stream *r)
     }
     while (st == SF_OK && !should_stop(r)) {
         st = run_batch(r);
-        publish(r, true);
         sf_run_progress(r, false);
     }
     if (st == SF_OK) st = run_finish(r);

@@ -74,6 +74,9 @@ struct sf_stream {
     double last_p50, last_p99;
     bool eof, resumed;
     char *source_resume; /* position blob from the checkpoint */
+    /* the last batch's metrics, for on_batch after the lock is released */
+    sf_stream_batch_metrics pending;
+    char *pending_json;
 };
 typedef struct sf_stream sf_run;
 
@@ -102,6 +105,7 @@ sf_status sf_run_start_trainer(sf_run *r);
 /* stream_output.c */
 sf_status sf_run_write_predictions(sf_run *r);
 void sf_run_write_metrics(sf_run *r);
+void sf_run_emit_batch(sf_run *r); /* on_batch for the batch sf_run_write_metrics saw */
 sf_status sf_run_save_model(sf_run *r);
 /* The trainer's model with classes, feature names and counts (caller owns). */
 sf_status sf_run_model(const sf_run *r, sf_model **out);

@@ -125,7 +125,7 @@ sf_status sf_run_write_predictions(sf_run *r)
 /* ---- metrics ---- */
 
 /* The metrics line of the batch just learned, built once in memory: it goes
- * to the metrics file and to the on_batch callback. */
+ * to the metrics file and (later, outside the lock) to on_batch. */
 void sf_run_write_metrics(sf_run *r)
 {
     if (!r->metrics_file && !r->o->on_batch) return;
@@ -160,23 +160,34 @@ void sf_run_write_metrics(sf_run *r)
         fputc('\n', r->metrics_file);
         fflush(r->metrics_file);
     }
-    if (r->o->on_batch) {
-        sf_stream_batch_metrics m = {
-            .batch = r->batches,
-            .batch_rows = r->batch.rows,
-            .rows_total = r->rows_total,
-            .rows_skipped = r->rows_skipped,
-            .latency_p50_ms = r->last_p50,
-            .latency_p99_ms = r->last_p99,
-            .throughput_rps = rps,
-            .time_s = now,
-            .n_classes = r->K,
-            .headline = sf_stream_metrics_headline(&r->metrics),
-            .json = line,
-        };
-        r->o->on_batch(r->o->user, &m);
+    if (!r->o->on_batch) {
+        free(line);
+        return;
     }
-    free(line);
+    /* Handed to on_batch by sf_run_emit_batch once the lock is released. */
+    free(r->pending_json);
+    r->pending_json = line;
+    r->pending = (sf_stream_batch_metrics){
+        .batch = r->batches,
+        .batch_rows = r->batch.rows,
+        .rows_total = r->rows_total,
+        .rows_skipped = r->rows_skipped,
+        .latency_p50_ms = r->last_p50,
+        .latency_p99_ms = r->last_p99,
+        .throughput_rps = rps,
+        .time_s = now,
+        .n_classes = r->K,
+        .headline = sf_stream_metrics_headline(&r->metrics),
+        .json = line,
+    };
+}
+
+void sf_run_emit_batch(sf_run *r)
+{
+    if (!r->pending_json) return;
+    r->o->on_batch(r->o->user, &r->pending);
+    free(r->pending_json);
+    r->pending_json = NULL;
 }
 
 /* ---- model file ---- */

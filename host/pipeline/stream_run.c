@@ -219,6 +219,8 @@ void sf_run_close(sf_run *r)
     free(r->proba);
     free(r->lat_ms);
     free(r->source_resume);
+    free(r->pending_json);
+    r->pending_json = NULL;
     r->source = NULL;
     r->predictions = r->dead_letter = NULL;
     r->metrics_file = NULL;
