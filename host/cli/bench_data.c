@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "class_labels.h"
 
 #define GRID 100000.0 /* features and regression labels are multiples of 1/GRID */
 
@@ -141,55 +142,33 @@ sf_status bench_generate(const bench_config *c, bench_data *out)
     return SF_OK;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* Labels to class indices: logistic needs exactly two values (mapped in
- * order to 0 and 1), softmax integers (each distinct value a class). */
+/* Labels to class indices under the library's class-label policy
+ * (class_labels.h). A benchmark input must be clean: a label that is no
+ * class is an error here, not a skipped row. */
 static bool map_labels(const bench_config *c, bench_data *d, char *err, size_t errlen)
 {
     if (c->model != SF_MODEL_LOGISTIC && c->model != SF_MODEL_SOFTMAX) return true;
-    double *cls = malloc(sizeof(double) * (d->n + 1));
-    if (!cls) {
-        snprintf(err, errlen, "out of memory");
-        return false;
-    }
-    memcpy(cls, d->y, sizeof(double) * d->n);
-    qsort(cls, d->n, sizeof(double), cmp_double);
+    double *cls = NULL;
     size_t K = 0;
-    for (size_t i = 0; i < d->n; i++)
-        if (K == 0 || cls[i] != cls[K - 1]) cls[K++] = cls[i];
-    bool ok = true;
-    if (c->model == SF_MODEL_LOGISTIC && K != 2) {
-        snprintf(err, errlen, "logistic needs exactly two label values, the input has %zu", K);
-        ok = false;
-    }
-    for (size_t k = 0; ok && k < K; k++)
-        if (c->model == SF_MODEL_SOFTMAX && cls[k] != floor(cls[k])) {
-            snprintf(err, errlen, "softmax labels must be integers, not %.17g", cls[k]);
-            ok = false;
+    sf_status st = sf_class_labels_choose(c->model, d->y, d->n, &cls, &K, err, errlen);
+    if (st == SF_ERR_NO_MEMORY) snprintf(err, errlen, "out of memory");
+    if (st != SF_OK) return false;
+    for (size_t i = 0; i < d->n; i++) {
+        long k = sf_class_index(cls, K, d->y[i]);
+        if (k < 0) {
+            snprintf(err, errlen, "row %zu: label %.17g is no %s class (%s)", i + 1, d->y[i],
+                     sf_model_kind_name(c->model),
+                     c->model == SF_MODEL_SOFTMAX ? "classes are integers"
+                                                  : "logistic classes are 0 and 1 unless the "
+                                                    "label has exactly two values");
+            free(cls);
+            return false;
         }
-    if (ok && K < 2) {
-        snprintf(err, errlen, "softmax needs at least two classes in the label");
-        ok = false;
-    }
-    for (size_t i = 0; ok && i < d->n; i++) {
-        size_t lo = 0, hi = K;
-        while (lo < hi) {
-            size_t mid = (lo + hi) / 2;
-            if (cls[mid] < d->y[i])
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        d->y[i] = (double)lo;
+        d->y[i] = (double)k;
     }
     d->K = K;
     free(cls);
-    return ok;
+    return true;
 }
 
 sf_status bench_load_input(const bench_config *c, int threads, bench_data *out, char *err,

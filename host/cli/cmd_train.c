@@ -202,34 +202,31 @@ static void drop_rows(sf_table *t, const bool *keep)
     t->rows = w;
 }
 
-/* Which labels are classes: for logistic, the two values when there are
- * exactly two, else 0 and 1; for softmax, every integer value. */
-static bool label_is_class(sf_model_kind kind, double y, const double *two, size_t k)
-{
-    if (kind == SF_MODEL_SOFTMAX) return y == floor(y) && fabs(y) < 0x1p53;
-    if (k == 2) return y == two[0] || y == two[1];
-    return y == 0.0 || y == 1.0;
-}
-
-/* Map labels to class indices in place; rows whose label is not a class are
- * bad records (reported, then skipped or fatal). Returns the classes, or NULL
- * with *status set. */
+/* Map labels to class indices in place under the library's class-label
+ * policy (class_labels.h); rows whose label is not a class are bad records
+ * (reported, then skipped or fatal). Returns the classes, or NULL with
+ * *status set. */
 static double *map_classes(train_args *a, sf_table *t, size_t *K, int *status)
 {
     double *classes = NULL;
+    size_t k = 0;
+    char none_why[160] = "";
     *status = SF_EXIT_FAILURE;
-    size_t k = sf_class_labels_distinct(t->y, t->rows, &classes);
+    sf_status cst = sf_class_labels_choose(a->fit.model, t->y, t->rows, &classes, &k, none_why,
+                                           sizeof none_why);
     bool *keep = malloc(t->rows + 1);
-    if (!classes || !keep) {
+    if (cst == SF_ERR_NO_MEMORY || !keep) {
         cli_error("out of memory");
         free(classes);
         free(keep);
         return NULL;
     }
-    size_t shown = 0;
+    size_t shown = 0, dropped = 0;
     for (size_t i = 0; i < t->rows; i++) {
-        keep[i] = label_is_class(a->fit.model, t->y[i], classes, k);
+        keep[i] = sf_class_label_valid(a->fit.model, t->y[i]) &&
+                  (!classes || sf_class_index(classes, k, t->y[i]) >= 0);
         if (keep[i]) continue;
+        dropped++;
         char why[96];
         snprintf(why, sizeof why, "unknown class label %.17g%s", t->y[i],
                  a->fit.model == SF_MODEL_SOFTMAX ? " (classes are integers)"
@@ -242,27 +239,13 @@ static double *map_classes(train_args *a, sf_table *t, size_t *K, int *status)
         }
         cli_report_bad_row(t->line[i], why, &shown);
     }
-    if (shown) {
-        fprintf(stderr, "streamfit: skipped %zu rows with unknown class labels\n", shown);
+    if (dropped) {
+        fprintf(stderr, "streamfit: skipped %zu rows with unknown class labels\n", dropped);
         drop_rows(t, keep);
-        free(classes);
-        k = sf_class_labels_distinct(t->y, t->rows, &classes);
     }
     free(keep);
-    if (a->fit.model == SF_MODEL_LOGISTIC && k != 2) { /* keep the 0/1 convention */
-        double *two = realloc(classes, 2 * sizeof(double));
-        if (!two) {
-            free(classes);
-            return NULL;
-        }
-        classes = two;
-        classes[0] = 0;
-        classes[1] = 1;
-        k = 2;
-    }
-    if (k < 2) {
-        cli_error("softmax needs at least two classes in the label");
-        free(classes);
+    if (cst != SF_OK) {
+        cli_error("%s", none_why);
         return NULL;
     }
     for (size_t i = 0; i < t->rows; i++)

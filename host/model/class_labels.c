@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Ascending, NaN last (a NaN would otherwise break the order qsort needs). */
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
+    if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
     return (x > y) - (x < y);
 }
 

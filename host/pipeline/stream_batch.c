@@ -88,7 +88,9 @@ static bool map_label(const sf_run *r, double *y, char *why, size_t whylen)
         *y = (double)k;
         return true;
     }
-    if (*y != floor(*y)) { /* softmax classes are found in the warm-up: integers */
+    /* The classes are found in the warm-up; only what can be no class at all
+     * (softmax: not an integer) is turned away now. */
+    if (!sf_class_label_valid(r->o->fit.model, *y)) {
         snprintf(why, whylen, "class label %.17g is not an integer", *y);
         return false;
     }
@@ -181,28 +183,49 @@ sf_status sf_run_collect_warmup(sf_run *r)
         double *y = realloc(r->warm_y, sizeof(double) * cap);
         if (!y) return SF_ERR_NO_MEMORY;
         r->warm_y = y;
+        sf_record_pos *pos = realloc(r->warm_pos, sizeof(sf_record_pos) * cap);
+        if (!pos) return SF_ERR_NO_MEMORY;
+        r->warm_pos = pos;
         r->warm_cap = cap;
     }
     memcpy(r->warm_X + r->warm_rows * d, b->X, sizeof(double) * b->rows * d);
     memcpy(r->warm_y + r->warm_rows, b->y, sizeof(double) * b->rows);
+    memcpy(r->warm_pos + r->warm_rows, b->pos, sizeof(sf_record_pos) * b->rows);
     r->warm_rows += b->rows;
     return SF_OK;
 }
 
-/* Softmax without --classes: the classes are the labels the warm-up saw. */
+/* Without a class list the classes come from the labels the warm-up saw,
+ * under the policy of class_labels.h (as train and bench). Warm-up rows
+ * whose label is then no class are bad records. */
 static sf_status classes_from_warmup(sf_run *r)
 {
-    if (r->classes || r->o->fit.model != SF_MODEL_SOFTMAX) return SF_OK;
-    size_t k = sf_class_labels_distinct(r->warm_y, r->warm_rows, &r->classes);
-    if (!r->classes) return SF_ERR_NO_MEMORY;
-    if (k < 2) {
-        snprintf(r->err, sizeof r->err,
-                 "the warm-up saw %zu class(es); softmax needs at least two (or a class list)", k);
-        return SF_ERR_BAD_LABEL;
+    if (r->classes || !is_classifier(r)) return SF_OK;
+    char why[160];
+    size_t k = 0;
+    sf_status st = sf_class_labels_choose(r->o->fit.model, r->warm_y, r->warm_rows, &r->classes, &k,
+                                          why, sizeof why);
+    if (st == SF_ERR_BAD_LABEL) {
+        snprintf(r->err, sizeof r->err, "the warm-up saw fewer than two classes; %s", why);
+        return st;
     }
+    if (st != SF_OK) return st;
     r->K = k;
-    for (size_t i = 0; i < r->warm_rows; i++)
-        r->warm_y[i] = (double)sf_class_index(r->classes, k, r->warm_y[i]);
+    size_t w = 0, d = r->schema.d;
+    for (size_t i = 0; i < r->warm_rows; i++) {
+        long c = sf_class_index(r->classes, k, r->warm_y[i]);
+        if (c < 0) {
+            snprintf(why, sizeof why, "unknown class label %.17g (logistic classes are 0 and 1)",
+                     r->warm_y[i]);
+            sf_run_bad_row(r, &r->warm_pos[i], why);
+            if (r->o->fail_on_error) return SF_ERR_PARSE;
+            continue;
+        }
+        if (w != i) memmove(r->warm_X + w * d, r->warm_X + i * d, sizeof(double) * d);
+        r->warm_y[w++] = (double)c;
+    }
+    r->rows_total -= r->warm_rows - w; /* counted as read when they came in */
+    r->warm_rows = w;
     return SF_OK;
 }
 
@@ -255,7 +278,9 @@ sf_status sf_run_fit_warmup(sf_run *r)
                    r->warm_rows);
     free(r->warm_X);
     free(r->warm_y);
+    free(r->warm_pos);
     r->warm_X = r->warm_y = NULL;
+    r->warm_pos = NULL;
     r->warm_rows = r->warm_cap = 0;
     if (st == SF_OK && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
     return st;

@@ -59,6 +59,7 @@ struct sf_stream {
     sf_record *recs;
     /* warm-up rows (raw labels) */
     double *warm_X, *warm_y;
+    sf_record_pos *warm_pos;
     size_t warm_rows, warm_cap;
     int64_t warm_start_us;
     /* refit window ring (class indices) */
@@ -112,5 +113,8 @@ sf_status sf_run_model(const sf_run *r, sf_model **out);
 sf_status sf_run_checkpoint(sf_run *r);
 sf_status sf_run_restore(sf_run *r, bool *resumed);
 void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why);
+/* A bad row found after parsing (its raw record is gone): counted, reported,
+ * dead-lettered with position and reason. */
+void sf_run_bad_row(sf_run *r, const sf_record_pos *pos, const char *why);
 
 #endif

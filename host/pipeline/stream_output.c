@@ -27,10 +27,12 @@ static void describe_pos(const sf_record_pos *p, char *buf, size_t len)
         snprintf(buf, len, "line %llu", (unsigned long long)p->line);
 }
 
-void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why)
+/* Count, report (the first few) and dead-letter one bad row; rec may be
+ * NULL when the raw record is gone. */
+static void bad(sf_run *r, const sf_record_pos *pos, const sf_record *rec, const char *why)
 {
     char where[96];
-    describe_pos(&rec->pos, where, sizeof where);
+    describe_pos(pos, where, sizeof where);
     r->rows_skipped++;
     if (r->o->fail_on_error) {
         snprintf(r->err, sizeof r->err, "%s: %s", where, why);
@@ -41,15 +43,15 @@ void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why)
     if (!r->dead_letter) return;
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "reason", why);
-    if (rec->pos.partition >= 0) {
-        cJSON_AddNumberToObject(o, "partition", rec->pos.partition);
-        cJSON_AddNumberToObject(o, "offset", (double)rec->pos.offset);
+    if (pos->partition >= 0) {
+        cJSON_AddNumberToObject(o, "partition", pos->partition);
+        cJSON_AddNumberToObject(o, "offset", (double)pos->offset);
     } else {
-        cJSON_AddNumberToObject(o, "file", rec->pos.file);
-        cJSON_AddNumberToObject(o, "line", (double)rec->pos.line);
-        cJSON_AddNumberToObject(o, "byte_offset", (double)rec->pos.offset);
+        cJSON_AddNumberToObject(o, "file", pos->file);
+        cJSON_AddNumberToObject(o, "line", (double)pos->line);
+        cJSON_AddNumberToObject(o, "byte_offset", (double)pos->offset);
     }
-    char *raw = malloc(rec->len + 1);
+    char *raw = rec ? malloc(rec->len + 1) : NULL;
     if (raw) {
         memcpy(raw, rec->data, rec->len);
         raw[rec->len] = 0;
@@ -57,9 +59,21 @@ void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why)
         free(raw);
     }
     char *text = cJSON_PrintUnformatted(o);
-    if (text) sf_sink_write(r->dead_letter, rec->key, rec->key_len, text, strlen(text));
+    if (text)
+        sf_sink_write(r->dead_letter, rec ? rec->key : NULL, rec ? rec->key_len : 0, text,
+                      strlen(text));
     cJSON_free(text);
     cJSON_Delete(o);
+}
+
+void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why)
+{
+    bad(r, &rec->pos, rec, why);
+}
+
+void sf_run_bad_row(sf_run *r, const sf_record_pos *pos, const char *why)
+{
+    bad(r, pos, NULL, why);
 }
 
 /* ---- predictions ---- */

@@ -36,15 +36,7 @@ static sf_status parse_classes(sf_run *r)
 {
     const sf_stream_options *o = r->o;
     if (!is_classifier(o)) return SF_OK;
-    if (!o->classes) {
-        if (o->fit.model == SF_MODEL_SOFTMAX) return SF_OK; /* found in the warm-up */
-        r->classes = malloc(2 * sizeof(double));
-        if (!r->classes) return SF_ERR_NO_MEMORY;
-        r->classes[0] = 0;
-        r->classes[1] = 1;
-        r->K = 2;
-        return SF_OK;
-    }
+    if (!o->classes) return SF_OK; /* found in the warm-up (class_labels.h) */
     size_t n = 1;
     for (const char *p = o->classes; *p; p++)
         n += *p == ',';
@@ -213,6 +205,8 @@ void sf_run_close(sf_run *r)
     free(r->recs);
     free(r->warm_X);
     free(r->warm_y);
+    free(r->warm_pos);
+    r->warm_pos = NULL;
     free(r->ring_X);
     free(r->ring_y);
     free(r->pred);
