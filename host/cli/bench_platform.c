@@ -110,9 +110,9 @@ sf_status bench_new_context(int threads, sf_device_kind device, char *log_msg, s
 static sf_status get_rows(const bench_config *c, int threads, bench_data *d, double *seconds,
                           char *err, size_t errlen)
 {
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     sf_status st = c->input ? bench_load_input(c, threads, d, err, errlen) : bench_generate(c, d);
-    *seconds = cli_seconds() - t0;
+    *seconds = sf_clock_mono_s() - t0;
     if (st != SF_OK && !err[0]) snprintf(err, errlen, "%s", sf_strerror(st));
     return st;
 }
@@ -131,9 +131,9 @@ sf_status bench_quality(sf_context *ctx, const sf_model *m, const bench_data *d,
         free(label);
         return SF_ERR_NO_MEMORY;
     }
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     sf_status st = sf_predict(ctx, m, X, h, value, proba);
-    *predict_s = cli_seconds() - t0;
+    *predict_s = sf_clock_mono_s() - t0;
     if (st == SF_OK && h > 0) {
         r->has_quality = true;
         if (K == 0) {
@@ -205,14 +205,14 @@ static sf_status one_repeat(const bench_config *c, sf_context *ctx, const bench_
     sf_trainer *tr = NULL;
     sf_model *m = NULL;
     sf_status st = sf_trainer_create(ctx, &fp, d->d, d->K, &tr);
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     for (size_t i = 0; st == SF_OK && i < d->n_train; i += c->batch_rows) {
         size_t rows = d->n_train - i < c->batch_rows ? d->n_train - i : c->batch_rows;
         st = sf_trainer_add_batch(tr, d->X + i * d->d, d->y + i, rows);
     }
-    double t1 = cli_seconds();
+    double t1 = sf_clock_mono_s();
     if (st == SF_OK) st = sf_trainer_fit(tr, &m);
-    double t2 = cli_seconds();
+    double t2 = sf_clock_mono_s();
     t[BENCH_TRANSFER] = t1 - t0;
     t[BENCH_SOLVE] = t2 - t1;
     if (st == SF_OK) st = bench_quality(ctx, m, d, r, &t[BENCH_PREDICT]);
@@ -242,10 +242,10 @@ static void platform_child(const bench_config *c, const bench_platform *p, bench
         bench_procs_run(c, p, pg, r);
         return;
     }
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     sf_status st = bench_new_context(
         platform_threads(p), p->kind == BENCH_CUDA ? SF_DEVICE_CUDA : SF_DEVICE_CPU, log_msg, &ctx);
-    r->startup_s = cli_seconds() - t0;
+    r->startup_s = sf_clock_mono_s() - t0;
     if (st != SF_OK) {
         if (st == SF_ERR_DEVICE)
             snprintf(r->status, sizeof r->status, "unavailable: %s",

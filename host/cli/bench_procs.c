@@ -66,12 +66,12 @@ static void worker(const bench_config *c, const bench_data *d, size_t lo, size_t
     lsq_params(c, &fp);
     sf_status st = bench_new_context(threads, SF_DEVICE_CPU, h.why, &ctx);
     if (st == SF_OK) st = sf_trainer_create(ctx, &fp, d->d, 0, &tr);
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     for (size_t i = lo; st == SF_OK && i < hi; i += c->batch_rows) {
         size_t rows = hi - i < c->batch_rows ? hi - i : c->batch_rows;
         st = sf_trainer_add_batch(tr, d->X + i * d->d, d->y + i, rows);
     }
-    h.transfer_s = cli_seconds() - t0;
+    h.transfer_s = sf_clock_mono_s() - t0;
     if (st == SF_OK) st = sf_trainer_save_state(tr, &buf, &len);
     h.status = (int)st;
     h.len = st == SF_OK ? len : 0;
@@ -174,12 +174,12 @@ static sf_status solve_merged(const bench_config *c, sf_context *ctx, const benc
     lsq_params(c, &fp);
     sf_trainer *tr = NULL;
     sf_model *m = NULL;
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     sf_status st = sf_trainer_create(ctx, &fp, d->d, 0, &tr);
     for (int i = 0; st == SF_OK && i < w->n; i++)
         st = sf_trainer_merge_state(tr, w->buf[i], w->len[i]);
     if (st == SF_OK) st = sf_trainer_fit(tr, &m);
-    t[BENCH_SOLVE] = cli_seconds() - t0;
+    t[BENCH_SOLVE] = sf_clock_mono_s() - t0;
     if (st == SF_OK) st = bench_quality(ctx, m, d, r, &t[BENCH_PREDICT]);
     if (st == SF_OK && last) {
         bench_describe_fit(tr, r);
@@ -200,29 +200,29 @@ void bench_procs_run(const bench_config *c, const bench_platform *p, bench_progr
     if (threads < 1) threads = 1;
     r->threads = threads * p->procs;
     snprintf(r->backend, sizeof r->backend, "cpu");
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     sf_context *ctx = NULL;
     sf_status st = bench_new_context(0, SF_DEVICE_CPU, log_msg, &ctx);
-    r->startup_s = cli_seconds() - t0;
+    r->startup_s = sf_clock_mono_s() - t0;
     if (st == SF_OK && !c->input) {
-        t0 = cli_seconds();
+        t0 = sf_clock_mono_s();
         st = bench_generate(c, &d);
-        r->generate_s = cli_seconds() - t0;
+        r->generate_s = sf_clock_mono_s() - t0;
     }
     for (int rep = 0; st == SF_OK && rep < c->repeat; rep++) {
         double *t = r->t[rep];
         if (c->input) {
             bench_data_free(&d);
-            t0 = cli_seconds();
+            t0 = sf_clock_mono_s();
             st = bench_load_input(c, 0, &d, why, sizeof why);
-            t[BENCH_PARSE] = cli_seconds() - t0;
+            t[BENCH_PARSE] = sf_clock_mono_s() - t0;
             if (st != SF_OK) break;
         }
         worker_states w;
         memset(&w, 0, sizeof w);
-        t0 = cli_seconds();
+        t0 = sf_clock_mono_s();
         st = gather(c, p, &d, threads, &w, why, sizeof why);
-        t[BENCH_TRANSFER] = cli_seconds() - t0;
+        t[BENCH_TRANSFER] = sf_clock_mono_s() - t0;
         if (st == SF_OK) st = solve_merged(c, ctx, &d, &w, rep == c->repeat - 1, r, t);
         states_free(&w);
         if (st != SF_OK) break;

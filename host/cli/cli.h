@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "clock.h" /* sf_clock_mono_s for timing phases */
 #include "parse.h"
 #include "streamfit.h"
 
@@ -26,9 +27,6 @@ int cmd_bench(int argc, char **argv);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Usage error: message plus a hint to --help; returns SF_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-/* Monotonic seconds, for timing phases. */
-double cli_seconds(void);
 
 bool cli_parse_double(const char *s, double *out);
 bool cli_parse_long(const char *s, long lo, long hi, long *out);

@@ -35,13 +35,6 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     return SF_EXIT_USAGE;
 }
 
-double cli_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 bool cli_parse_double(const char *s, double *out)
 {
     if (!s || !*s) return false;

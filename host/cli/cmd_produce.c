@@ -106,12 +106,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     if (level <= LOG_WARNING && strcmp(fac, "CONFWARN") == 0) cli_error("produce: kafka: %s", buf);
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+static double now_s(void) { return sf_clock_mono_s(); }
 
 /* Token bucket: `rate` tokens a second, at most 2 ms worth banked. */
 typedef struct bucket {

@@ -259,11 +259,11 @@ int train_finish(const train_args *a, sf_context *ctx, sf_trainer *tr, const sf_
                  const double *classes, size_t K)
 {
     sf_model *m = NULL;
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     sf_status st = sf_trainer_fit(tr, &m);
     if (a->verbose && st == SF_OK)
         fprintf(stderr, "streamfit: fitted in %.1f ms (batches uploaded before)\n",
-                (cli_seconds() - t0) * 1e3);
+                (sf_clock_mono_s() - t0) * 1e3);
     if (st != SF_OK) {
         cli_error("training failed: %s",
                   st == SF_ERR_EMPTY ? "no good rows to train on" : sf_strerror(st));
@@ -322,7 +322,7 @@ static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx, c
 {
     sf_table t;
     memset(&t, 0, sizeof t);
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     int rc;
     if (rs) {
         const char *data;
@@ -335,7 +335,7 @@ static int train_from_table(train_args *a, sf_row_stream *rs, sf_context *ctx, c
     if (hold) cli_log_release(hold, rc == SF_EXIT_OK);
     if (a->verbose && rc == SF_EXIT_OK)
         fprintf(stderr, "streamfit: parsed %zu rows x %zu features (%.1f MB) in %.1f ms\n", t.rows,
-                t.d, (double)t.bytes / 1e6, (cli_seconds() - t0) * 1e3);
+                t.d, (double)t.bytes / 1e6, (sf_clock_mono_s() - t0) * 1e3);
     double *classes = NULL;
     size_t K = 0;
     if (rc == SF_EXIT_OK &&

@@ -41,7 +41,7 @@ static bool report_bad(const train_args *a, const sf_table *info, size_t added, 
 
 int train_stream(train_args *a, sf_context *ctx, sf_row_stream *rs, sf_table *info)
 {
-    double t0 = cli_seconds();
+    double t0 = sf_clock_mono_s();
     sf_trainer *tr = NULL;
     a->fit.borrow_rows = false; /* the slots are filled again */
     sf_status st = sf_trainer_create(ctx, &a->fit, info->d, 0, &tr);
@@ -65,7 +65,7 @@ int train_stream(train_args *a, sf_context *ctx, sf_row_stream *rs, sf_table *in
                 "streamfit: parsed %zu rows x %zu features (%.1f MB) into %s staging slots in "
                 "%.1f ms\n",
                 info->rows, info->d, (double)info->bytes / 1e6, sf_context_backend_name(ctx),
-                (cli_seconds() - t0) * 1e3);
+                (sf_clock_mono_s() - t0) * 1e3);
     if (rc == SF_EXIT_OK) rc = train_finish(a, ctx, tr, info, NULL, 0);
     sf_trainer_destroy(tr);
     return rc;

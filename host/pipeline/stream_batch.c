@@ -137,11 +137,11 @@ sf_status sf_run_fill_batch(sf_run *r)
     }
     while (b->rows < cap) {
         if (sf_run_stop_requested(r) ||
-            (o->max_ms > 0 && sf_now_us() - r->start_us >= o->max_ms * 1000))
+            (o->max_ms > 0 && sf_clock_mono_us() - r->start_us >= o->max_ms * 1000))
             break;
         int timeout = 100;
         if (b->rows > 0) {
-            int64_t left_us = b->first_us + o->batch_ms * 1000 - sf_now_us();
+            int64_t left_us = b->first_us + o->batch_ms * 1000 - sf_clock_mono_us();
             if (left_us <= 0) break;
             if (left_us / 1000 < timeout) timeout = (int)(left_us / 1000);
         }

@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "checkpoint.h"
 #include "internal.h"
@@ -35,13 +34,6 @@ void sf_stream_options_init(sf_stream_options *o)
     o->save_every = 100;
     o->checkpoint_every = 1;
     o->progress_every_ms = 1000;
-}
-
-int64_t sf_now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
@@ -66,7 +58,7 @@ bool sf_run_stop_requested(const sf_run *r)
 
 static bool out_of_time(const sf_run *r)
 {
-    return r->o->max_ms > 0 && sf_now_us() - r->start_us >= r->o->max_ms * 1000;
+    return r->o->max_ms > 0 && sf_clock_mono_us() - r->start_us >= r->o->max_ms * 1000;
 }
 
 static bool should_stop(const sf_run *r)
@@ -80,7 +72,7 @@ static sf_status warmup_step(sf_run *r)
 {
     bool enough = r->warm_rows >= r->o->warmup_rows ||
                   (r->o->warmup_ms > 0 && r->warm_rows > 0 &&
-                   sf_now_us() - r->warm_start_us >= r->o->warmup_ms * 1000);
+                   sf_clock_mono_us() - r->warm_start_us >= r->o->warmup_ms * 1000);
     if (!enough && !should_stop(r)) return SF_OK;
     if (r->warm_rows == 0) return SF_OK;
     return sf_run_fit_warmup(r);

@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "record.h"
 #include "sink.h"
 #include "source.h"
@@ -80,8 +81,6 @@ struct sf_stream {
     char *pending_json;
 };
 typedef struct sf_stream sf_run;
-
-int64_t sf_now_us(void);
 
 /* One line to the stream's log (or the context's). */
 void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #include "checkpoint.h"
 #include "stream_internal.h"
@@ -124,7 +123,7 @@ sf_status sf_run_write_predictions(sf_run *r)
     double *lat = realloc(r->lat_ms, sizeof(double) * (b->rows + 1));
     if (!lat) return SF_ERR_NO_MEMORY;
     r->lat_ms = lat;
-    int64_t now = sf_now_us();
+    int64_t now = sf_clock_mono_us();
     for (size_t i = 0; i < b->rows; i++)
         lat[i] = (double)(now - b->arrival_us[i]) / 1000.0;
     qsort(lat, b->rows, sizeof(double), cmp_double);
@@ -147,11 +146,9 @@ void sf_run_write_metrics(sf_run *r)
     size_t len = 0;
     FILE *f = open_memstream(&line, &len);
     if (!f) return;
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    double secs = (double)(sf_now_us() - r->start_us) / 1e6;
+    double secs = (double)(sf_clock_mono_us() - r->start_us) / 1e6;
     uint64_t rows_run = r->rows_total - r->rows_at_start;
-    double now = (double)tv.tv_sec + tv.tv_usec / 1e6;
+    double now = sf_clock_wall_s();
     double rps = secs > 0 ? (double)rows_run / secs : 0.0;
     fprintf(f,
             "{\"time\":%.3f,\"batch\":%llu,\"batch_rows\":%zu,\"rows_total\":%llu,"

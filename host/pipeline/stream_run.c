@@ -101,7 +101,7 @@ static sf_status open_schema(sf_run *r)
 sf_status sf_run_open(sf_run *r)
 {
     const sf_stream_options *o = r->o;
-    r->start_us = sf_now_us();
+    r->start_us = sf_clock_mono_us();
     sf_status st = parse_classes(r);
     if (st == SF_OK) st = open_schema(r);
     if (st == SF_OK && o->checkpoint_dir) st = make_dir(o->checkpoint_dir, r->err, sizeof r->err);
@@ -162,7 +162,7 @@ sf_status sf_run_flush(sf_run *r)
 void sf_run_progress(sf_run *r, bool final)
 {
     if (!r->o->on_progress) return;
-    int64_t now = sf_now_us();
+    int64_t now = sf_clock_mono_us();
     int64_t every = r->o->progress_every_ms > 0 ? r->o->progress_every_ms * 1000 : 1000000;
     if (!final && now - r->last_progress_us < every) return;
     r->last_progress_us = now;

@@ -29,6 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "source.h"
 
 sf_status sf_source_file_open(const sf_source_options *opt, const char *path, sf_source **out,
@@ -41,12 +42,7 @@ sf_status sf_source_dir_open(const sf_source_options *opt, const char *path, sf_
 #define FOLLOW_INTERVAL_MS 100       /* file growth check while following */
 #define DIR_SCAN_INTERVAL_US 200000  /* directory rescan while idle */
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static int64_t now_us(void) { return sf_clock_mono_us(); }
 
 static void sleep_ms(int ms)
 {

@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "source.h"
 
 sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, sf_source **out,
@@ -68,12 +69,7 @@ typedef struct kafka_source {
     void *notice_user;
 } kafka_source;
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
+static int64_t now_us(void) { return sf_clock_mono_us(); }
 
 static void notice(kafka_source *ks, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notice(kafka_source *ks, const char *fmt, ...)

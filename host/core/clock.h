@@ -1,0 +1,19 @@
+/*
+ * clock.h — the library's one clock helper. Durations, deadlines and
+ * latencies use the monotonic clock (never steps with the wall clock);
+ * timestamps meant for people and files use the wall clock.
+ */
+#ifndef STREAMFIT_CLOCK_H
+#define STREAMFIT_CLOCK_H
+
+#include <stdint.h>
+
+int64_t sf_clock_mono_ns(void);
+int64_t sf_clock_mono_us(void);
+int64_t sf_clock_mono_ms(void);
+double sf_clock_mono_s(void);
+
+int64_t sf_clock_wall_ms(void); /* since the epoch */
+double sf_clock_wall_s(void);   /* since the epoch, with fractions */
+
+#endif
