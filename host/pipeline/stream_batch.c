@@ -1,6 +1,6 @@
 /*
  * stream_batch.c — filling a micro-batch from the source (parsing each
- * record, mapping class labels, routing bad records), the warm-up and its
+ * record, mapping class labels, handing bad records on), the warm-up and its
  * exact fit, prediction, and the optional exact refit on a sliding window.
  */
 #include <math.h>
@@ -241,21 +241,6 @@ static void ring_push(sf_run *r, const double *X, const double *y, size_t rows)
     }
 }
 
-sf_status sf_run_start_trainer(sf_run *r)
-{
-    sf_fit_params p = r->o->fit;
-    p.keep_batches = true;
-    sf_status st = sf_trainer_create(r->ctx, &p, r->schema.d, r->K, &r->trainer);
-    if (st == SF_OK && !r->metrics.ring_y)
-        st = sf_stream_metrics_init(&r->metrics, r->K, r->o->window);
-    if (st == SF_OK && is_classifier(r) && r->o->refit_every && r->o->refit_window) {
-        r->ring_X = malloc(sizeof(double) * r->o->refit_window * r->schema.d);
-        r->ring_y = malloc(sizeof(double) * r->o->refit_window);
-        if (!r->ring_X || !r->ring_y) st = SF_ERR_NO_MEMORY;
-    }
-    return st;
-}
-
 sf_status sf_run_fit_warmup(sf_run *r)
 {
     sf_status st = classes_from_warmup(r);
@@ -282,7 +267,6 @@ sf_status sf_run_fit_warmup(sf_run *r)
     r->warm_X = r->warm_y = NULL;
     r->warm_pos = NULL;
     r->warm_rows = r->warm_cap = 0;
-    if (st == SF_OK && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
     return st;
 }
 

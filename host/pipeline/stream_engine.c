@@ -10,13 +10,11 @@
  * checkpoint are predicted again (at-least-once for predictions).
  */
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "checkpoint.h"
-#include "internal.h"
 #include "sink.h"
 #include "stream_internal.h"
 
@@ -34,24 +32,6 @@ void sf_stream_options_init(sf_stream_options *o)
     o->save_every = 100;
     o->checkpoint_every = 1;
     o->progress_every_ms = 1000;
-}
-
-void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
-{
-    sf_log_fn log = r->o->log ? r->o->log : r->ctx ? r->ctx->log : NULL;
-    void *user = r->o->log ? r->o->log_user : r->ctx ? r->ctx->log_user : NULL;
-    if (!log) return;
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    log(user, level, line);
-}
-
-bool sf_run_stop_requested(const sf_run *r)
-{
-    return atomic_load_explicit(&((sf_run *)r)->stop, memory_order_relaxed) != 0;
 }
 
 /* ---- the run ---- */
@@ -75,7 +55,10 @@ static sf_status warmup_step(sf_run *r)
                    sf_clock_mono_us() - r->warm_start_us >= r->o->warmup_ms * 1000);
     if (!enough && !should_stop(r)) return SF_OK;
     if (r->warm_rows == 0) return SF_OK;
-    return sf_run_fit_warmup(r);
+    sf_status st = sf_run_fit_warmup(r);
+    /* The first model is in a checkpoint before the first batch is scored. */
+    if (st == SF_OK && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
+    return st;
 }
 
 static sf_status stream_step(sf_run *r)

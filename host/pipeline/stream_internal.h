@@ -1,9 +1,14 @@
 /*
  * stream_internal.h — the state of one streaming run (sf_stream of
- * streamfit_stream.h), shared by the pipeline's files: stream_engine.c (the
- * loop and the public calls), stream_run.c (opening, resuming, closing),
- * stream_batch.c (batches, warm-up, learning) and stream_output.c
- * (predictions, metrics, model, checkpoints).
+ * streamfit_stream.h), shared by the pipeline's files. They call down this
+ * list, never up:
+ *   stream_engine.c      the loop and the public calls
+ *   stream_run.c         opening, progress, closing
+ *   stream_batch.c       batches, warm-up, learning
+ *   stream_checkpoint.c  checkpoints and resuming
+ *   stream_output.c      predictions, metrics, the model file
+ *   stream_dead_letter.c bad records
+ *   stream_state.c       log, stop flag, configuration, trainer set-up, flush
  */
 #ifndef STREAMFIT_STREAM_INTERNAL_H
 #define STREAMFIT_STREAM_INTERNAL_H
@@ -82,17 +87,20 @@ struct sf_stream {
 };
 typedef struct sf_stream sf_run;
 
-/* One line to the stream's log (or the context's). */
+/* stream_state.c: one line to the stream's log (or the context's). */
 void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 bool sf_run_stop_requested(const sf_run *r);
 
+/* stream_state.c */
+sf_status sf_run_config(const sf_run *r, char *buf, size_t len);
+sf_status sf_run_start_trainer(sf_run *r);
+sf_status sf_run_flush(sf_run *r);
+
 /* stream_run.c */
 sf_status sf_run_open(sf_run *r);
 void sf_run_close(sf_run *r);
-sf_status sf_run_flush(sf_run *r);
 void sf_run_progress(sf_run *r, bool final);
-sf_status sf_run_config(const sf_run *r, char *buf, size_t len);
 
 /* stream_batch.c */
 sf_status sf_run_fill_batch(sf_run *r);
@@ -100,7 +108,6 @@ sf_status sf_run_collect_warmup(sf_run *r);
 sf_status sf_run_fit_warmup(sf_run *r);
 sf_status sf_run_predict(sf_run *r);
 sf_status sf_run_refit_maybe(sf_run *r);
-sf_status sf_run_start_trainer(sf_run *r);
 
 /* stream_output.c */
 sf_status sf_run_write_predictions(sf_run *r);
@@ -109,8 +116,12 @@ void sf_run_emit_batch(sf_run *r); /* on_batch for the batch sf_run_write_metric
 sf_status sf_run_save_model(sf_run *r);
 /* The trainer's model with classes, feature names and counts (caller owns). */
 sf_status sf_run_model(const sf_run *r, sf_model **out);
+
+/* stream_checkpoint.c */
 sf_status sf_run_checkpoint(sf_run *r);
 sf_status sf_run_restore(sf_run *r, bool *resumed);
+
+/* stream_dead_letter.c */
 void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why);
 /* A bad row found after parsing (its raw record is gone): counted, reported,
  * dead-lettered with position and reason. */

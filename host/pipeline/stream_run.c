@@ -1,6 +1,6 @@
 /*
- * stream_run.c — opening a streaming run (backend, checkpoint, source,
- * sinks, schema), the live status line, and closing everything in order.
+ * stream_run.c — opening a streaming run (classes, schema, checkpoint,
+ * source, sinks), its progress reports, and closing everything in order.
  */
 #include <errno.h>
 #include <math.h>
@@ -15,19 +15,6 @@
 static bool is_classifier(const sf_stream_options *o)
 {
     return o->fit.model == SF_MODEL_LOGISTIC || o->fit.model == SF_MODEL_SOFTMAX;
-}
-
-/* What must not change between a checkpoint and a resumed run. */
-sf_status sf_run_config(const sf_run *r, char *buf, size_t len)
-{
-    const sf_stream_options *o = r->o;
-    snprintf(buf, len,
-             "v1 model=%s format=%d d=%zu K=%zu label_col=%zu lambda=%.17g l1=%.17g "
-             "standardize=%d intercept=%d decay=%.17g solver=%d window=%zu",
-             sf_model_kind_name(o->fit.model), (int)o->format, r->schema.d, r->K,
-             r->schema.label_col, o->fit.lambda, o->fit.l1, o->fit.standardize,
-             o->fit.fit_intercept, o->fit.decay, (int)o->fit.solver, o->window);
-    return SF_OK;
 }
 
 static void notice(void *user, const char *msg) { sf_run_log(user, SF_LOG_INFO, "%s", msg); }
@@ -140,22 +127,6 @@ sf_status sf_run_open(sf_run *r)
     if (st == SF_OK) r->recs = malloc(sizeof(sf_record) * 4096);
     if (st == SF_OK && !r->recs) st = SF_ERR_NO_MEMORY;
     r->last_p50 = r->last_p99 = NAN;
-    return st;
-}
-
-sf_status sf_run_flush(sf_run *r)
-{
-    sf_status st = SF_OK, s2;
-    const sf_sink *bad = NULL; /* the sink whose error is reported */
-    if (r->predictions && (s2 = sf_sink_flush(r->predictions, 30000)) != SF_OK)
-        st = s2, bad = r->predictions;
-    if (r->dead_letter && (s2 = sf_sink_flush(r->dead_letter, 30000)) != SF_OK)
-        st = s2, bad = bad ? bad : r->dead_letter;
-    if (r->metrics_file) fflush(r->metrics_file);
-    if (st != SF_OK && !r->err[0]) {
-        const char *why = bad ? sf_sink_error(bad) : "";
-        snprintf(r->err, sizeof r->err, "cannot flush the outputs%s%s", why[0] ? ": " : "", why);
-    }
     return st;
 }
 

@@ -1,0 +1,73 @@
+/*
+ * stream_state.c — what every part of a streaming run leans on: its log
+ * line, whether a stop was asked for, the configuration a checkpoint must
+ * match, setting up the trainer and its metrics, and flushing the outputs.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "stream_internal.h"
+
+static bool is_classifier(const sf_run *r)
+{
+    return r->o->fit.model == SF_MODEL_LOGISTIC || r->o->fit.model == SF_MODEL_SOFTMAX;
+}
+
+void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
+{
+    sf_log_fn log = r->o->log ? r->o->log : r->ctx ? r->ctx->log : NULL;
+    void *user = r->o->log ? r->o->log_user : r->ctx ? r->ctx->log_user : NULL;
+    if (!log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    log(user, level, line);
+}
+
+bool sf_run_stop_requested(const sf_run *r)
+{
+    return atomic_load_explicit(&((sf_run *)r)->stop, memory_order_relaxed) != 0;
+}
+
+/* What must not change between a checkpoint and a resumed run. */
+sf_status sf_run_config(const sf_run *r, char *buf, size_t len)
+{
+    const sf_stream_options *o = r->o;
+    snprintf(buf, len,
+             "v1 model=%s format=%d d=%zu K=%zu label_col=%zu lambda=%.17g l1=%.17g "
+             "standardize=%d intercept=%d decay=%.17g solver=%d window=%zu",
+             sf_model_kind_name(o->fit.model), (int)o->format, r->schema.d, r->K,
+             r->schema.label_col, o->fit.lambda, o->fit.l1, o->fit.standardize,
+             o->fit.fit_intercept, o->fit.decay, (int)o->fit.solver, o->window);
+    return SF_OK;
+}
+
+sf_status sf_run_start_trainer(sf_run *r)
+{
+    sf_fit_params p = r->o->fit;
+    p.keep_batches = true;
+    sf_status st = sf_trainer_create(r->ctx, &p, r->schema.d, r->K, &r->trainer);
+    if (st == SF_OK && !r->metrics.ring_y)
+        st = sf_stream_metrics_init(&r->metrics, r->K, r->o->window);
+    if (st == SF_OK && is_classifier(r) && r->o->refit_every && r->o->refit_window) {
+        r->ring_X = malloc(sizeof(double) * r->o->refit_window * r->schema.d);
+        r->ring_y = malloc(sizeof(double) * r->o->refit_window);
+        if (!r->ring_X || !r->ring_y) st = SF_ERR_NO_MEMORY;
+    }
+    return st;
+}
+
+sf_status sf_run_flush(sf_run *r)
+{
+    sf_status st = SF_OK, s2;
+    if (r->predictions && (s2 = sf_sink_flush(r->predictions, 30000)) != SF_OK) st = s2;
+    if (r->dead_letter && (s2 = sf_sink_flush(r->dead_letter, 30000)) != SF_OK) st = s2;
+    if (r->metrics_file) fflush(r->metrics_file);
+    if (st != SF_OK && !r->err[0]) snprintf(r->err, sizeof r->err, "cannot flush the outputs");
+    return st;
+}
