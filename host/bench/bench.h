@@ -2,7 +2,8 @@
  * bench.h — `streamfit bench`: what the pieces of the platform comparison
  * share. The command (cmd_bench.c) reads the options; bench_data.c makes or
  * reads the rows; bench_platform.c runs one platform in a child process and
- * times its phases; bench_peers.c runs the peer libraries through
+ * times its phases (bench_procs.c: the procsN platform; bench_measure.c:
+ * what both lean on); bench_peers.c runs the peer libraries through
  * bench/peers/run_peer.sh; bench_report.c prints the table, JSON or CSV.
  */
 #ifndef STREAMFIT_BENCH_H

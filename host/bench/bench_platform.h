@@ -2,7 +2,7 @@
  * bench_platform.h — what the platform runners of `streamfit bench` share
  * (bench_platform.c for one process, bench_procs.c for N merged processes):
  * contexts whose log is captured, fitting parameters, holdout quality,
- * coefficients, and running work in a child process.
+ * coefficients (bench_measure.c), and running work in a child process.
  */
 #ifndef STREAMFIT_BENCH_PLATFORM_H
 #define STREAMFIT_BENCH_PLATFORM_H
