@@ -133,12 +133,15 @@ enum {
     OPT_SHELP,
 };
 
-/* The run a signal asks to stop (set while sf_stream_run goes). */
+/* The run a signal asks to stop (set while sf_stream_run goes), and a
+ * signal that came before there was one to ask. */
 static sf_stream *volatile running_stream;
+static volatile sig_atomic_t stop_before_start;
 
 static void on_signal(int sig)
 {
     (void)sig;
+    stop_before_start = 1;
     sf_stream_request_stop(running_stream);
 }
 
@@ -460,6 +463,7 @@ static int run_stream(stream_args *a)
         return SF_EXIT_FAILURE;
     }
     running_stream = s;
+    if (stop_before_start) sf_stream_request_stop(s);
     st = sf_stream_run(s);
     running_stream = NULL;
     sf_stream_counters c;

@@ -161,7 +161,7 @@ sf_status sf_stream_model_snapshot(sf_stream *s, sf_model **out)
     if (!s || !out) return SF_ERR_INVALID_ARGUMENT;
     *out = NULL;
     pthread_mutex_lock(&s->lock);
-    sf_status st = s->trainer ? sf_run_model(s, out) : SF_ERR_EMPTY;
+    sf_status st = s->trainer ? sf_run_model(s, s->published.rows_skipped, out) : SF_ERR_EMPTY;
     pthread_mutex_unlock(&s->lock);
     return st;
 }

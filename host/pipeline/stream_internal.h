@@ -114,8 +114,10 @@ sf_status sf_run_write_predictions(sf_run *r);
 void sf_run_write_metrics(sf_run *r);
 void sf_run_emit_batch(sf_run *r); /* on_batch for the batch sf_run_write_metrics saw */
 sf_status sf_run_save_model(sf_run *r);
-/* The trainer's model with classes, feature names and counts (caller owns). */
-sf_status sf_run_model(const sf_run *r, sf_model **out);
+/* The trainer's model with classes, feature names and counts (caller owns).
+ * rows_skipped: the run's own count on its thread, the published one on
+ * another (the live count changes outside the lock). */
+sf_status sf_run_model(const sf_run *r, uint64_t rows_skipped, sf_model **out);
 
 /* stream_checkpoint.c */
 sf_status sf_run_checkpoint(sf_run *r);

@@ -139,7 +139,7 @@ void sf_run_emit_batch(sf_run *r)
 
 /* ---- model file ---- */
 
-sf_status sf_run_model(const sf_run *r, sf_model **out)
+sf_status sf_run_model(const sf_run *r, uint64_t rows_skipped, sf_model **out)
 {
     sf_model *m = NULL;
     *out = NULL;
@@ -154,7 +154,7 @@ sf_status sf_run_model(const sf_run *r, sf_model **out)
         sf_model_set_feature_names(m, names, sf_schema_label_name(&r->schema));
         free(names);
     }
-    sf_model_set_counts(m, sf_trainer_rows(r->trainer), r->rows_skipped);
+    sf_model_set_counts(m, sf_trainer_rows(r->trainer), rows_skipped);
     *out = m;
     return SF_OK;
 }
@@ -162,7 +162,7 @@ sf_status sf_run_model(const sf_run *r, sf_model **out)
 sf_status sf_run_save_model(sf_run *r)
 {
     sf_model *m = NULL;
-    sf_status st = sf_run_model(r, &m);
+    sf_status st = sf_run_model(r, r->rows_skipped, &m);
     if (st != SF_OK) {
         snprintf(r->err, sizeof r->err, "model snapshot failed: %s", sf_strerror(st));
         return st;
