@@ -75,6 +75,29 @@ typedef struct observed {
     sf_stream *stream;
 } observed;
 
+/* The rmse the metrics line gives for one scope ("batch", "window",
+ * "cumulative"), or NaN. */
+static double json_rmse(const char *json, const char *scope)
+{
+    char key[32];
+    snprintf(key, sizeof key, "\"%s\":{", scope);
+    const char *p = strstr(json, key);
+    if (!p) return NAN;
+    p = strstr(p, "\"rmse\":");
+    return p ? strtod(p + 7, NULL) : NAN;
+}
+
+/* The struct's figures agree with the line's (written with 10 digits). */
+static bool figures_match(const sf_stream_batch_metrics *m)
+{
+    double want[3] = {json_rmse(m->json, "batch"), json_rmse(m->json, "window"),
+                      json_rmse(m->json, "cumulative")};
+    double got[3] = {m->batch_headline, m->window_headline, m->cumulative_headline};
+    for (int i = 0; i < 3; i++)
+        if (!(fabs(got[i] - want[i]) <= 1e-9 * fabs(want[i]) + 1e-15)) return false;
+    return got[0] < 0.1 && got[2] < 0.1; /* noise sd 0.05/sqrt(3): rmse about 0.029 */
+}
+
 static void on_batch(void *user, const sf_stream_batch_metrics *m)
 {
     observed *o = user;
@@ -82,7 +105,8 @@ static void on_batch(void *user, const sf_stream_batch_metrics *m)
     if (m->batch != o->last_batch + 1) o->batches_in_order = false;
     o->last_batch = m->batch;
     o->last_rows_total = m->rows_total;
-    if (!m->json || strncmp(m->json, "{\"time\":", 8) != 0 || m->batch_rows != BATCH)
+    if (!m->json || strncmp(m->json, "{\"time\":", 8) != 0 || m->batch_rows != BATCH ||
+        !figures_match(m))
         o->json_ok = false;
     /* Hold the run at its third batch until the reader has read a model:
      * the snapshot must work while sf_stream_run is in progress. */

@@ -214,6 +214,36 @@ double sf_stream_metrics_headline(const sf_stream_metrics *m)
     return m->K ? m->correct / m->n : sqrt(m->sse / m->n);
 }
 
+/* Accuracy or rmse of n rows: p holds K probabilities a row (classifiers)
+ * or the prediction (K = 0); row i is at p + i * stride. */
+static double headline_of(size_t K, const double *y, const double *p, size_t n, size_t stride)
+{
+    if (n == 0) return NAN;
+    double sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double *pi = p + i * stride;
+        if (K) {
+            sum += (double)(argmax(pi, K) == (size_t)y[i]);
+        } else {
+            double e = y[i] - pi[0];
+            sum += e * e;
+        }
+    }
+    return K ? sum / (double)n : sqrt(sum / (double)n);
+}
+
+double sf_stream_metrics_window_headline(const sf_stream_metrics *m)
+{
+    /* Every slot below ring_count holds a scored row (the ring fills from 0). */
+    return headline_of(m->K, m->ring_y, m->ring_p, m->ring_count, ring_width(m));
+}
+
+double sf_stream_metrics_batch_headline(size_t K, const double *y, const double *pred,
+                                        const double *proba, size_t rows)
+{
+    return headline_of(K, y, K ? proba : pred, rows, K ? K : 1);
+}
+
 /* ---- checkpoint form ---- */
 
 typedef sf_bytes blob;

@@ -47,6 +47,10 @@ void sf_stream_metrics_write_batch(size_t K, const double *y, const double *pred
                                    const double *proba, size_t rows, FILE *f);
 /* The headline number for a status line: cumulative rmse or accuracy. */
 double sf_stream_metrics_headline(const sf_stream_metrics *m);
+/* The same figure over the window, and over one batch given as arrays. */
+double sf_stream_metrics_window_headline(const sf_stream_metrics *m);
+double sf_stream_metrics_batch_headline(size_t K, const double *y, const double *pred,
+                                        const double *proba, size_t rows);
 
 /* Checkpoint form: bytes appended to / read from a buffer. */
 sf_status sf_stream_metrics_save(const sf_stream_metrics *m, unsigned char **buf, size_t *len);

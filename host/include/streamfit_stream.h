@@ -66,10 +66,12 @@ typedef struct sf_stream_batch_metrics {
     double throughput_rps; /* rows per second since this run started */
     double time_s;         /* wall clock, seconds since the epoch */
     size_t n_classes;      /* 0 for least squares */
-    double headline;       /* cumulative accuracy (classifiers) or rmse */
-    const char *json;      /* the metrics line: batch, window and cumulative
-                            * figures ({"time":..,"metrics":{"batch":{..},
-                            * "window":{..},"cumulative":{..}}}), no newline */
+    /* accuracy (classifiers) or rmse (least squares) of this batch, of the
+     * sliding window and since the start; the JSON line has the rest */
+    double batch_headline, window_headline, cumulative_headline;
+    const char *json; /* the metrics line: batch, window and cumulative
+                       * figures ({"time":..,"metrics":{"batch":{..},
+                       * "window":{..},"cumulative":{..}}}), no newline */
 } sf_stream_batch_metrics;
 
 /* For a status line: called every progress_every_ms and once at the end. */

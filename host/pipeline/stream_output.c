@@ -124,7 +124,10 @@ void sf_run_write_metrics(sf_run *r)
         .throughput_rps = rps,
         .time_s = now,
         .n_classes = r->K,
-        .headline = sf_stream_metrics_headline(&r->metrics),
+        .batch_headline =
+            sf_stream_metrics_batch_headline(r->K, r->batch.y, r->pred, r->proba, r->batch.rows),
+        .window_headline = sf_stream_metrics_window_headline(&r->metrics),
+        .cumulative_headline = sf_stream_metrics_headline(&r->metrics),
         .json = line,
     };
 }
