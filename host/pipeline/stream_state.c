@@ -65,9 +65,15 @@ sf_status sf_run_start_trainer(sf_run *r)
 sf_status sf_run_flush(sf_run *r)
 {
     sf_status st = SF_OK, s2;
-    if (r->predictions && (s2 = sf_sink_flush(r->predictions, 30000)) != SF_OK) st = s2;
-    if (r->dead_letter && (s2 = sf_sink_flush(r->dead_letter, 30000)) != SF_OK) st = s2;
+    const sf_sink *bad = NULL; /* the sink whose error is reported */
+    if (r->predictions && (s2 = sf_sink_flush(r->predictions, 30000)) != SF_OK)
+        st = s2, bad = r->predictions;
+    if (r->dead_letter && (s2 = sf_sink_flush(r->dead_letter, 30000)) != SF_OK)
+        st = s2, bad = bad ? bad : r->dead_letter;
     if (r->metrics_file) fflush(r->metrics_file);
-    if (st != SF_OK && !r->err[0]) snprintf(r->err, sizeof r->err, "cannot flush the outputs");
+    if (st != SF_OK && !r->err[0]) {
+        const char *why = bad ? sf_sink_error(bad) : "";
+        snprintf(r->err, sizeof r->err, "cannot flush the outputs%s%s", why[0] ? ": " : "", why);
+    }
     return st;
 }
