@@ -17,9 +17,12 @@
 #ifdef STREAMFIT_HAVE_KAFKA
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
+#include <poll.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "broker_mock.h"
+#include "clock.h"
 #endif
 
 static const char broker_help[] =
@@ -41,9 +44,19 @@ static const char broker_help[] =
     "  --topic NAME      create this topic up front (repeatable). Topics that\n"
     "                    clients create on first use get 4 partitions (about\n"
     "                    20 MiB), a limit of the mock cluster: name them here.\n"
-    "                    Each topic created on first use is reported on stderr.\n";
+    "                    Each topic created on first use is reported on stderr.\n"
+    "  --control         read fault commands from stdin, one per line, and answer\n"
+    "                    each on stdout with 'ok: COMMAND' or 'error: REASON':\n"
+    "                      down BROKER | up BROKER       stop / resume serving\n"
+    "                      rtt BROKER MS                 added round-trip time\n"
+    "                      leader TOPIC PARTITION BROKER move a partition's leader\n"
+    "                      errors REQUEST COUNT ERROR    fail the next COUNT produce,\n"
+    "                                    fetch, metadata, ... requests with a Kafka\n"
+    "                                    error (e.g. NOT_LEADER_FOR_PARTITION)\n"
+    "                      clear REQUEST                 drop the errors still queued\n"
+    "                    Brokers are numbered from 1 (--brokers N).\n";
 
-enum { OPT_PORT = 4000, OPT_PARTITIONS, OPT_BROKERS, OPT_TOPIC, OPT_HELP };
+enum { OPT_PORT = 4000, OPT_PARTITIONS, OPT_BROKERS, OPT_TOPIC, OPT_CONTROL, OPT_HELP };
 
 #ifdef STREAMFIT_HAVE_KAFKA
 /* Topics clients create on first use are small (the mock cluster's fixed
@@ -108,6 +121,25 @@ static void watch_poll(topic_watch *w, long partitions)
     rd_kafka_metadata_destroy(md);
 }
 
+/* One fault command from stdin if a line comes within 200 ms, answered on
+ * stdout; 0 when stdin has ended, 1 otherwise. */
+static int control_step(sf_broker *b)
+{
+    struct pollfd pfd = {.fd = STDIN_FILENO, .events = POLLIN};
+    if (poll(&pfd, 1, 200) <= 0) return 1;
+    char line[512];
+    if (!fgets(line, sizeof line, stdin)) return 0;
+    line[strcspn(line, "\r\n")] = 0;
+    if (!line[0]) return 1;
+    char err[512];
+    if (sf_broker_fault(b, line, err, sizeof err) == SF_OK)
+        printf("ok: %s\n", line);
+    else
+        printf("error: %s\n", err);
+    fflush(stdout);
+    return 1;
+}
+
 static void watch_stop(topic_watch *w)
 {
     if (w->rk) rd_kafka_destroy(w->rk);
@@ -124,11 +156,13 @@ int cmd_broker(int argc, char **argv)
         {"partitions", required_argument, 0, OPT_PARTITIONS},
         {"brokers", required_argument, 0, OPT_BROKERS},
         {"topic", required_argument, 0, OPT_TOPIC},
+        {"control", no_argument, 0, OPT_CONTROL},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0},
     };
     const char *cmd = "broker";
     long port = 9092, partitions = 32, brokers = 1;
+    bool control = false;
     const char **topics = calloc((size_t)argc + 1, sizeof *topics);
     size_t ntopics = 0;
     if (!topics) {
@@ -154,6 +188,7 @@ int cmd_broker(int argc, char **argv)
                 rc = cli_usage_error(cmd, "--brokers needs an integer 1-64, not '%s'", optarg);
             break;
         case OPT_TOPIC: topics[ntopics++] = optarg; break;
+        case OPT_CONTROL: control = true; break;
         case 'h':
         case OPT_HELP:
             fputs(broker_help, stdout);
@@ -169,6 +204,7 @@ int cmd_broker(int argc, char **argv)
         return rc;
     }
 #ifndef STREAMFIT_HAVE_KAFKA
+    (void)control;
     (void)port;
     (void)partitions;
     (void)brokers;
@@ -221,8 +257,11 @@ int cmd_broker(int argc, char **argv)
     for (size_t i = 0; i < ntopics; i++)
         watch_known(&watch, topics[i]);
     free(topics);
+    double last_watch = sf_clock_mono_s();
     for (;;) {
-        struct timespec tick = {.tv_sec = 1, .tv_nsec = 0};
+        /* With --control, wait on stdin and look for signals between lines. */
+        if (control && control_step(b) == 0) control = false; /* stdin ended */
+        struct timespec tick = {.tv_sec = control ? 0 : 1, .tv_nsec = 0};
         int sig = sigtimedwait(&stop, NULL, &tick);
         if (sig == SIGINT || sig == SIGTERM) break;
         if (sig < 0 && errno != EAGAIN && errno != EINTR) {
@@ -230,7 +269,10 @@ int cmd_broker(int argc, char **argv)
             rc = SF_EXIT_FAILURE;
             break;
         }
-        watch_poll(&watch, partitions);
+        if (sf_clock_mono_s() - last_watch >= 1.0) {
+            watch_poll(&watch, partitions);
+            last_watch = sf_clock_mono_s();
+        }
     }
     watch_stop(&watch);
     sf_broker_stop(b);

@@ -308,6 +308,8 @@ sf_status sf_broker_create_topic(sf_broker *b, const char *topic, int partitions
     return SF_ERR_IO;
 }
 
+struct rd_kafka_mock_cluster_s *sf_broker_cluster(sf_broker *b) { return b ? b->mc : NULL; }
+
 void sf_broker_stop(sf_broker *b)
 {
     if (!b) return;

@@ -26,6 +26,14 @@ const char *sf_broker_bootstrap(const sf_broker *b);
 /* Create a topic with `partitions` (0: the broker's default) partitions;
  * SF_ERR_INVALID_ARGUMENT when it exists or the name is invalid. */
 sf_status sf_broker_create_topic(sf_broker *b, const char *topic, int partitions);
+/* Apply one fault command (broker_faults.c: down / up BROKER, rtt BROKER MS,
+ * leader TOPIC PARTITION BROKER, errors REQUEST COUNT ERROR, clear REQUEST);
+ * SF_ERR_INVALID_ARGUMENT with the reason in err for anything else. Safe to
+ * call while clients are connected. */
+sf_status sf_broker_fault(sf_broker *b, const char *command, char *err, size_t errlen);
+/* The librdkafka mock cluster behind the broker (for broker_faults.c). */
+struct rd_kafka_mock_cluster_s *sf_broker_cluster(sf_broker *b);
+
 /* Stop forwarding and serving; all data is gone. stop(NULL) does nothing. */
 void sf_broker_stop(sf_broker *b);
 
