@@ -139,8 +139,8 @@ sf_status sf_logit_theta_to_model(sf_trainer *t, const double *theta, sf_model *
             m->intercept[k] -= mean_b;
     }
     if (t->shift) {
-        m->scaler_mean = malloc(sizeof(double) * d);
-        m->scaler_std = malloc(sizeof(double) * d);
+        if (!m->scaler_mean) m->scaler_mean = malloc(sizeof(double) * d);
+        if (!m->scaler_std) m->scaler_std = malloc(sizeof(double) * d);
         if (!m->scaler_mean || !m->scaler_std) return SF_ERR_NO_MEMORY;
         memcpy(m->scaler_mean, t->shift, sizeof(double) * d);
         memcpy(m->scaler_std, t->scale, sizeof(double) * d);
