@@ -238,6 +238,12 @@ typedef struct sf_fit_report {
     double rcond; /* reciprocal condition estimate of the scaled system */
     int refinement_steps;
     bool rank_deficient; /* the rank-revealing fallback was used */
+    /* Logistic/softmax with solver AUTO: the estimated cost of each solver
+     * that chose it (model_logit.c: multiply-adds over the rows, iteration
+     * counts estimated); both 0 when the solver was given. */
+    double cost_newton, cost_lbfgs;
+    /* L-BFGS stopped short of the tolerance and Newton finished from there. */
+    bool newton_finished;
 } sf_fit_report;
 void sf_trainer_report(const sf_trainer *t, sf_fit_report *out);
 
