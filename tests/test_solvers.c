@@ -10,7 +10,8 @@
  *     reference.c: OLS / ridge (standardize, intercept, every least-squares
  *     solver, one batch vs many), logistic / softmax (Newton, L-BFGS);
  *   - the logistic solver chosen by estimated cost (L-BFGS wide, Newton
- *     narrow and tall), both solvers at the tolerance and in agreement;
+ *     narrow and tall), both solvers at the tolerance and in agreement, and
+ *     (tall: started from a subsample's solution) against the reference;
  *   - streaming: merged least-squares statistics vs the exact fit, FTRL
  *     updates after an exact classifier fit and from a cold start;
  *   - a rank-deficient OLS problem, and the error statuses of the trainer.
@@ -602,6 +603,13 @@ static void test_solver_chosen_by_cost(void **state)
         printf("  %s: %d iterations, grad norm %.2e; relative difference %.2e\n",
                sf_solver_kind_name(par.solver), rep_other.iterations, rep_other.grad_norm, e);
         if (!(e <= 1e-7)) fail_msg("newton and lbfgs differ by %.3e", e);
+        if (d <= 8) { /* tall enough for the subsample start: the independent reference */
+            double ref[9];
+            assert_true(ref_logistic(X, y, n, d, par.lambda, true, false, ref, ref + d));
+            double er = ref_rel_err(a, ref, d + 1);
+            printf("  auto vs reference: relative error %.2e\n", er);
+            if (!(er <= 1e-7)) fail_msg("auto differs from the reference by %.3e", er);
+        }
         sf_model_destroy(m_auto);
         sf_model_destroy(m_other);
         free(X);

@@ -143,6 +143,12 @@ typedef struct sf_backend_ops {
     sf_status (*batch_borrow)(sf_backend *be, const double *X, const double *y, size_t rows,
                               size_t d, sf_dbatch **out);
 
+    /* Optional (NULL: not offered): a new batch holding every stride-th row of
+     * b (labels too), starting at row `offset`, as b holds them now (e.g.
+     * standardized). For solving a subsample first (model_logit.c). */
+    sf_status (*batch_sample)(sf_backend *be, const sf_dbatch *b, size_t stride, size_t offset,
+                              sf_dbatch **out);
+
     /* ---- staging ring: the least-squares feed that never waits ----
      *
      * A ring of `slots` (>= 3) host buffers (page-locked on cuda) that the

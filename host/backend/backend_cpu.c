@@ -95,6 +95,32 @@ static sf_status cpu_batch_borrow(sf_backend *be, const double *X, const double 
 
 static size_t cpu_batch_rows(const sf_dbatch *b) { return b->rows; }
 
+static sf_status cpu_batch_sample(sf_backend *be, const sf_dbatch *b, size_t stride, size_t offset,
+                                  sf_dbatch **out)
+{
+    (void)be;
+    if (stride == 0) return SF_ERR_INVALID_ARGUMENT;
+    size_t rows = b->rows > offset ? (b->rows - offset + stride - 1) / stride : 0, d = b->d;
+    sf_dbatch *s = calloc(1, sizeof *s);
+    if (!s) return SF_ERR_NO_MEMORY;
+    *s = (sf_dbatch){.rows = rows, .d = d};
+    s->X = malloc(sizeof(double) * (rows * d + 1));
+    s->y = malloc(sizeof(double) * (rows + 1));
+    if (!s->X || !s->y) {
+        free(s->X);
+        free(s->y);
+        free(s);
+        return SF_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        size_t src = offset + i * stride;
+        memcpy(s->X + i * d, b->X + src * d, sizeof(double) * d);
+        s->y[i] = b->y[src];
+    }
+    *out = s;
+    return SF_OK;
+}
+
 static sf_status cpu_batch_standardize(sf_backend *be, sf_dbatch *b, const double *shift,
                                        const double *scale)
 {
@@ -556,6 +582,7 @@ static const sf_backend_ops cpu_ops = {
     .solve_triangular = cpu_solve_triangular,
     .qr_small = cpu_qr_small,
     .batch_borrow = cpu_batch_borrow,
+    .batch_sample = cpu_batch_sample,
     .ring_create = sf_ring_host_create,
     .ring_acquire = sf_ring_host_acquire,
     .ring_submit = sf_ring_host_submit,

@@ -119,6 +119,11 @@ sf_status sf_logit_fix_scaler(sf_trainer *t);
 typedef struct sf_objective {
     sf_trainer *t;
     size_t P; /* parameters */
+    /* The rows it sums over: the trainer's kept batches, or a subsample. */
+    sf_dbatch *const *batches;
+    size_t n_batches;
+    double n;
+    double tol; /* gradient-norm target */
 } sf_objective;
 sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *f, double *g,
                             double *H);

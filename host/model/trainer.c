@@ -154,13 +154,24 @@ static sf_status keep_r_if_ill(sf_trainer *t, const sf_dbatch *b)
     return SF_OK;
 }
 
+/* A classifier uses the merged moments only for its scaler, fixed once:
+ * before that (with standardize) they are merged, otherwise only the rows
+ * are counted, which spares a pass over the batch. */
+static sf_status add_statistics(sf_trainer *t, const sf_dbatch *b)
+{
+    if (is_least_squares(t->par.model) || (t->par.standardize && !t->shift))
+        return sf_moments_add_batch(t->be, &t->mom, b);
+    t->mom.n += (double)t->be->ops->batch_rows(b);
+    return SF_OK;
+}
+
 /* Learn from one device batch: its statistics merged (and R when kept),
  * then the classifier's mini-batch step when `step`. The one learning step
  * of sf_trainer_update and sf_trainer_predict_update. */
 static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, bool step)
 {
     sf_status st = first_streamed_batch(t) ? keep_r_if_ill(t, b) : SF_OK;
-    if (st == SF_OK) st = sf_moments_add_batch(t->be, &t->mom, b);
+    if (st == SF_OK) st = add_statistics(t, b);
     if (st != SF_OK) return st;
     t->rows += t->be->ops->batch_rows(b);
     t->live_valid = false;
@@ -261,7 +272,7 @@ static sf_status ingest_one(sf_trainer *t, const double *X, const double *y, siz
                           : be->ops->batch_upload(be, X, y, rows, t->d, &b);
     if (st != SF_OK) return st;
     if (keep) {
-        st = sf_moments_add_batch(be, &t->mom, b);
+        st = add_statistics(t, b);
         if (st != SF_OK) {
             be->ops->batch_free(be, b);
             return st;
