@@ -20,12 +20,28 @@
 /* OpenBLAS threads pay off only on wide matrices: with few features the
  * products over rows are memory-bound and the extra threads mostly spin. */
 #define SF_CPU_BLAS_THREADS_MIN_D 64
+/* Small dense factorizations (the d x d solves of every least-squares
+ * snapshot, Newton's P x P step) run on one thread below this order: a
+ * 17 x 17 Cholesky is microseconds, waking threads for it is not. */
+#define SF_CPU_DENSE_THREADS_MIN_N 256
+/* Co-moments of a batch split by rows only from this width: below it the
+ * pass is memory-bound (a short micro-run of batch_moments on 65,536 rows,
+ * 2 shared cores: d = 4 and 8 took 1.07 / 1.38 ms on 2 threads against
+ * 0.97 / 1.27 ms on one, d = 16 2.4 against 3.1 ms), while the logistic
+ * terms gain 1.5-1.9x from a second thread at every d up to 16. The figures
+ * came from cores shared with other work, so only the direction is solid. */
+#define SF_CPU_MOMENTS_SPLIT_MIN_D 16
 /* Rows per block in products over a batch (a few hundred KiB of buffers). */
 #define SF_CPU_BLOCK_ROWS 4096
 
 static void blas_threads_for(const sf_backend *be, size_t d)
 {
     openblas_set_num_threads(d >= SF_CPU_BLAS_THREADS_MIN_D ? be->threads : 1);
+}
+
+static void dense_threads_for(const sf_backend *be, size_t n)
+{
+    openblas_set_num_threads(n >= SF_CPU_DENSE_THREADS_MIN_N ? be->threads : 1);
 }
 
 /* Threads for a pass over n rows in blocks: narrow batches are split by rows
@@ -220,7 +236,7 @@ static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *m
     memset(m2, 0, sizeof(double) * p * p);
     memset(mean, 0, sizeof(double) * p);
     if (n == 0) return SF_OK;
-    int T = row_threads(be, b->d, n);
+    int T = b->d >= SF_CPU_MOMENTS_SPLIT_MIN_D ? row_threads(be, b->d, n) : 1;
     sf_status st = column_means(b, T, mean);
     if (st != SF_OK) return st;
     double *A = malloc(sizeof(double) * (size_t)T * B * p);
@@ -496,7 +512,7 @@ static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const dou
 static sf_status cpu_solve_spd(sf_backend *be, size_t n, double *A, double *B, size_t nrhs,
                                double *rcond)
 {
-    (void)be;
+    dense_threads_for(be, n);
     double anorm = LAPACKE_dlansy(LAPACK_COL_MAJOR, '1', 'U', (lapack_int)n, A, (lapack_int)n);
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)n, A, (lapack_int)n);
     if (info > 0) return SF_ERR_NOT_POSITIVE_DEFINITE;
@@ -515,7 +531,7 @@ static sf_status cpu_solve_spd(sf_backend *be, size_t n, double *A, double *B, s
 static sf_status cpu_solve_lstsq(sf_backend *be, size_t m, size_t n, double *A, double *b,
                                  double rcond, int *rank)
 {
-    (void)be;
+    dense_threads_for(be, n);
     /* dgelsd's SVD iterates forever on a NaN or an infinity: refuse them. */
     for (size_t i = 0; i < m * n; i++)
         if (!isfinite(A[i])) return SF_ERR_NOT_FINITE;
@@ -543,7 +559,7 @@ static sf_status cpu_solve_lstsq(sf_backend *be, size_t m, size_t n, double *A, 
 static sf_status cpu_solve_triangular(sf_backend *be, size_t n, const double *U, double *B,
                                       size_t nrhs, bool trans)
 {
-    (void)be;
+    dense_threads_for(be, n);
     cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, trans ? CblasTrans : CblasNoTrans,
                 CblasNonUnit, (int)n, (int)nrhs, 1.0, U, (int)n, B, (int)n);
     return SF_OK;
@@ -551,7 +567,7 @@ static sf_status cpu_solve_triangular(sf_backend *be, size_t n, const double *U,
 
 static sf_status cpu_qr_small(sf_backend *be, size_t m, size_t n, double *A, double *R)
 {
-    (void)be;
+    dense_threads_for(be, n);
     double *tau = malloc(sizeof(double) * (n + 1));
     if (!tau) return SF_ERR_NO_MEMORY;
     lapack_int info =
