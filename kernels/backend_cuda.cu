@@ -217,7 +217,7 @@ sf_status cuda_batch_sample(sf_backend *be, const sf_dbatch *src, size_t stride,
     if (!b) return SF_ERR_NO_MEMORY;
     b->rows = rows;
     b->d = d;
-    sf_status st = SF_CUDA(be, cudaEventCreateWithFlags(&b->ready, cudaEventDisableTiming));
+    sf_status st = SF_CUDA(be, cudaEventCreateWithFlags(&b->ready, kSfCuHostEventFlags));
     void *mem = nullptr;
     if (st == SF_OK) st = sf_cu_wait_batch(cb, src);
     if (st == SF_OK)

@@ -21,7 +21,7 @@
 /* Bumped whenever sf_backend_ops or struct sf_backend change: the CUDA module,
  * built separately, reports the version it was compiled against and the
  * loader refuses a module of another version (backend_cuda_loader.c). */
-#define SF_BACKEND_INTERFACE_VERSION 2
+#define SF_BACKEND_INTERFACE_VERSION 3
 
 typedef struct sf_backend sf_backend;
 typedef struct sf_dbatch sf_dbatch; /* a batch living on the backend */
