@@ -73,6 +73,10 @@ struct sf_trainer {
     size_t d, K;
     sf_dbatch **batches;
     size_t n_batches, cap_batches;
+    /* The caller's rows behind the last kept batch when it was borrowed
+     * (trainer.c joins slices that follow it in memory), else NULL. */
+    const double *borrow_X, *borrow_y;
+    size_t borrow_rows;
     bool batches_standardized;
     sf_moments mom;
     /* Classifiers: current parameters (standardized space when standardize),

@@ -103,6 +103,7 @@ static sf_status check_labels(const sf_trainer *t, const double *y, size_t rows)
 
 static sf_status keep_batch(sf_trainer *t, sf_dbatch *b)
 {
+    t->borrow_X = NULL; /* only keep_borrowed extends what it kept */
     if (t->n_batches == t->cap_batches) {
         size_t cap = t->cap_batches ? 2 * t->cap_batches : 16;
         sf_dbatch **nb = realloc(t->batches, cap * sizeof *nb);
@@ -176,6 +177,38 @@ static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, bool step)
     t->rows += t->be->ops->batch_rows(b);
     t->live_valid = false;
     if (step && !is_least_squares(t->par.model)) st = sf_ftrl_update(t, b);
+    return st;
+}
+
+/* Borrowed rows that continue the last kept borrowed batch in memory (a
+ * table fed in slices) are kept as one batch of up to
+ * SF_BORROW_JOIN_MAX_VALUES features: the passes of an exact fit then run
+ * over fewer, longer batches (on the CPU one parallel region per pass instead
+ * of one per slice). The statistics were merged slice by slice already. */
+#define SF_BORROW_JOIN_MAX_VALUES ((size_t)1 << 22)
+
+static sf_status keep_borrowed(sf_trainer *t, sf_dbatch *b, const double *X, const double *y,
+                               size_t rows)
+{
+    sf_backend *be = t->be;
+    size_t d = t->d, joined_rows = t->borrow_rows + rows;
+    if (t->borrow_X && t->n_batches > 0 && X == t->borrow_X + t->borrow_rows * d &&
+        y == t->borrow_y + t->borrow_rows && joined_rows * d <= SF_BORROW_JOIN_MAX_VALUES) {
+        sf_dbatch *joined = NULL;
+        if (be->ops->batch_borrow(be, t->borrow_X, t->borrow_y, joined_rows, d, &joined) == SF_OK) {
+            be->ops->batch_free(be, t->batches[t->n_batches - 1]);
+            t->batches[t->n_batches - 1] = joined;
+            be->ops->batch_free(be, b);
+            t->borrow_rows = joined_rows;
+            return SF_OK;
+        }
+    }
+    sf_status st = keep_batch(t, b);
+    if (st == SF_OK) {
+        t->borrow_X = X;
+        t->borrow_y = y;
+        t->borrow_rows = rows;
+    }
     return st;
 }
 
@@ -280,7 +313,7 @@ static sf_status ingest_one(sf_trainer *t, const double *X, const double *y, siz
         *merged = true;
         t->rows += rows;
         t->live_valid = false;
-        return keep_batch(t, b);
+        return borrow ? keep_borrowed(t, b, X, y, rows) : keep_batch(t, b);
     }
     uint64_t before = t->rows;
     st = learn_batch(t, b, step);
@@ -535,6 +568,7 @@ uint64_t sf_trainer_rows(const sf_trainer *t) { return t->rows; }
 
 static void free_batches(sf_trainer *t)
 {
+    t->borrow_X = NULL;
     for (size_t i = 0; i < t->n_batches; i++)
         t->be->ops->batch_free(t->be, t->batches[i]);
     t->n_batches = 0;

@@ -184,6 +184,7 @@ sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t 
     for (size_t i = 0; i < t->n_batches; i++)
         t->be->ops->batch_free(t->be, t->batches[i]);
     t->n_batches = 0;
+    t->borrow_X = NULL;
     t->par.keep_batches = false;
     t->live_valid = false;
     return SF_OK;
