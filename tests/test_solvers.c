@@ -12,6 +12,7 @@
  *   - the logistic solver chosen by estimated cost (L-BFGS wide, Newton
  *     narrow and tall), both solvers at the tolerance and in agreement, and
  *     (tall: started from a subsample's solution) against the reference;
+ *   - the same fit bit for bit on 1, 2 and 3 CPU threads;
  *   - streaming: merged least-squares statistics vs the exact fit, FTRL
  *     updates after an exact classifier fit and from a cold start;
  *   - a rank-deficient OLS problem, and the error statuses of the trainer.
@@ -619,6 +620,56 @@ static void test_solver_chosen_by_cost(void **state)
     }
 }
 
+/* ------------------------------------------------------ thread count */
+
+/* The CPU backend adds its row blocks' partial sums in block order, so a fit
+ * is the same bit for bit on 1, 2 or 3 threads (OLS and logistic, narrow
+ * rows split across threads). */
+static void test_same_bits_any_thread_count(void **state)
+{
+    (void)state;
+    enum { N = 40000, D = 6 };
+    double *X = malloc(sizeof(double) * N * D), *y = malloc(sizeof(double) * N);
+    double *yc = malloc(sizeof(double) * N);
+    assert_true(X && y && yc);
+    gen_wide(7, N, D, X, yc);
+    for (size_t i = 0; i < N; i++)
+        y[i] = X[i * D] - 2.0 * X[i * D + 3] + 0.1 * yc[i];
+    for (int cls = 0; cls < 2; cls++) {
+        double first[D + 1];
+        for (int threads = 1; threads <= 3; threads++) {
+            sf_context_options co;
+            sf_context_options_init(&co);
+            co.device = SF_DEVICE_CPU;
+            co.threads = threads;
+            sf_context *ctx = NULL;
+            assert_int_equal(sf_context_create(&co, &ctx), SF_OK);
+            sf_fit_params par;
+            sf_fit_params_init(&par);
+            par.model = cls ? SF_MODEL_LOGISTIC : SF_MODEL_OLS;
+            par.lambda = cls ? 1e-3 : 0.0;
+            sf_trainer *t = NULL;
+            sf_model *m = NULL;
+            assert_int_equal(sf_trainer_create(ctx, &par, D, 2, &t), SF_OK);
+            assert_int_equal(sf_trainer_add_batch(t, X, cls ? yc : y, N), SF_OK);
+            assert_int_equal(sf_trainer_fit(t, &m), SF_OK);
+            double got[D + 1];
+            model_params(m, got);
+            if (threads == 1)
+                memcpy(first, got, sizeof got);
+            else if (memcmp(first, got, sizeof got) != 0)
+                fail_msg("%s on %d threads differs from 1 thread", cls ? "logistic" : "ols",
+                         threads);
+            sf_model_destroy(m);
+            sf_trainer_destroy(t);
+            sf_context_destroy(ctx);
+        }
+    }
+    free(X);
+    free(y);
+    free(yc);
+}
+
 /* --------------------------------------------------------------- streaming */
 
 static void test_streaming_least_squares(void **state)
@@ -943,6 +994,7 @@ int main(void)
         cmocka_unit_test(test_random_least_squares),
         cmocka_unit_test(test_random_classifiers),
         cmocka_unit_test(test_solver_chosen_by_cost),
+        cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_streaming_least_squares),
         cmocka_unit_test(test_streaming_ftrl),
         cmocka_unit_test(test_streaming_ftrl_cold_start),

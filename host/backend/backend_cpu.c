@@ -46,14 +46,28 @@ static void dense_threads_for(const sf_backend *be, size_t n)
 
 /* Threads for a pass over n rows in blocks: narrow batches are split by rows
  * across the backend's threads (each running single-threaded BLAS on its
- * blocks); wide ones leave the threading to OpenBLAS. A thread always gets the
- * same contiguous blocks (static schedule) and partial sums are added in
- * thread order, so results are reproducible for a given thread count. */
+ * blocks); wide ones leave the threading to OpenBLAS. Narrow passes keep one
+ * partial sum per block and add them in block order, so the result does not
+ * depend on the thread count, and threads take blocks as they come (dynamic
+ * schedule): on cores shared with other work a thread that is not running
+ * holds nothing up but the block it is on. */
 static int row_threads(const sf_backend *be, size_t d, size_t n)
 {
     size_t blocks = (n + SF_CPU_BLOCK_ROWS - 1) / SF_CPU_BLOCK_ROWS;
     if (d >= SF_CPU_BLAS_THREADS_MIN_D || blocks < 2) return 1;
     return be->threads < (int)blocks ? be->threads : (int)blocks;
+}
+
+/* Whether a pass keeps per-block partial sums (narrow rows: small partials). */
+static bool per_block_sums(size_t d) { return d < SF_CPU_BLAS_THREADS_MIN_D; }
+
+/* sum[0..len) = the `parts` partials (len each, in order) added in order. */
+static void add_partials(const double *part, size_t parts, size_t len, double *sum)
+{
+    memset(sum, 0, sizeof(double) * len);
+    for (size_t k = 0; k < parts; k++)
+        for (size_t j = 0; j < len; j++)
+            sum[j] += part[k * len + j];
 }
 
 struct sf_dbatch {
@@ -185,16 +199,17 @@ static void centered_block(const sf_dbatch *b, size_t r0, size_t nb, const doubl
 }
 
 /* Column sums of [x - shift, y - shift] over the rows, split across T threads
- * by blocks and added in thread order. */
+ * by blocks (one partial per block when per_block_sums) and added in order. */
 static sf_status column_sums(const sf_dbatch *b, int T, const double *shift, double *sum)
 {
     size_t d = b->d, p = d + 1, n = b->rows;
-    double *part = calloc((size_t)T * p, sizeof(double));
-    if (!part) return SF_ERR_NO_MEMORY;
     long blocks = (long)((n + SF_CPU_BLOCK_ROWS - 1) / SF_CPU_BLOCK_ROWS);
-#pragma omp parallel for num_threads(T) schedule(static)
+    size_t parts = per_block_sums(d) ? (size_t)blocks : 1;
+    double *part = calloc(parts * p + 1, sizeof(double));
+    if (!part) return SF_ERR_NO_MEMORY;
+#pragma omp parallel for num_threads(T) schedule(dynamic)
     for (long k = 0; k < blocks; k++) {
-        double *acc = part + (size_t)omp_get_thread_num() * p;
+        double *acc = part + (parts > 1 ? (size_t)k * p : 0);
         size_t r0 = (size_t)k * SF_CPU_BLOCK_ROWS;
         size_t r1 = r0 + SF_CPU_BLOCK_ROWS < n ? r0 + SF_CPU_BLOCK_ROWS : n;
         for (size_t i = r0; i < r1; i++) {
@@ -204,10 +219,7 @@ static sf_status column_sums(const sf_dbatch *b, int T, const double *shift, dou
             acc[d] += b->y[i] - shift[d];
         }
     }
-    memset(sum, 0, sizeof(double) * p);
-    for (int t = 0; t < T; t++)
-        for (size_t j = 0; j < p; j++)
-            sum[j] += part[(size_t)t * p + j];
+    add_partials(part, parts, p, sum);
     free(part);
     return SF_OK;
 }
@@ -239,27 +251,25 @@ static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *m
     int T = b->d >= SF_CPU_MOMENTS_SPLIT_MIN_D ? row_threads(be, b->d, n) : 1;
     sf_status st = column_means(b, T, mean);
     if (st != SF_OK) return st;
+    long blocks = (long)((n + B - 1) / B);
+    size_t parts = per_block_sums(b->d) ? (size_t)blocks : 1;
     double *A = malloc(sizeof(double) * (size_t)T * B * p);
-    double *part = calloc((size_t)T * p * p, sizeof(double));
+    double *part = calloc(parts * p * p, sizeof(double));
     if (!A || !part) {
         free(A);
         free(part);
         return SF_ERR_NO_MEMORY;
     }
-    long blocks = (long)((n + B - 1) / B);
-#pragma omp parallel for num_threads(T) schedule(static)
+#pragma omp parallel for num_threads(T) schedule(dynamic)
     for (long k = 0; k < blocks; k++) {
-        int tid = omp_get_thread_num();
         size_t r0 = (size_t)k * B, nb = n - r0 < B ? n - r0 : B;
-        double *At = A + (size_t)tid * B * p;
+        double *At = A + (size_t)omp_get_thread_num() * B * p; /* scratch */
         centered_block(b, r0, nb, mean, At);
         /* The block is p x nb column-major: M2 += A A^T. */
         cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, At, (int)p, 1.0,
-                    part + (size_t)tid * p * p, (int)p);
+                    part + (parts > 1 ? (size_t)k * p * p : 0), (int)p);
     }
-    for (int t = 0; t < T; t++)
-        for (size_t j = 0; j < p * p; j++)
-            m2[j] += part[(size_t)t * p * p + j];
+    add_partials(part, parts, p * p, m2);
     sf_symmetrize_upper(m2, p);
     free(A);
     free(part);
@@ -419,32 +429,33 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
     *loss = 0;
     if (n == 0) return SF_OK;
     int T = row_threads(be, d, n);
+    long blocks = (long)((n + B - 1) / B);
+    size_t parts = per_block_sums(d) ? (size_t)blocks : 1;
     size_t per_thread = 2 * B + (hess ? B * p : 0), acc_len = 1 + p + (hess ? p * p : 0);
     double *work = malloc(sizeof(double) * (size_t)T * per_thread);
-    double *acc = calloc((size_t)T * acc_len, sizeof(double));
-    if (!work || !acc) {
+    double *acc = calloc(parts * acc_len, sizeof(double));
+    double *sum = malloc(sizeof(double) * acc_len);
+    if (!work || !acc || !sum) {
         free(work);
         free(acc);
+        free(sum);
         return SF_ERR_NO_MEMORY;
     }
-    long blocks = (long)((n + B - 1) / B);
-#pragma omp parallel for num_threads(T) schedule(static)
+#pragma omp parallel for num_threads(T) schedule(dynamic)
     for (long k = 0; k < blocks; k++) { /* row blocks: buffers stay in cache */
-        int tid = omp_get_thread_num();
         size_t r0 = (size_t)k * B, nb = n - r0 < B ? n - r0 : B;
-        double *w = work + (size_t)tid * per_thread, *a = acc + (size_t)tid * acc_len;
+        double *w = work + (size_t)omp_get_thread_num() * per_thread; /* scratch */
+        double *a = acc + (parts > 1 ? (size_t)k * acc_len : 0);
         logistic_block(b, theta, r0, nb, w, w + B, w + 2 * B, a, hess ? a + 1 + p : NULL);
     }
-    for (int t = 0; t < T; t++) { /* in thread order: reproducible */
-        const double *a = acc + (size_t)t * acc_len;
-        *loss += a[0];
-        for (size_t j = 0; j < p; j++)
-            grad[j] += a[1 + j];
-        if (hess)
-            for (size_t j = 0; j < p * p; j++)
-                hess[j] += a[1 + p + j];
+    add_partials(acc, parts, acc_len, sum); /* in block order: reproducible */
+    *loss = sum[0];
+    memcpy(grad, sum + 1, sizeof(double) * p);
+    if (hess) {
+        memcpy(hess, sum + 1 + p, sizeof(double) * p * p);
+        sf_symmetrize_upper(hess, p);
     }
-    if (hess) sf_symmetrize_upper(hess, p);
+    free(sum);
     free(work);
     free(acc);
     return SF_OK;
