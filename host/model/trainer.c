@@ -545,8 +545,8 @@ sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double
     sf_backend *be = t->be;
     /* One copy to the device serves both. Rows the classifier's step will
      * standardize in place are the trainer's own copy, never borrowed. */
-    bool borrow = be->ops->batch_borrow && !(t->shift && !is_least_squares(t->par.model)) &&
-                  !(t->par.standardize && !is_least_squares(t->par.model));
+    bool in_place = !is_least_squares(t->par.model) && (t->par.standardize || t->shift);
+    bool borrow = be->ops->batch_borrow && !in_place;
     sf_dbatch *b = NULL;
     st = borrow ? be->ops->batch_borrow(be, X, y, rows, t->d, &b)
                 : be->ops->batch_upload(be, X, y, rows, t->d, &b);
