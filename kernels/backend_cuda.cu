@@ -204,6 +204,50 @@ sf_status cuda_batch_upload(sf_backend *be, const double *X, const double *y, si
 
 size_t cuda_batch_rows(const sf_dbatch *b) { return b->rows; }
 
+/* Every stride-th row of b into a new device batch: two strided
+ * device-to-device copies on the compute stream, after everything queued on b
+ * (its upload, a standardize); nothing crosses to the host. */
+sf_status cuda_batch_sample(sf_backend *be, const sf_dbatch *src, size_t stride, size_t offset,
+                            sf_dbatch **out)
+{
+    sf_cuda_backend *cb = sf_cu(be);
+    if (stride == 0) return SF_ERR_INVALID_ARGUMENT;
+    size_t rows = src->rows > offset ? (src->rows - offset + stride - 1) / stride : 0, d = src->d;
+    sf_dbatch *b = (sf_dbatch *)calloc(1, sizeof *b);
+    if (!b) return SF_ERR_NO_MEMORY;
+    b->rows = rows;
+    b->d = d;
+    sf_status st = SF_CUDA(be, cudaEventCreateWithFlags(&b->ready, kSfCuHostEventFlags));
+    void *mem = nullptr;
+    if (st == SF_OK) st = sf_cu_wait_batch(cb, src);
+    if (st == SF_OK)
+        st = sf_cu_dev_alloc(cb, &mem, (rows * d + rows + 1) * sizeof(double), cb->compute);
+    if (st == SF_OK) {
+        b->X = d && rows ? (double *)mem : nullptr;
+        b->y = rows ? (double *)mem + rows * d : nullptr;
+        if (b->X)
+            st = SF_CUDA(be, cudaMemcpy2DAsync(b->X, d * sizeof(double), src->X + offset * d,
+                                               stride * d * sizeof(double), d * sizeof(double),
+                                               rows, cudaMemcpyDeviceToDevice, cb->compute));
+        if (st == SF_OK && b->y)
+            st = SF_CUDA(be, cudaMemcpy2DAsync(b->y, sizeof(double), src->y + offset,
+                                               stride * sizeof(double), sizeof(double), rows,
+                                               cudaMemcpyDeviceToDevice, cb->compute));
+    }
+    if (st == SF_OK) st = SF_CUDA(be, cudaEventRecord(b->ready, cb->compute));
+    if (st != SF_OK) {
+        if (mem) {
+            (void)cudaStreamSynchronize(cb->compute);
+            sf_cu_dev_free(cb, mem, cb->compute);
+        }
+        if (b->ready) (void)cudaEventDestroy(b->ready);
+        free(b);
+        return st;
+    }
+    *out = b;
+    return SF_OK;
+}
+
 void *cuda_host_alloc(sf_backend *be, size_t bytes)
 {
     void *p = nullptr;
@@ -243,7 +287,8 @@ const sf_backend_ops cuda_ops = {
     /* qr_small */ sf_cu_qr_small,                   /* dense_solve.cu: host LAPACK */
     /* host_alloc */ cuda_host_alloc,
     /* host_free */ cuda_host_free,
-    /* batch_borrow */ nullptr,          /* device batches always hold their own copy */
+    /* batch_borrow */ nullptr, /* device batches always hold their own copy */
+    /* batch_sample */ cuda_batch_sample,
     /* ring_create */ sf_cu_ring_create, /* staging_ring.cu */
     /* ring_acquire */ sf_cu_ring_acquire,
     /* ring_submit */ sf_cu_ring_submit,

@@ -28,8 +28,10 @@
  *         batch and batches of 100): raw-unit w, b vs the stored fit 1e-6
  *   softmax random 3-class data: CUDA vs CPU 1e-7, vs reference.c 1e-6
  *   streaming (FTRL updates, merged-R least squares) and sf_predict: CUDA vs
- *         CPU 1e-9 / 1e-12; ftrl_step as an op (the two fused kernels, and the
- *         host fallback for wide models): theta, z, n, loss within TOL_OP.
+ *         CPU 1e-9 / 1e-12; sf_trainer_predict_update (OLS, logistic, softmax)
+ *         CUDA vs CPU 1e-9 and vs CUDA's own snapshot + sf_predict 1e-12;
+ *   batch_sample: the sampled rows equal the CPU backend's exactly; ftrl_step as an op (the two
+ * fused kernels, and the host fallback for wide models): theta, z, n, loss within TOL_OP.
  */
 /* clang-format off */
 #include <stdarg.h>
@@ -288,6 +290,47 @@ static void test_standardize(void **state)
     free(raw);
     free(zg);
     free(zc);
+}
+
+/* batch_sample: every stride-th row (labels too), read back, equal to the
+ * CPU backend's exactly (a copy). */
+static void test_batch_sample(void **state)
+{
+    (void)state;
+    const size_t strides[] = {1, 3, 8}, offsets[] = {0, 2, 7};
+    for (size_t s = 0; s < N_SHAPES; s++)
+        for (size_t k = 0; k < 3; k++) {
+            size_t n = k_shapes[s].n, d = k_shapes[s].d;
+            double *X = alloc_doubles(n * d), *y = alloc_doubles(n);
+            gen_regression(1600 + s, n, d, X, y);
+            both b = upload_both(X, y, n, d);
+            both t = {NULL, NULL};
+            assert_int_equal(g_gpu->ops->batch_sample(g_gpu, b.gpu, strides[k], offsets[k], &t.gpu),
+                             SF_OK);
+            assert_int_equal(g_cpu->ops->batch_sample(g_cpu, b.cpu, strides[k], offsets[k], &t.cpu),
+                             SF_OK);
+            size_t rows = g_cpu->ops->batch_rows(t.cpu);
+            assert_int_equal(g_gpu->ops->batch_rows(t.gpu), rows);
+            if (rows) {
+                double *xg = alloc_doubles(rows * d), *xc = alloc_doubles(rows * d);
+                read_back(g_gpu, t.gpu, d, xg);
+                read_back(g_cpu, t.cpu, d, xc);
+                expect_close("batch_sample: rows", xg, xc, rows * d, 0.0);
+                /* the labels, through the batch means (features, then label) */
+                double mg[64], mc[64], m2g[64 * 64], m2c[64 * 64];
+                if (d + 1 <= 64) {
+                    assert_int_equal(g_gpu->ops->batch_moments(g_gpu, t.gpu, mg, m2g), SF_OK);
+                    assert_int_equal(g_cpu->ops->batch_moments(g_cpu, t.cpu, mc, m2c), SF_OK);
+                    expect_close("batch_sample: label mean", &mg[d], &mc[d], 1, TOL_OP);
+                }
+                free(xg);
+                free(xc);
+            }
+            free_both(&t);
+            free_both(&b);
+            free(X);
+            free(y);
+        }
 }
 
 static void test_scores(void **state)
@@ -1048,6 +1091,85 @@ static void test_streaming_ftrl(void **state)
     free(y);
 }
 
+/* sf_trainer_predict_update (one upload: predict with the model of before
+ * the batch, then learn) on CUDA against the CPU backend, after a warm-up
+ * fit: OLS, logistic and softmax (standardized); values and probabilities
+ * within 1e-9 relative, predicted classes equal; and on CUDA itself the
+ * predictions equal sf_predict with a snapshot taken before each batch
+ * within 1e-12. */
+static void predict_update_on_both(sf_model_kind kind)
+{
+    enum { D = 6, WARM = 3000, B = 1000, BATCHES = 5 };
+    size_t K = kind == SF_MODEL_SOFTMAX ? 3 : (kind == SF_MODEL_LOGISTIC ? 2 : 0);
+    size_t n = WARM + B * BATCHES, kc = K ? K : 1;
+    double *X = alloc_doubles(n * D), *y = alloc_doubles(n);
+    if (K)
+        gen_classes(1700 + K, n, D, K, X, y);
+    else
+        gen_regression(1700, n, D, X, y);
+    sf_context *ctx[2] = {g_ctx_gpu, g_ctx_cpu};
+    sf_trainer *t[2] = {NULL, NULL};
+    double *v[2], *p[2], *vs = alloc_doubles(B), *ps = alloc_doubles(B * kc);
+    for (int c = 0; c < 2; c++) {
+        sf_fit_params par;
+        sf_fit_params_init(&par);
+        par.model = kind;
+        par.standardize = true;
+        par.lambda = K ? 1e-3 : 0.0;
+        assert_int_equal(sf_trainer_create(ctx[c], &par, D, K, &t[c]), SF_OK);
+        assert_int_equal(sf_trainer_add_batch(t[c], X, y, WARM), SF_OK);
+        sf_model *m = NULL;
+        assert_int_equal(sf_trainer_fit(t[c], &m), SF_OK);
+        sf_model_destroy(m);
+        v[c] = alloc_doubles(B);
+        p[c] = alloc_doubles(B * kc);
+    }
+    for (size_t at = WARM; at + B <= n; at += B) {
+        sf_model *snap = NULL;
+        assert_int_equal(sf_trainer_snapshot(t[0], &snap), SF_OK);
+        assert_int_equal(sf_predict(g_ctx_gpu, snap, X + at * D, B, vs, K ? ps : NULL), SF_OK);
+        sf_model_destroy(snap);
+        for (int c = 0; c < 2; c++)
+            assert_int_equal(
+                sf_trainer_predict_update(t[c], X + at * D, y + at, B, v[c], K ? p[c] : NULL),
+                SF_OK);
+        if (K) {
+            expect_close("predict_update: cuda vs cpu probabilities", p[0], p[1], B * K, 1e-9);
+            expect_close("predict_update: cuda vs its snapshot", p[0], ps, B * K, 1e-12);
+            for (size_t i = 0; i < B; i++)
+                assert_true(v[0][i] == v[1][i]);
+        } else {
+            expect_close("predict_update: cuda vs cpu values", v[0], v[1], B, 1e-9);
+            expect_close("predict_update: cuda vs its snapshot", v[0], vs, B, 1e-12);
+        }
+    }
+    sf_model *m[2];
+    double eg[3 * (D + 1)], ec[3 * (D + 1)];
+    for (int c = 0; c < 2; c++)
+        assert_int_equal(sf_trainer_snapshot(t[c], &m[c]), SF_OK);
+    size_t P = model_params(m[0], eg);
+    model_params(m[1], ec);
+    expect_close("predict_update: model after, cuda vs cpu", eg, ec, P, 1e-9);
+    for (int c = 0; c < 2; c++) {
+        sf_model_destroy(m[c]);
+        sf_trainer_destroy(t[c]);
+        free(v[c]);
+        free(p[c]);
+    }
+    free(vs);
+    free(ps);
+    free(X);
+    free(y);
+}
+
+static void test_predict_update(void **state)
+{
+    (void)state;
+    predict_update_on_both(SF_MODEL_OLS);
+    predict_update_on_both(SF_MODEL_LOGISTIC);
+    predict_update_on_both(SF_MODEL_SOFTMAX);
+}
+
 /* ftrl_step as an op: the fused kernels (logistic, softmax, standardized on
  * the fly, L1 and L2, intercept held) and the fallback for wide models
  * against the CPU backend, several steps in a row: theta, z, n and the loss
@@ -1143,6 +1265,7 @@ int main(void)
         cmocka_unit_test(test_moments),
         cmocka_unit_test(test_qr),
         cmocka_unit_test(test_standardize),
+        cmocka_unit_test(test_batch_sample),
         cmocka_unit_test(test_scores),
         cmocka_unit_test(test_residuals),
         cmocka_unit_test(test_residuals_cancellation),
@@ -1158,6 +1281,7 @@ int main(void)
         cmocka_unit_test(test_fit_logistic_breast_cancer),
         cmocka_unit_test(test_fit_softmax),
         cmocka_unit_test(test_streaming_ftrl),
+        cmocka_unit_test(test_predict_update),
         cmocka_unit_test(test_ftrl_step),
     };
     int failed = cmocka_run_group_tests_name("gpu", tests, NULL, NULL);

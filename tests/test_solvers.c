@@ -9,6 +9,10 @@
  *   - random problems cross-checked against the independent reference in
  *     reference.c: OLS / ridge (standardize, intercept, every least-squares
  *     solver, one batch vs many), logistic / softmax (Newton, L-BFGS);
+ *   - the logistic solver chosen by estimated cost (L-BFGS wide, Newton
+ *     narrow and tall), both solvers at the tolerance and in agreement, and
+ *     (tall: started from a subsample's solution) against the reference;
+ *   - the same fit bit for bit on 1, 2 and 3 CPU threads;
  *   - streaming: merged least-squares statistics vs the exact fit, FTRL
  *     updates after an exact classifier fit and from a cold start;
  *   - a rank-deficient OLS problem, and the error statuses of the trainer.
@@ -538,6 +542,134 @@ static void test_random_classifiers(void **state)
     free(y3);
 }
 
+/* ------------------------------------------------ solver chosen by cost */
+
+/* Logistic data with d features of unit scale, labels drawn from the model. */
+static void gen_wide(uint64_t seed, size_t n, size_t d, double *X, double *y)
+{
+    ref_rng r;
+    ref_rng_seed(&r, seed);
+    double *w = malloc(sizeof(double) * d);
+    assert_non_null(w);
+    for (size_t j = 0; j < d; j++)
+        w[j] = 2.0 * ref_rng_normal(&r) / sqrt((double)d);
+    for (size_t i = 0; i < n; i++) {
+        double t = 0.2;
+        for (size_t j = 0; j < d; j++) {
+            X[i * d + j] = ref_rng_normal(&r);
+            t += w[j] * X[i * d + j];
+        }
+        y[i] = ref_rng_uniform(&r) < 1.0 / (1.0 + exp(-t)) ? 1.0 : 0.0;
+    }
+    free(w);
+}
+
+/* AUTO picks the solver of lower estimated cost: L-BFGS on a wide problem
+ * (d = 300: a Newton pass forms a 301 x 301 Hessian per row), Newton on a
+ * narrow tall one (d = 8, 50,000 rows); both solvers reach the gradient-norm
+ * tolerance there and agree on the coefficients. */
+static void test_solver_chosen_by_cost(void **state)
+{
+    (void)state;
+    const size_t ns[] = {3000, 50000}, ds[] = {300, 8};
+    const sf_solver_kind want[] = {SF_SOLVER_LBFGS, SF_SOLVER_NEWTON};
+    for (size_t c = 0; c < 2; c++) {
+        size_t n = ns[c], d = ds[c];
+        double *X = malloc(sizeof(double) * n * d), *y = malloc(sizeof(double) * n);
+        double *a = malloc(sizeof(double) * (d + 1)), *b = malloc(sizeof(double) * (d + 1));
+        assert_true(X && y && a && b);
+        gen_wide(100 + c, n, d, X, y);
+        sf_fit_params par;
+        sf_fit_params_init(&par);
+        par.model = SF_MODEL_LOGISTIC;
+        par.lambda = 1e-3;
+        sf_model *m_auto = NULL, *m_other = NULL;
+        sf_fit_report rep, rep_other;
+        assert_int_equal(fit_rows(&par, d, 2, X, y, n, 0, &m_auto, &rep), SF_OK);
+        printf("logistic %zu x %zu auto: %s (cost newton %.3g, lbfgs %.3g), %d iterations, "
+               "grad norm %.2e\n",
+               n, d, sf_solver_kind_name(rep.solver_used), rep.cost_newton, rep.cost_lbfgs,
+               rep.iterations, rep.grad_norm);
+        assert_int_equal(rep.solver_used, want[c]);
+        assert_true(rep.cost_newton > 0 && rep.cost_lbfgs > 0);
+        assert_true((rep.cost_lbfgs < rep.cost_newton) == (want[c] == SF_SOLVER_LBFGS));
+        assert_true(rep.grad_norm <= par.tol);
+        par.solver = want[c] == SF_SOLVER_LBFGS ? SF_SOLVER_NEWTON : SF_SOLVER_LBFGS;
+        assert_int_equal(fit_rows(&par, d, 2, X, y, n, 0, &m_other, &rep_other), SF_OK);
+        assert_true(rep_other.grad_norm <= par.tol);
+        assert_true(rep_other.cost_newton == 0); /* a given solver is no choice */
+        model_params(m_auto, a);
+        model_params(m_other, b);
+        double e = ref_rel_err(a, b, d + 1);
+        printf("  %s: %d iterations, grad norm %.2e; relative difference %.2e\n",
+               sf_solver_kind_name(par.solver), rep_other.iterations, rep_other.grad_norm, e);
+        if (!(e <= 1e-7)) fail_msg("newton and lbfgs differ by %.3e", e);
+        if (d <= 8) { /* tall enough for the subsample start: the independent reference */
+            double ref[9];
+            assert_true(ref_logistic(X, y, n, d, par.lambda, true, false, ref, ref + d));
+            double er = ref_rel_err(a, ref, d + 1);
+            printf("  auto vs reference: relative error %.2e\n", er);
+            if (!(er <= 1e-7)) fail_msg("auto differs from the reference by %.3e", er);
+        }
+        sf_model_destroy(m_auto);
+        sf_model_destroy(m_other);
+        free(X);
+        free(y);
+        free(a);
+        free(b);
+    }
+}
+
+/* ------------------------------------------------------ thread count */
+
+/* The CPU backend adds its row blocks' partial sums in block order, so a fit
+ * is the same bit for bit on 1, 2 or 3 threads (OLS and logistic, narrow
+ * rows split across threads). */
+static void test_same_bits_any_thread_count(void **state)
+{
+    (void)state;
+    enum { N = 40000, D = 6 };
+    double *X = malloc(sizeof(double) * N * D), *y = malloc(sizeof(double) * N);
+    double *yc = malloc(sizeof(double) * N);
+    assert_true(X && y && yc);
+    gen_wide(7, N, D, X, yc);
+    for (size_t i = 0; i < N; i++)
+        y[i] = X[i * D] - 2.0 * X[i * D + 3] + 0.1 * yc[i];
+    for (int cls = 0; cls < 2; cls++) {
+        double first[D + 1];
+        for (int threads = 1; threads <= 3; threads++) {
+            sf_context_options co;
+            sf_context_options_init(&co);
+            co.device = SF_DEVICE_CPU;
+            co.threads = threads;
+            sf_context *ctx = NULL;
+            assert_int_equal(sf_context_create(&co, &ctx), SF_OK);
+            sf_fit_params par;
+            sf_fit_params_init(&par);
+            par.model = cls ? SF_MODEL_LOGISTIC : SF_MODEL_OLS;
+            par.lambda = cls ? 1e-3 : 0.0;
+            sf_trainer *t = NULL;
+            sf_model *m = NULL;
+            assert_int_equal(sf_trainer_create(ctx, &par, D, 2, &t), SF_OK);
+            assert_int_equal(sf_trainer_add_batch(t, X, cls ? yc : y, N), SF_OK);
+            assert_int_equal(sf_trainer_fit(t, &m), SF_OK);
+            double got[D + 1];
+            model_params(m, got);
+            if (threads == 1)
+                memcpy(first, got, sizeof got);
+            else if (memcmp(first, got, sizeof got) != 0)
+                fail_msg("%s on %d threads differs from 1 thread", cls ? "logistic" : "ols",
+                         threads);
+            sf_model_destroy(m);
+            sf_trainer_destroy(t);
+            sf_context_destroy(ctx);
+        }
+    }
+    free(X);
+    free(y);
+    free(yc);
+}
+
 /* --------------------------------------------------------------- streaming */
 
 static void test_streaming_least_squares(void **state)
@@ -861,6 +993,8 @@ int main(void)
         cmocka_unit_test(test_breast_cancer_logistic),
         cmocka_unit_test(test_random_least_squares),
         cmocka_unit_test(test_random_classifiers),
+        cmocka_unit_test(test_solver_chosen_by_cost),
+        cmocka_unit_test(test_same_bits_any_thread_count),
         cmocka_unit_test(test_streaming_least_squares),
         cmocka_unit_test(test_streaming_ftrl),
         cmocka_unit_test(test_streaming_ftrl_cold_start),

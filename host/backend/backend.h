@@ -21,7 +21,7 @@
 /* Bumped whenever sf_backend_ops or struct sf_backend change: the CUDA module,
  * built separately, reports the version it was compiled against and the
  * loader refuses a module of another version (backend_cuda_loader.c). */
-#define SF_BACKEND_INTERFACE_VERSION 2
+#define SF_BACKEND_INTERFACE_VERSION 3
 
 typedef struct sf_backend sf_backend;
 typedef struct sf_dbatch sf_dbatch; /* a batch living on the backend */
@@ -142,6 +142,12 @@ typedef struct sf_backend_ops {
      * batch_free, and must not standardize such a batch. */
     sf_status (*batch_borrow)(sf_backend *be, const double *X, const double *y, size_t rows,
                               size_t d, sf_dbatch **out);
+
+    /* Optional (NULL: not offered): a new batch holding every stride-th row of
+     * b (labels too), starting at row `offset`, as b holds them now (e.g.
+     * standardized). For solving a subsample first (model_logit.c). */
+    sf_status (*batch_sample)(sf_backend *be, const sf_dbatch *b, size_t stride, size_t offset,
+                              sf_dbatch **out);
 
     /* ---- staging ring: the least-squares feed that never waits ----
      *

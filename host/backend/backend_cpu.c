@@ -7,12 +7,17 @@
  * it is centered. This backend is also the reference the CUDA backend is
  * tested against.
  */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE /* getloadavg under -std=c17 (also built into the CUDA module) */
+#endif
 #include <cblas.h>
 #include <lapacke.h>
+#include <limits.h>
 #include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "backend_util.h"
@@ -20,6 +25,17 @@
 /* OpenBLAS threads pay off only on wide matrices: with few features the
  * products over rows are memory-bound and the extra threads mostly spin. */
 #define SF_CPU_BLAS_THREADS_MIN_D 64
+/* Small dense factorizations (the d x d solves of every least-squares
+ * snapshot, Newton's P x P step) run on one thread below this order: a
+ * 17 x 17 Cholesky is microseconds, waking threads for it is not. */
+#define SF_CPU_DENSE_THREADS_MIN_N 256
+/* Co-moments of a batch split by rows only from this width: below it the
+ * pass is memory-bound (a short micro-run of batch_moments on 65,536 rows,
+ * 2 shared cores: d = 4 and 8 took 1.07 / 1.38 ms on 2 threads against
+ * 0.97 / 1.27 ms on one, d = 16 2.4 against 3.1 ms), while the logistic
+ * terms gain 1.5-1.9x from a second thread at every d up to 16. The figures
+ * came from cores shared with other work, so only the direction is solid. */
+#define SF_CPU_MOMENTS_SPLIT_MIN_D 16
 /* Rows per block in products over a batch (a few hundred KiB of buffers). */
 #define SF_CPU_BLOCK_ROWS 4096
 
@@ -28,16 +44,54 @@ static void blas_threads_for(const sf_backend *be, size_t d)
     openblas_set_num_threads(d >= SF_CPU_BLAS_THREADS_MIN_D ? be->threads : 1);
 }
 
+static void dense_threads_for(const sf_backend *be, size_t n)
+{
+    openblas_set_num_threads(n >= SF_CPU_DENSE_THREADS_MIN_N ? be->threads : 1);
+}
+
+/* Cores not busy with other work, from the 1-minute load average (which
+ * counts this process's running thread too, hence the + 1). A pass split
+ * across threads waits at its end for the slowest; on cores that other
+ * processes keep busy, a thread that is not scheduled makes every pass wait
+ * for a time slice (measured on 2 shared cores at load 3.4: a 200k x 16
+ * logistic fit took 80-115 ms on 2 threads against about 55 on one). Results
+ * do not depend on the thread count (per_block_sums), so this only changes
+ * the time. */
+static int idle_cores(void)
+{
+    double load = 0;
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    if (getloadavg(&load, 1) != 1 || online < 1) return INT_MAX;
+    long idle = online - (long)(load + 0.5) + 1;
+    return idle < 1 ? 1 : (idle > INT_MAX ? INT_MAX : (int)idle);
+}
+
 /* Threads for a pass over n rows in blocks: narrow batches are split by rows
  * across the backend's threads (each running single-threaded BLAS on its
- * blocks); wide ones leave the threading to OpenBLAS. A thread always gets the
- * same contiguous blocks (static schedule) and partial sums are added in
- * thread order, so results are reproducible for a given thread count. */
+ * blocks); wide ones leave the threading to OpenBLAS. Narrow passes keep one
+ * partial sum per block and add them in block order, so the result does not
+ * depend on the thread count, and threads take blocks as they come (dynamic
+ * schedule): on cores shared with other work a thread that is not running
+ * holds nothing up but the block it is on. */
 static int row_threads(const sf_backend *be, size_t d, size_t n)
 {
     size_t blocks = (n + SF_CPU_BLOCK_ROWS - 1) / SF_CPU_BLOCK_ROWS;
     if (d >= SF_CPU_BLAS_THREADS_MIN_D || blocks < 2) return 1;
-    return be->threads < (int)blocks ? be->threads : (int)blocks;
+    int T = be->threads < (int)blocks ? be->threads : (int)blocks;
+    int idle = idle_cores();
+    return T < idle ? T : idle;
+}
+
+/* Whether a pass keeps per-block partial sums (narrow rows: small partials). */
+static bool per_block_sums(size_t d) { return d < SF_CPU_BLAS_THREADS_MIN_D; }
+
+/* sum[0..len) = the `parts` partials (len each, in order) added in order. */
+static void add_partials(const double *part, size_t parts, size_t len, double *sum)
+{
+    memset(sum, 0, sizeof(double) * len);
+    for (size_t k = 0; k < parts; k++)
+        for (size_t j = 0; j < len; j++)
+            sum[j] += part[k * len + j];
 }
 
 struct sf_dbatch {
@@ -95,6 +149,32 @@ static sf_status cpu_batch_borrow(sf_backend *be, const double *X, const double 
 
 static size_t cpu_batch_rows(const sf_dbatch *b) { return b->rows; }
 
+static sf_status cpu_batch_sample(sf_backend *be, const sf_dbatch *b, size_t stride, size_t offset,
+                                  sf_dbatch **out)
+{
+    (void)be;
+    if (stride == 0) return SF_ERR_INVALID_ARGUMENT;
+    size_t rows = b->rows > offset ? (b->rows - offset + stride - 1) / stride : 0, d = b->d;
+    sf_dbatch *s = calloc(1, sizeof *s);
+    if (!s) return SF_ERR_NO_MEMORY;
+    *s = (sf_dbatch){.rows = rows, .d = d};
+    s->X = malloc(sizeof(double) * (rows * d + 1));
+    s->y = malloc(sizeof(double) * (rows + 1));
+    if (!s->X || !s->y) {
+        free(s->X);
+        free(s->y);
+        free(s);
+        return SF_ERR_NO_MEMORY;
+    }
+    for (size_t i = 0; i < rows; i++) {
+        size_t src = offset + i * stride;
+        memcpy(s->X + i * d, b->X + src * d, sizeof(double) * d);
+        s->y[i] = b->y[src];
+    }
+    *out = s;
+    return SF_OK;
+}
+
 static sf_status cpu_batch_standardize(sf_backend *be, sf_dbatch *b, const double *shift,
                                        const double *scale)
 {
@@ -143,16 +223,17 @@ static void centered_block(const sf_dbatch *b, size_t r0, size_t nb, const doubl
 }
 
 /* Column sums of [x - shift, y - shift] over the rows, split across T threads
- * by blocks and added in thread order. */
+ * by blocks (one partial per block when per_block_sums) and added in order. */
 static sf_status column_sums(const sf_dbatch *b, int T, const double *shift, double *sum)
 {
     size_t d = b->d, p = d + 1, n = b->rows;
-    double *part = calloc((size_t)T * p, sizeof(double));
-    if (!part) return SF_ERR_NO_MEMORY;
     long blocks = (long)((n + SF_CPU_BLOCK_ROWS - 1) / SF_CPU_BLOCK_ROWS);
-#pragma omp parallel for num_threads(T) schedule(static)
+    size_t parts = per_block_sums(d) ? (size_t)blocks : 1;
+    double *part = calloc(parts * p + 1, sizeof(double));
+    if (!part) return SF_ERR_NO_MEMORY;
+#pragma omp parallel for num_threads(T) schedule(dynamic)
     for (long k = 0; k < blocks; k++) {
-        double *acc = part + (size_t)omp_get_thread_num() * p;
+        double *acc = part + (parts > 1 ? (size_t)k * p : 0);
         size_t r0 = (size_t)k * SF_CPU_BLOCK_ROWS;
         size_t r1 = r0 + SF_CPU_BLOCK_ROWS < n ? r0 + SF_CPU_BLOCK_ROWS : n;
         for (size_t i = r0; i < r1; i++) {
@@ -162,10 +243,7 @@ static sf_status column_sums(const sf_dbatch *b, int T, const double *shift, dou
             acc[d] += b->y[i] - shift[d];
         }
     }
-    memset(sum, 0, sizeof(double) * p);
-    for (int t = 0; t < T; t++)
-        for (size_t j = 0; j < p; j++)
-            sum[j] += part[(size_t)t * p + j];
+    add_partials(part, parts, p, sum);
     free(part);
     return SF_OK;
 }
@@ -194,30 +272,28 @@ static sf_status cpu_batch_moments(sf_backend *be, const sf_dbatch *b, double *m
     memset(m2, 0, sizeof(double) * p * p);
     memset(mean, 0, sizeof(double) * p);
     if (n == 0) return SF_OK;
-    int T = row_threads(be, b->d, n);
+    int T = b->d >= SF_CPU_MOMENTS_SPLIT_MIN_D ? row_threads(be, b->d, n) : 1;
     sf_status st = column_means(b, T, mean);
     if (st != SF_OK) return st;
+    long blocks = (long)((n + B - 1) / B);
+    size_t parts = per_block_sums(b->d) ? (size_t)blocks : 1;
     double *A = malloc(sizeof(double) * (size_t)T * B * p);
-    double *part = calloc((size_t)T * p * p, sizeof(double));
+    double *part = calloc(parts * p * p, sizeof(double));
     if (!A || !part) {
         free(A);
         free(part);
         return SF_ERR_NO_MEMORY;
     }
-    long blocks = (long)((n + B - 1) / B);
-#pragma omp parallel for num_threads(T) schedule(static)
+#pragma omp parallel for num_threads(T) schedule(dynamic)
     for (long k = 0; k < blocks; k++) {
-        int tid = omp_get_thread_num();
         size_t r0 = (size_t)k * B, nb = n - r0 < B ? n - r0 : B;
-        double *At = A + (size_t)tid * B * p;
+        double *At = A + (size_t)omp_get_thread_num() * B * p; /* scratch */
         centered_block(b, r0, nb, mean, At);
         /* The block is p x nb column-major: M2 += A A^T. */
         cblas_dsyrk(CblasColMajor, CblasUpper, CblasNoTrans, (int)p, (int)nb, 1.0, At, (int)p, 1.0,
-                    part + (size_t)tid * p * p, (int)p);
+                    part + (parts > 1 ? (size_t)k * p * p : 0), (int)p);
     }
-    for (int t = 0; t < T; t++)
-        for (size_t j = 0; j < p * p; j++)
-            m2[j] += part[(size_t)t * p * p + j];
+    add_partials(part, parts, p * p, m2);
     sf_symmetrize_upper(m2, p);
     free(A);
     free(part);
@@ -377,32 +453,33 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
     *loss = 0;
     if (n == 0) return SF_OK;
     int T = row_threads(be, d, n);
+    long blocks = (long)((n + B - 1) / B);
+    size_t parts = per_block_sums(d) ? (size_t)blocks : 1;
     size_t per_thread = 2 * B + (hess ? B * p : 0), acc_len = 1 + p + (hess ? p * p : 0);
     double *work = malloc(sizeof(double) * (size_t)T * per_thread);
-    double *acc = calloc((size_t)T * acc_len, sizeof(double));
-    if (!work || !acc) {
+    double *acc = calloc(parts * acc_len, sizeof(double));
+    double *sum = malloc(sizeof(double) * acc_len);
+    if (!work || !acc || !sum) {
         free(work);
         free(acc);
+        free(sum);
         return SF_ERR_NO_MEMORY;
     }
-    long blocks = (long)((n + B - 1) / B);
-#pragma omp parallel for num_threads(T) schedule(static)
+#pragma omp parallel for num_threads(T) schedule(dynamic)
     for (long k = 0; k < blocks; k++) { /* row blocks: buffers stay in cache */
-        int tid = omp_get_thread_num();
         size_t r0 = (size_t)k * B, nb = n - r0 < B ? n - r0 : B;
-        double *w = work + (size_t)tid * per_thread, *a = acc + (size_t)tid * acc_len;
+        double *w = work + (size_t)omp_get_thread_num() * per_thread; /* scratch */
+        double *a = acc + (parts > 1 ? (size_t)k * acc_len : 0);
         logistic_block(b, theta, r0, nb, w, w + B, w + 2 * B, a, hess ? a + 1 + p : NULL);
     }
-    for (int t = 0; t < T; t++) { /* in thread order: reproducible */
-        const double *a = acc + (size_t)t * acc_len;
-        *loss += a[0];
-        for (size_t j = 0; j < p; j++)
-            grad[j] += a[1 + j];
-        if (hess)
-            for (size_t j = 0; j < p * p; j++)
-                hess[j] += a[1 + p + j];
+    add_partials(acc, parts, acc_len, sum); /* in block order: reproducible */
+    *loss = sum[0];
+    memcpy(grad, sum + 1, sizeof(double) * p);
+    if (hess) {
+        memcpy(hess, sum + 1 + p, sizeof(double) * p * p);
+        sf_symmetrize_upper(hess, p);
     }
-    if (hess) sf_symmetrize_upper(hess, p);
+    free(sum);
     free(work);
     free(acc);
     return SF_OK;
@@ -470,7 +547,7 @@ static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const dou
 static sf_status cpu_solve_spd(sf_backend *be, size_t n, double *A, double *B, size_t nrhs,
                                double *rcond)
 {
-    (void)be;
+    dense_threads_for(be, n);
     double anorm = LAPACKE_dlansy(LAPACK_COL_MAJOR, '1', 'U', (lapack_int)n, A, (lapack_int)n);
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'U', (lapack_int)n, A, (lapack_int)n);
     if (info > 0) return SF_ERR_NOT_POSITIVE_DEFINITE;
@@ -489,7 +566,7 @@ static sf_status cpu_solve_spd(sf_backend *be, size_t n, double *A, double *B, s
 static sf_status cpu_solve_lstsq(sf_backend *be, size_t m, size_t n, double *A, double *b,
                                  double rcond, int *rank)
 {
-    (void)be;
+    dense_threads_for(be, n);
     /* dgelsd's SVD iterates forever on a NaN or an infinity: refuse them. */
     for (size_t i = 0; i < m * n; i++)
         if (!isfinite(A[i])) return SF_ERR_NOT_FINITE;
@@ -517,7 +594,7 @@ static sf_status cpu_solve_lstsq(sf_backend *be, size_t m, size_t n, double *A, 
 static sf_status cpu_solve_triangular(sf_backend *be, size_t n, const double *U, double *B,
                                       size_t nrhs, bool trans)
 {
-    (void)be;
+    dense_threads_for(be, n);
     cblas_dtrsm(CblasColMajor, CblasLeft, CblasUpper, trans ? CblasTrans : CblasNoTrans,
                 CblasNonUnit, (int)n, (int)nrhs, 1.0, U, (int)n, B, (int)n);
     return SF_OK;
@@ -525,7 +602,7 @@ static sf_status cpu_solve_triangular(sf_backend *be, size_t n, const double *U,
 
 static sf_status cpu_qr_small(sf_backend *be, size_t m, size_t n, double *A, double *R)
 {
-    (void)be;
+    dense_threads_for(be, n);
     double *tau = malloc(sizeof(double) * (n + 1));
     if (!tau) return SF_ERR_NO_MEMORY;
     lapack_int info =
@@ -556,6 +633,7 @@ static const sf_backend_ops cpu_ops = {
     .solve_triangular = cpu_solve_triangular,
     .qr_small = cpu_qr_small,
     .batch_borrow = cpu_batch_borrow,
+    .batch_sample = cpu_batch_sample,
     .ring_create = sf_ring_host_create,
     .ring_acquire = sf_ring_host_acquire,
     .ring_submit = sf_ring_host_submit,

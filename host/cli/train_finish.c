@@ -32,6 +32,13 @@ int train_finish(const train_args *a, sf_context *ctx, sf_trainer *tr, const sf_
                 sf_model_kind_name(a->fit.model), sf_context_backend_name(ctx),
                 sf_solver_kind_name(rep.solver_used), rep.iterations, rep.grad_norm, rep.rcond,
                 rep.refinement_steps, rep.rank_deficient ? ", rank-deficient" : "");
+    if (a->verbose && rep.cost_newton > 0)
+        fprintf(stderr,
+                "streamfit: solver: %s (chosen by cost: newton ~%.3g, lbfgs ~%.3g multiply-adds "
+                "estimated%s)\n",
+                rep.newton_finished ? "lbfgs then newton" : sf_solver_kind_name(rep.solver_used),
+                rep.cost_newton, rep.cost_lbfgs,
+                rep.newton_finished ? "; lbfgs stopped short of the tolerance" : "");
     if (rep.iterations > 0 && rep.grad_norm > a->fit.tol)
         fprintf(stderr, "streamfit: warning: stopped at gradient norm %.3g (target %.3g)\n",
                 rep.grad_norm, a->fit.tol);

@@ -73,6 +73,10 @@ struct sf_trainer {
     size_t d, K;
     sf_dbatch **batches;
     size_t n_batches, cap_batches;
+    /* The caller's rows behind the last kept batch when it was borrowed
+     * (trainer.c joins slices that follow it in memory), else NULL. */
+    const double *borrow_X, *borrow_y;
+    size_t borrow_rows;
     bool batches_standardized;
     sf_moments mom;
     /* Classifiers: current parameters (standardized space when standardize),
@@ -91,6 +95,16 @@ struct sf_trainer {
     enum { SF_STAGED_NONE, SF_STAGED_RING, SF_STAGED_HOST } staged;
     size_t staged_cap;
     double *stage_X, *stage_y; /* the host staging buffer without a ring */
+    /* The model of the current state in raw units (trainer.c), kept between
+     * calls and solved again only after the state changed: what
+     * sf_trainer_predict_update predicts with and sf_trainer_snapshot copies. */
+    sf_model *live;
+    bool live_valid;
+    double *scores; /* rows x outputs scores of the last predicted batch */
+    size_t scores_cap;
+    /* Least squares streaming without an R factor: the one warning that the
+     * condition estimate asked for the QR path it cannot take was given. */
+    bool warned_no_r;
 };
 
 /* Merge what the staging ring has folded on the device into t->mom (the
@@ -109,6 +123,11 @@ sf_status sf_logit_fix_scaler(sf_trainer *t);
 typedef struct sf_objective {
     sf_trainer *t;
     size_t P; /* parameters */
+    /* The rows it sums over: the trainer's kept batches, or a subsample. */
+    sf_dbatch *const *batches;
+    size_t n_batches;
+    double n;
+    double tol; /* gradient-norm target */
 } sf_objective;
 sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *f, double *g,
                             double *H);
@@ -120,5 +139,16 @@ double sf_norm2(const double *v, size_t n);
 bool sf_step_acceptable(double f0, double f1, double slope, double alpha, double gn0, double gn1);
 
 sf_model *sf_model_alloc(sf_model_kind kind, size_t d, size_t K);
+sf_model *sf_model_clone(const sf_model *m);
+/* Values (and class probabilities) of rows from their scores T (rows x
+ * outputs, overwritten). */
+void sf_model_classify_rows(const sf_model *m, double *T, size_t rows, double *value,
+                            double *proba);
+
+/* Least squares: the reciprocal condition estimate of the scaled normal
+ * matrix of these statistics (0 when it is not positive definite), the
+ * figure that sends a solve down the QR path below SF_LSQ_RCOND_QR. */
+#define SF_LSQ_RCOND_QR 1e-5
+sf_status sf_lsq_rcond(sf_trainer *t, const sf_moments *mo, double *rcond);
 
 #endif

@@ -186,6 +186,18 @@ sf_status sf_trainer_fit(sf_trainer *t, sf_model **out);
  * (sf_trainer_end_warmup). */
 sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, size_t rows);
 
+/* Test-then-train on one micro-batch: the rows are uploaded (staged) once,
+ * predicted with the model as it was before the batch, then learned from
+ * exactly as sf_trainer_update would. value (rows): the regression value, or
+ * the predicted class index (the trainer's labels, 0..K-1); proba (rows x
+ * n_classes, may be NULL): class probabilities. The predictions are those
+ * sf_predict gives with a sf_trainer_snapshot taken before the call (bit for
+ * bit on the CPU backend), without building one. Labels are checked first: a
+ * bad label changes nothing. Like sf_trainer_update, the first call on a
+ * trainer that keeps batches ends its exact phase. */
+sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double *y, size_t rows,
+                                    double *value, double *proba);
+
 /* The current model of the streaming state (after sf_trainer_update). */
 sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out);
 
@@ -193,7 +205,8 @@ sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out);
 
 /* After the warm-up fit: release the kept batches; from now on the trainer
  * learns with sf_trainer_update (least squares keeps its merged statistics,
- * and its R factor unless the solver is cholesky). */
+ * and its R factor with the qr solver, or with auto when the condition
+ * estimate of the warm-up asks for the QR path). */
 sf_status sf_trainer_end_warmup(sf_trainer *t);
 
 /* Logistic/softmax: replace the parameters by an exact fit on these rows
@@ -225,6 +238,12 @@ typedef struct sf_fit_report {
     double rcond; /* reciprocal condition estimate of the scaled system */
     int refinement_steps;
     bool rank_deficient; /* the rank-revealing fallback was used */
+    /* Logistic/softmax with solver AUTO: the estimated cost of each solver
+     * that chose it (model_logit.c: multiply-adds over the rows, iteration
+     * counts estimated); both 0 when the solver was given. */
+    double cost_newton, cost_lbfgs;
+    /* L-BFGS stopped short of the tolerance and Newton finished from there. */
+    bool newton_finished;
 } sf_fit_report;
 void sf_trainer_report(const sf_trainer *t, sf_fit_report *out);
 

@@ -4,6 +4,7 @@
 #include "class_labels.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,36 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Labels take a handful of values: a look-up in the few seen so far (kept
+ * sorted) reads each label once; a NaN or more than FEW_LABELS values fall
+ * back to the sort. */
+#define FEW_LABELS 64
+
+static size_t few_distinct(const double *y, size_t n, double *c)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        double v = y[i];
+        size_t j = 0;
+        while (j < k && c[j] < v)
+            j++;
+        if (j < k && c[j] == v) continue;
+        if (isnan(v) || k == FEW_LABELS) return SIZE_MAX;
+        memmove(c + j + 1, c + j, sizeof(double) * (k - j));
+        c[j] = v;
+        k++;
+    }
+    return k;
+}
+
 size_t sf_class_labels_distinct(const double *y, size_t n, double **out)
 {
-    double *c = malloc(sizeof(double) * (n + 2)); /* room for the 0/1 pair */
+    /* room for the 0/1 pair, and for the few-values scan */
+    double *c = malloc(sizeof(double) * ((n > FEW_LABELS ? n : FEW_LABELS) + 2));
     *out = c;
     if (!c) return 0;
+    size_t few = few_distinct(y, n, c);
+    if (few != SIZE_MAX) return few;
     if (n) memcpy(c, y, sizeof(double) * n); /* y is NULL when no rows are left */
     qsort(c, n, sizeof(double), cmp_double);
     size_t k = 0;

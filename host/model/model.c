@@ -36,6 +36,40 @@ sf_model *sf_model_create(sf_model_kind kind, size_t n_features, size_t n_classe
     return sf_model_alloc(kind, n_features, n_classes);
 }
 
+static double *dup_doubles(const double *a, size_t n)
+{
+    if (!a) return NULL;
+    double *c = malloc(sizeof(double) * (n + 1));
+    if (c) memcpy(c, a, sizeof(double) * n);
+    return c;
+}
+
+sf_model *sf_model_clone(const sf_model *m)
+{
+    sf_model *c = sf_model_alloc(m->kind, m->d, m->K);
+    if (!c) return NULL;
+    memcpy(c->coef, m->coef, sizeof(double) * m->outputs * m->d);
+    memcpy(c->intercept, m->intercept, sizeof(double) * m->outputs);
+    memcpy(c->classes, m->classes, sizeof(double) * m->K);
+    c->lambda = m->lambda;
+    c->fit_intercept = m->fit_intercept;
+    c->standardize = m->standardize;
+    c->rows_seen = m->rows_seen;
+    c->rows_skipped = m->rows_skipped;
+    c->report = m->report;
+    bool ok = sf_model_set_feature_names(c, (const char *const *)m->names, m->label) == SF_OK;
+    if (m->scaler_mean) {
+        c->scaler_mean = dup_doubles(m->scaler_mean, m->d);
+        c->scaler_std = dup_doubles(m->scaler_std, m->d);
+        ok = ok && c->scaler_mean && c->scaler_std;
+    }
+    if (!ok) {
+        sf_model_destroy(c);
+        return NULL;
+    }
+    return c;
+}
+
 void sf_model_destroy(sf_model *m)
 {
     if (!m) return;
@@ -113,6 +147,12 @@ static void classify_row(const sf_model *m, double *t, double *value, double *pr
     if (proba) memcpy(proba, t, sizeof(double) * m->K);
 }
 
+void sf_model_classify_rows(const sf_model *m, double *T, size_t rows, double *value, double *proba)
+{
+    for (size_t i = 0; i < rows; i++)
+        classify_row(m, T + i * m->outputs, value + i, proba ? proba + i * m->K : NULL);
+}
+
 sf_status sf_predict(sf_context *ctx, const sf_model *m, const double *X, size_t rows,
                      double *value, double *proba)
 {
@@ -127,9 +167,7 @@ sf_status sf_predict(sf_context *ctx, const sf_model *m, const double *X, size_t
         st = be->ops->batch_borrow ? be->ops->batch_borrow(be, X, zeros, rows, m->d, &b)
                                    : be->ops->batch_upload(be, X, zeros, rows, m->d, &b);
     if (st == SF_OK) st = be->ops->batch_scores(be, b, m->coef, m->intercept, m->outputs, T);
-    if (st == SF_OK)
-        for (size_t i = 0; i < rows; i++)
-            classify_row(m, T + i * m->outputs, value + i, proba ? proba + i * m->K : NULL);
+    if (st == SF_OK) sf_model_classify_rows(m, T, rows, value, proba);
     if (b) be->ops->batch_free(be, b);
     free(zeros);
     free(T);

@@ -88,6 +88,12 @@ static cJSON *model_to_json(const sf_model *m)
     add_number(fit, "rcond", m->report.rcond);
     cJSON_AddNumberToObject(fit, "refinement_steps", m->report.refinement_steps);
     cJSON_AddBoolToObject(fit, "rank_deficient", m->report.rank_deficient);
+    if (m->report.cost_newton > 0) { /* a classifier's solver chosen by cost */
+        cJSON_AddStringToObject(fit, "solver_choice", "cost");
+        add_number(fit, "cost_newton", m->report.cost_newton);
+        add_number(fit, "cost_lbfgs", m->report.cost_lbfgs);
+        cJSON_AddBoolToObject(fit, "newton_finished", m->report.newton_finished);
+    }
     return o;
 }
 

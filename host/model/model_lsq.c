@@ -24,10 +24,9 @@ static bool all_finite(const double *a, size_t n)
     return true;
 }
 
-/* Below this reciprocal condition of the scaled normal matrix, Cholesky
- * (even refined) loses digits on large-residual problems such as NIST
- * Wampler5, so the QR path is taken. */
-#define SF_LSQ_RCOND_QR 1e-5
+/* SF_LSQ_RCOND_QR (internal.h): below this reciprocal condition of the
+ * scaled normal matrix, Cholesky (even refined) loses digits on
+ * large-residual problems such as NIST Wampler5, so the QR path is taken. */
 #define SF_LSQ_MAX_REFINE 20
 /* Above this reciprocal condition (scaled normal matrix), Cholesky alone is
  * within a few units of rounding and refinement is skipped. */
@@ -271,6 +270,45 @@ static sf_status refine(sf_trainer *t, const lsq_system *sys, double *w, double 
     return st;
 }
 
+/* The ridge penalty per coefficient in raw units. */
+static void penalties(const sf_trainer *t, const sf_moments *mo, double *pen)
+{
+    double lambda = t->par.model == SF_MODEL_RIDGE ? t->par.lambda : 0.0;
+    for (size_t j = 0; j < t->d; j++) {
+        double sd = sf_moments_std(mo, j);
+        /* On standardized features the penalty on w_z = std * w is lambda std^2 w^2. */
+        pen[j] = lambda * (t->par.standardize && sd > 0 ? sd * sd : 1.0);
+    }
+}
+
+sf_status sf_lsq_rcond(sf_trainer *t, const sf_moments *mo, double *rcond)
+{
+    size_t d = t->d;
+    *rcond = 1; /* statistics that overflowed tell nothing: the solve reports them */
+    if (!all_finite(mo->mean, d + 1) || !all_finite(mo->m2, (d + 1) * (d + 1))) return SF_OK;
+    lsq_system sys = {.d = d, .n = mo->n, .intercept = t->par.fit_intercept, .mean = mo->mean};
+    double *A = malloc(sizeof(double) * (d * d + 2 * d));
+    if (!A) return SF_ERR_NO_MEMORY;
+    double *rhs = A + d * d;
+    sys.pen = rhs + d;
+    penalties(t, mo, sys.pen);
+    normal_system(mo, &sys, A, rhs);
+    double *s = sys.pen; /* the penalties are no longer needed */
+    for (size_t j = 0; j < d; j++)
+        s[j] = A[j * d + j] > 0 ? sqrt(A[j * d + j]) : 1.0;
+    for (size_t c = 0; c < d; c++)
+        for (size_t r = 0; r < d; r++)
+            A[c * d + r] /= s[r] * s[c];
+    *rcond = 0;
+    sf_status st = t->be->ops->solve_spd(t->be, d, A, rhs, 1, rcond);
+    if (st == SF_ERR_NOT_POSITIVE_DEFINITE) {
+        *rcond = 0;
+        st = SF_OK;
+    }
+    free(A);
+    return st;
+}
+
 sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
 {
     const sf_moments *mo = &t->mom;
@@ -281,18 +319,13 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
         (mo->has_r && !all_finite(mo->R, (d + 1) * (d + 1))))
         return SF_ERR_NOT_FINITE;
     lsq_system sys = {.d = d, .n = mo->n, .intercept = t->par.fit_intercept, .mean = mo->mean};
-    double lambda = t->par.model == SF_MODEL_RIDGE ? t->par.lambda : 0.0;
     double *buf = calloc(d * d + 3 * d, sizeof(double));
     if (!buf) return SF_ERR_NO_MEMORY;
     sys.U = buf;
     sys.s = buf + d * d;
     sys.pen = sys.s + d;
     double *w = sys.pen + d;
-    for (size_t j = 0; j < d; j++) {
-        double sd = sf_moments_std(mo, j);
-        /* On standardized features the penalty on w_z = std * w is lambda std^2 w^2. */
-        sys.pen[j] = lambda * (t->par.standardize && sd > 0 ? sd * sd : 1.0);
-    }
+    penalties(t, mo, sys.pen);
     bool can_qr = t->n_batches > 0 || mo->has_r;
     sf_solver_kind solver = t->par.solver;
     sf_status st = SF_OK;
@@ -302,6 +335,15 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
         st = cholesky_path(t, &sys, w, &not_pd);
     }
     bool ill = not_pd || t->report.rcond < SF_LSQ_RCOND_QR;
+    if (solver == SF_SOLVER_AUTO && ill && !can_qr && !t->warned_no_r) {
+        /* A stream that turned ill-conditioned after its start kept no R. */
+        sf_logf(t->ctx, SF_LOG_WARN,
+                "least squares: condition estimate %.2g is below %g but the streaming state "
+                "keeps no R factor: the Cholesky solve of the co-moments may lose digits "
+                "(--solver qr keeps R from the start)",
+                t->report.rcond, SF_LSQ_RCOND_QR);
+        t->warned_no_r = true;
+    }
     if (solver == SF_SOLVER_QR || (solver == SF_SOLVER_AUTO && ill && can_qr)) {
         t->report.rank_deficient = false;
         sys.have_factor = false;
@@ -325,8 +367,8 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
         memcpy(m->coef, w, sizeof(double) * d);
         m->intercept[0] = b0;
         if (t->par.standardize) {
-            m->scaler_mean = malloc(sizeof(double) * d);
-            m->scaler_std = malloc(sizeof(double) * d);
+            if (!m->scaler_mean) m->scaler_mean = malloc(sizeof(double) * d);
+            if (!m->scaler_std) m->scaler_std = malloc(sizeof(double) * d);
             if (!m->scaler_mean || !m->scaler_std) st = SF_ERR_NO_MEMORY;
             for (size_t j = 0; st == SF_OK && j < d; j++) {
                 m->scaler_mean[j] = mo->mean[j];

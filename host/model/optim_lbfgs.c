@@ -48,7 +48,7 @@ sf_status sf_minimize_lbfgs(const sf_objective *o, double *theta, sf_fit_report 
 {
     size_t P = o->P;
     int max_iter = o->t->par.max_iter > 0 ? o->t->par.max_iter : 1000;
-    double tol = o->t->par.tol;
+    double tol = o->tol;
     double *buf = malloc(sizeof(double) * (2 * LBFGS_PAIRS * P + 2 * LBFGS_PAIRS + 4 * P));
     if (!buf) return SF_ERR_NO_MEMORY;
     double *S = buf, *Y = S + LBFGS_PAIRS * P, *rho = Y + LBFGS_PAIRS * P,

@@ -29,16 +29,22 @@ sf_status sf_minimize_newton(const sf_objective *o, double *theta, sf_fit_report
 {
     size_t P = o->P;
     int max_iter = o->t->par.max_iter > 0 ? o->t->par.max_iter : 100;
-    double tol = o->t->par.tol;
+    double tol = o->tol;
     sf_backend *be = o->t->be;
     double *buf = malloc(sizeof(double) * (2 * P * P + 5 * P));
     if (!buf) return SF_ERR_NO_MEMORY;
     double *H = buf, *F = H + P * P, *g = F + P * P, *s = g + P, *trial = s + P, *g1 = trial + P;
     double f = 0;
     sf_status st = sf_objective_eval(o, theta, &f, g, H);
-    double gn = sf_norm2(g, P);
+    double gn = sf_norm2(g, P), gn_prev = 0;
     int it = 0;
     while (st == SF_OK && gn > tol && it < max_iter) {
+        /* Quadratic convergence: gn_next ~ (gn / gn_prev^2) gn^2. When that
+         * is far below the tolerance, the step's evaluation skips the Hessian
+         * it will most likely not need (a wrong guess costs one more pass). */
+        bool last =
+            gn_prev > 0 && gn < gn_prev && (gn / (gn_prev * gn_prev)) * gn * gn < 1e-2 * tol;
+        gn_prev = gn;
         it++;
         memcpy(F, H, sizeof(double) * P * P);
         for (size_t j = 0; j < P; j++)
@@ -62,11 +68,11 @@ sf_status sf_minimize_newton(const sf_objective *o, double *theta, sf_fit_report
         for (int ls = 0; ls < 60 && !accepted; ls++, alpha *= 0.5) {
             for (size_t j = 0; j < P; j++)
                 trial[j] = theta[j] + alpha * s[j];
-            st = sf_objective_eval(o, trial, &f1, g1, ls == 0 ? F : NULL);
+            st = sf_objective_eval(o, trial, &f1, g1, ls == 0 && !last ? F : NULL);
             if (st != SF_OK) break;
             gn1 = sf_norm2(g1, P);
             accepted = sf_step_acceptable(f, f1, slope, alpha, gn, gn1);
-            if (accepted && ls == 0) {
+            if (accepted && ls == 0 && !last) {
                 reused = true;
                 memcpy(H, F, sizeof(double) * P * P);
                 memcpy(g, g1, sizeof(double) * P);
@@ -75,7 +81,12 @@ sf_status sf_minimize_newton(const sf_objective *o, double *theta, sf_fit_report
         }
         if (st != SF_OK || !accepted) break; /* no representable progress left */
         memcpy(theta, trial, sizeof(double) * P);
-        if (!reused) st = sf_objective_eval(o, theta, &f, g, H);
+        if (!reused && gn1 <= tol) { /* converged: no Hessian needed there */
+            memcpy(g, g1, sizeof(double) * P);
+            f = f1;
+        } else if (!reused) {
+            st = sf_objective_eval(o, theta, &f, g, H);
+        }
         gn = sf_norm2(g, P);
     }
     rep->iterations = it;

@@ -45,9 +45,11 @@ sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t
     t->par = *params;
     t->d = n_features;
     t->K = lsq ? 0 : n_classes;
-    /* A streaming least-squares fit that may need the accurate path keeps the
-     * merged R factor too; an in-memory fit rebuilds it from the batches. */
-    bool with_r = lsq && !params->keep_batches && params->solver != SF_SOLVER_CHOLESKY;
+    /* A streaming least-squares fit keeps the merged R factor (a QR of every
+     * batch) only when asked to (--solver qr); under AUTO the condition
+     * estimate of the warm-up, or of the first batch, decides (keep_r_if_ill).
+     * An in-memory fit rebuilds R from its batches when it needs it. */
+    bool with_r = lsq && !params->keep_batches && params->solver == SF_SOLVER_QR;
     sf_status st = sf_moments_init(&t->mom, n_features, with_r);
     if (st == SF_OK && params->decay > 0 && params->decay < 1) t->mom.decay = params->decay;
     if (st == SF_OK && !lsq) {
@@ -77,6 +79,8 @@ void sf_trainer_destroy(sf_trainer *t)
     if (t->ring) t->be->ops->ring_destroy(t->be, t->ring);
     free(t->stage_X);
     free(t->stage_y);
+    sf_model_destroy(t->live);
+    free(t->scores);
     free(t);
 }
 
@@ -99,6 +103,7 @@ static sf_status check_labels(const sf_trainer *t, const double *y, size_t rows)
 
 static sf_status keep_batch(sf_trainer *t, sf_dbatch *b)
 {
+    t->borrow_X = NULL; /* only keep_borrowed extends what it kept */
     if (t->n_batches == t->cap_batches) {
         size_t cap = t->cap_batches ? 2 * t->cap_batches : 16;
         sf_dbatch **nb = realloc(t->batches, cap * sizeof *nb);
@@ -113,6 +118,100 @@ static sf_status keep_batch(sf_trainer *t, sf_dbatch *b)
     return SF_OK;
 }
 
+/* The first batch of a least-squares trainer that streams from the start
+ * under the AUTO solver: its condition estimate decides whether the R factor
+ * is kept (keep_r_if_ill). */
+static bool first_streamed_batch(const sf_trainer *t)
+{
+    return is_least_squares(t->par.model) && !t->par.keep_batches &&
+           t->par.solver == SF_SOLVER_AUTO && !t->mom.has_r && t->mom.n == 0 &&
+           t->ring_pending == 0;
+}
+
+/* Start keeping R when these statistics are too ill-conditioned for a
+ * Cholesky solve of the co-moments (the batch's own moments: the first
+ * batch fixes R's column scaling in sf_moments_add_batch). */
+static sf_status keep_r_if_ill(sf_trainer *t, const sf_dbatch *b)
+{
+    size_t p = t->mom.p;
+    if (t->be->ops->batch_rows(b) <= t->d) return SF_OK; /* too few rows to tell */
+    sf_moments first;
+    sf_status st = sf_moments_init(&first, t->d, false);
+    if (st != SF_OK) return st;
+    st = t->be->ops->batch_moments(t->be, b, first.mean, first.m2);
+    first.n = (double)t->be->ops->batch_rows(b);
+    double rcond = 1;
+    if (st == SF_OK) st = sf_lsq_rcond(t, &first, &rcond);
+    sf_moments_free(&first);
+    if (st != SF_OK || rcond >= SF_LSQ_RCOND_QR) return st;
+    t->mom.R = calloc(p * p, sizeof(double));
+    t->mom.scale = calloc(p, sizeof(double));
+    if (!t->mom.R || !t->mom.scale) return SF_ERR_NO_MEMORY;
+    t->mom.has_r = true;
+    sf_logf(t->ctx, SF_LOG_INFO,
+            "least squares: condition estimate %.2g of the first batch asks for the QR path: "
+            "keeping the R factor",
+            rcond);
+    return SF_OK;
+}
+
+/* A classifier uses the merged moments only for its scaler, fixed once:
+ * before that (with standardize) they are merged, otherwise only the rows
+ * are counted, which spares a pass over the batch. */
+static sf_status add_statistics(sf_trainer *t, const sf_dbatch *b)
+{
+    if (is_least_squares(t->par.model) || (t->par.standardize && !t->shift))
+        return sf_moments_add_batch(t->be, &t->mom, b);
+    t->mom.n += (double)t->be->ops->batch_rows(b);
+    return SF_OK;
+}
+
+/* Learn from one device batch: its statistics merged (and R when kept),
+ * then the classifier's mini-batch step when `step`. The one learning step
+ * of sf_trainer_update and sf_trainer_predict_update. */
+static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, bool step)
+{
+    sf_status st = first_streamed_batch(t) ? keep_r_if_ill(t, b) : SF_OK;
+    if (st == SF_OK) st = add_statistics(t, b);
+    if (st != SF_OK) return st;
+    t->rows += t->be->ops->batch_rows(b);
+    t->live_valid = false;
+    if (step && !is_least_squares(t->par.model)) st = sf_ftrl_update(t, b);
+    return st;
+}
+
+/* Borrowed rows that continue the last kept borrowed batch in memory (a
+ * table fed in slices) are kept as one batch of up to
+ * SF_BORROW_JOIN_MAX_VALUES features: the passes of an exact fit then run
+ * over fewer, longer batches (on the CPU one parallel region per pass instead
+ * of one per slice). The statistics were merged slice by slice already. */
+#define SF_BORROW_JOIN_MAX_VALUES ((size_t)1 << 22)
+
+static sf_status keep_borrowed(sf_trainer *t, sf_dbatch *b, const double *X, const double *y,
+                               size_t rows)
+{
+    sf_backend *be = t->be;
+    size_t d = t->d, joined_rows = t->borrow_rows + rows;
+    if (t->borrow_X && t->n_batches > 0 && X == t->borrow_X + t->borrow_rows * d &&
+        y == t->borrow_y + t->borrow_rows && joined_rows * d <= SF_BORROW_JOIN_MAX_VALUES) {
+        sf_dbatch *joined = NULL;
+        if (be->ops->batch_borrow(be, t->borrow_X, t->borrow_y, joined_rows, d, &joined) == SF_OK) {
+            be->ops->batch_free(be, t->batches[t->n_batches - 1]);
+            t->batches[t->n_batches - 1] = joined;
+            be->ops->batch_free(be, b);
+            t->borrow_rows = joined_rows;
+            return SF_OK;
+        }
+    }
+    sf_status st = keep_batch(t, b);
+    if (st == SF_OK) {
+        t->borrow_X = X;
+        t->borrow_y = y;
+        t->borrow_rows = rows;
+    }
+    return st;
+}
+
 /* Least-squares batches go through the backend's staging ring when their
  * statistics are plain moments (the ring merges them on the device): not
  * with per-batch forgetting, nor while the trainer keeps an R factor. */
@@ -121,6 +220,7 @@ static bool uses_ring(const sf_trainer *t)
     const sf_backend_ops *ops = t->be->ops;
     if (!is_least_squares(t->par.model) || t->mom.has_r || t->mom.decay != 1.0 || !ops->ring_create)
         return false;
+    if (first_streamed_batch(t)) return false; /* it decides whether R is kept */
     if (t->par.staging == SF_STAGING_RING) return true;
     return t->par.staging == SF_STAGING_AUTO && ops->ring_async;
 }
@@ -156,6 +256,7 @@ static sf_status submit_slot(sf_trainer *t, size_t rows, bool keep)
     sf_dbatch *b = NULL;
     sf_status st = t->be->ops->ring_submit(t->be, t->ring, rows, keep ? &b : NULL);
     if (st != SF_OK) return st;
+    t->live_valid = false;
     t->ring_pending += rows;
     t->rows += rows;
     return keep ? keep_batch(t, b) : SF_OK;
@@ -203,15 +304,20 @@ static sf_status ingest_one(sf_trainer *t, const double *X, const double *y, siz
     sf_status st = borrow ? be->ops->batch_borrow(be, X, y, rows, t->d, &b)
                           : be->ops->batch_upload(be, X, y, rows, t->d, &b);
     if (st != SF_OK) return st;
-    st = sf_moments_add_batch(be, &t->mom, b);
-    if (st != SF_OK) {
-        be->ops->batch_free(be, b);
-        return st;
+    if (keep) {
+        st = add_statistics(t, b);
+        if (st != SF_OK) {
+            be->ops->batch_free(be, b);
+            return st;
+        }
+        *merged = true;
+        t->rows += rows;
+        t->live_valid = false;
+        return borrow ? keep_borrowed(t, b, X, y, rows) : keep_batch(t, b);
     }
-    *merged = true;
-    t->rows += rows;
-    if (keep) return keep_batch(t, b);
-    if (step && !is_least_squares(t->par.model)) st = sf_ftrl_update(t, b);
+    uint64_t before = t->rows;
+    st = learn_batch(t, b, step);
+    *merged = t->rows != before;
     be->ops->batch_free(be, b);
     return st;
 }
@@ -222,6 +328,7 @@ static sf_status ingest(sf_trainer *t, const double *X, const double *y, size_t 
                         bool step, bool borrow)
 {
     if (!t || (rows && (!X || !y))) return SF_ERR_INVALID_ARGUMENT;
+    t->live_valid = false;
     if (uses_ring(t)) return ring_ingest(t, X, y, rows, keep);
     sf_status st = check_labels(t, y, rows);
     if (st != SF_OK) return st;
@@ -328,6 +435,7 @@ sf_status sf_trainer_fit(sf_trainer *t, sf_model **out)
     if (t->mom.n == 0) return SF_ERR_EMPTY;
     sf_model *m = new_model(t);
     if (!m) return SF_ERR_NO_MEMORY;
+    t->live_valid = false; /* a classifier's fit moves its parameters */
     memset(&t->report, 0, sizeof t->report);
     if (is_least_squares(t->par.model))
         st = sf_lsq_fit(t, m);
@@ -348,21 +456,110 @@ sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, siz
     return ingest(t, X, y, rows, false, true, false);
 }
 
-sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out)
+/* Bring t->live up to the current state (least squares: a solve of the
+ * merged statistics; classifiers: the parameters in raw units). Allocates
+ * only the first time; a state that did not change is not solved again. */
+static sf_status refresh_live(sf_trainer *t)
 {
-    if (!t || !out) return SF_ERR_INVALID_ARGUMENT;
     sf_status st = sf_trainer_drain(t);
     if (st != SF_OK) return st;
     if (t->mom.n == 0) return SF_ERR_EMPTY;
+    if (t->live_valid) return SF_OK;
+    if (!t->live && !(t->live = new_model(t))) return SF_ERR_NO_MEMORY;
+    t->live->rows_seen = t->rows;
+    /* The merged statistics are exact: the least-squares model is a solve on them. */
     if (is_least_squares(t->par.model)) {
-        /* The merged statistics are exact: a snapshot is a solve on them. */
-        sf_model *m = new_model(t);
-        if (!m) return SF_ERR_NO_MEMORY;
-        return finish_model(t, sf_lsq_fit(t, m), m, out);
+        memset(&t->report, 0, sizeof t->report);
+        st = sf_lsq_fit(t, t->live);
+    } else {
+        if (!t->shift) { /* a restored state may have dropped the scaler */
+            free(t->live->scaler_mean);
+            free(t->live->scaler_std);
+            t->live->scaler_mean = t->live->scaler_std = NULL;
+        }
+        st = sf_logit_theta_to_model(t, t->theta, t->live);
     }
-    sf_model *m = new_model(t);
-    if (!m) return SF_ERR_NO_MEMORY;
-    return finish_model(t, sf_logit_theta_to_model(t, t->theta, m), m, out);
+    t->live->report = t->report;
+    t->live_valid = st == SF_OK;
+    return st;
+}
+
+sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out)
+{
+    if (!t || !out) return SF_ERR_INVALID_ARGUMENT;
+    sf_status st = refresh_live(t);
+    if (st != SF_OK) return st;
+    *out = sf_model_clone(t->live);
+    return *out ? SF_OK : SF_ERR_NO_MEMORY;
+}
+
+/* Scores of a device batch under the live model, into value / proba. */
+static sf_status predict_batch(sf_trainer *t, const sf_dbatch *b, size_t rows, double *value,
+                               double *proba)
+{
+    size_t need = rows * t->live->outputs;
+    if (need > t->scores_cap) {
+        double *s = realloc(t->scores, sizeof(double) * need);
+        if (!s) return SF_ERR_NO_MEMORY;
+        t->scores = s;
+        t->scores_cap = need;
+    }
+    sf_status st = t->be->ops->batch_scores(t->be, b, t->live->coef, t->live->intercept,
+                                            t->live->outputs, t->scores);
+    if (st == SF_OK) sf_model_classify_rows(t->live, t->scores, rows, value, proba);
+    return st;
+}
+
+/* A batch the device cannot hold at once: predicted in halves with the
+ * model of before the batch, then learned from in halves (each half then
+ * crosses to the device twice; only out of memory). */
+static sf_status predict_only(sf_trainer *t, const double *X, const double *y, size_t rows,
+                              double *value, double *proba)
+{
+    sf_backend *be = t->be;
+    sf_dbatch *b = NULL;
+    sf_status st = be->ops->batch_borrow ? be->ops->batch_borrow(be, X, y, rows, t->d, &b)
+                                         : be->ops->batch_upload(be, X, y, rows, t->d, &b);
+    if (st == SF_ERR_NO_MEMORY && rows >= 2 * MIN_SPLIT_ROWS) {
+        size_t h = rows / 2, K = t->live->K;
+        st = predict_only(t, X, y, h, value, proba);
+        if (st == SF_OK)
+            st = predict_only(t, X + h * t->d, y + h, rows - h, value + h,
+                              proba ? proba + h * K : NULL);
+        return st;
+    }
+    if (st == SF_OK) st = predict_batch(t, b, rows, value, proba);
+    if (b) be->ops->batch_free(be, b);
+    return st;
+}
+
+sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double *y, size_t rows,
+                                    double *value, double *proba)
+{
+    if (!t || (rows && (!X || !y || !value))) return SF_ERR_INVALID_ARGUMENT;
+    if (rows == 0) return SF_OK;
+    sf_status st = check_labels(t, y, rows); /* before anything changes */
+    if (st == SF_OK && t->par.keep_batches) st = sf_trainer_end_warmup(t);
+    if (st == SF_OK) st = refresh_live(t); /* the model as it was before the batch */
+    if (st != SF_OK) return st;
+    sf_backend *be = t->be;
+    /* One copy to the device serves both. Rows the classifier's step will
+     * standardize in place are the trainer's own copy, never borrowed. */
+    bool in_place = !is_least_squares(t->par.model) && (t->par.standardize || t->shift);
+    bool borrow = be->ops->batch_borrow && !in_place;
+    sf_dbatch *b = NULL;
+    st = borrow ? be->ops->batch_borrow(be, X, y, rows, t->d, &b)
+                : be->ops->batch_upload(be, X, y, rows, t->d, &b);
+    if (st == SF_ERR_NO_MEMORY && rows >= 2 * MIN_SPLIT_ROWS) {
+        sf_logf(t->ctx, SF_LOG_WARN, "out of memory for a batch of %zu rows: feeding it in halves",
+                rows);
+        st = predict_only(t, X, y, rows, value, proba);
+        return st == SF_OK ? ingest(t, X, y, rows, false, true, false) : st;
+    }
+    if (st == SF_OK) st = predict_batch(t, b, rows, value, proba);
+    if (st == SF_OK) st = learn_batch(t, b, true);
+    if (b) be->ops->batch_free(be, b);
+    return st;
 }
 
 void sf_trainer_report(const sf_trainer *t, sf_fit_report *out) { *out = t->report; }
@@ -371,6 +568,7 @@ uint64_t sf_trainer_rows(const sf_trainer *t) { return t->rows; }
 
 static void free_batches(sf_trainer *t)
 {
+    t->borrow_X = NULL;
     for (size_t i = 0; i < t->n_batches; i++)
         t->be->ops->batch_free(t->be, t->batches[i]);
     t->n_batches = 0;
@@ -382,9 +580,20 @@ sf_status sf_trainer_end_warmup(sf_trainer *t)
     sf_status st = sf_trainer_drain(t);
     if (st != SF_OK) return st;
     /* Least squares keeps the accurate path open for later solves by turning
-     * the kept batches into the mergeable R factor before dropping them. */
-    if (is_least_squares(t->par.model) && t->par.solver != SF_SOLVER_CHOLESKY && t->n_batches)
-        st = sf_moments_build_r(t->be, &t->mom, t->batches, t->n_batches);
+     * the kept batches into the mergeable R factor before dropping them, when
+     * the solver is qr or the condition estimate asks for it (auto). Otherwise
+     * every later batch is a co-moment merge and the solve a Cholesky. */
+    bool keep_r = false;
+    if (is_least_squares(t->par.model) && t->n_batches) {
+        keep_r = t->par.solver == SF_SOLVER_QR;
+        if (t->par.solver == SF_SOLVER_AUTO) {
+            double rcond = 1;
+            st = sf_lsq_rcond(t, &t->mom, &rcond);
+            keep_r = st == SF_OK && rcond < SF_LSQ_RCOND_QR;
+        }
+    }
+    if (st == SF_OK && keep_r) st = sf_moments_build_r(t->be, &t->mom, t->batches, t->n_batches);
+    t->live_valid = false;
     free_batches(t);
     t->par.keep_batches = false;
     t->batches_standardized = false;
@@ -417,6 +626,7 @@ sf_status sf_trainer_refit(sf_trainer *t, const double *X, const double *y, size
     if (st == SF_OK) {
         memcpy(t->theta, w->theta, sizeof(double) * P);
         t->has_theta = true;
+        t->live_valid = false;
         free(t->ftrl_z); /* the mini-batch update restarts from the refit */
         free(t->ftrl_n);
         t->ftrl_z = t->ftrl_n = NULL;

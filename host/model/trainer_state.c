@@ -184,7 +184,9 @@ sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t 
     for (size_t i = 0; i < t->n_batches; i++)
         t->be->ops->batch_free(t->be, t->batches[i]);
     t->n_batches = 0;
+    t->borrow_X = NULL;
     t->par.keep_batches = false;
+    t->live_valid = false;
     return SF_OK;
 }
 
@@ -211,6 +213,7 @@ sf_status sf_trainer_merge_state(sf_trainer *t, const unsigned char *buf, size_t
         st = sf_moments_merge(t->be, &t->mom, o->mom.n, o->mom.mean, o->mom.m2,
                               t->mom.has_r ? o->mom.R : NULL);
     if (st == SF_OK) t->rows += o->rows;
+    t->live_valid = false;
     sf_trainer_destroy(o);
     return st;
 }

@@ -19,6 +19,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,10 @@
 #define DEFAULT_MAX_ERRORS_KEPT 10
 /* Below this much data one thread is faster than starting several. */
 #define PARALLEL_MIN_BYTES ((size_t)1 << 20)
-/* And no thread gets less than this. */
+/* And no chunk gets less than this. */
 #define CHUNK_MIN_BYTES ((size_t)256 << 10)
+/* Chunks per parsing thread, taken as they come (run_jobs). */
+#define CHUNKS_PER_THREAD 4
 #define MAX_CHUNKS SF_PARSE_MAX_CHUNKS
 
 void sf_parse_set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -186,7 +189,7 @@ void sf_parse_resolve_options(const sf_parse_options *opt, sf_parse_options *o)
 static size_t chunk_count(const sf_parse_options *o, size_t bytes)
 {
     if (bytes < PARALLEL_MIN_BYTES) return 1;
-    size_t n = (size_t)o->threads;
+    size_t n = (size_t)o->threads * (o->threads > 1 ? CHUNKS_PER_THREAD : 1);
     size_t most = bytes / CHUNK_MIN_BYTES;
     if (n > most) n = most;
     if (n > MAX_CHUNKS) n = MAX_CHUNKS;
@@ -258,21 +261,40 @@ static void *count_job_run(void *arg)
     return NULL;
 }
 
-/* Job 0 runs on the calling thread; a job whose thread cannot start runs
- * there too, after it. */
-static void run_jobs(parse_job *jobs, size_t n, void *(*fn)(void *))
+/* Jobs handed out through a shared counter. */
+typedef struct job_queue {
+    parse_job *jobs;
+    size_t n;
+    atomic_size_t next;
+    void *(*fn)(void *);
+} job_queue;
+
+static void *queue_worker(void *arg)
 {
+    job_queue *q = arg;
+    for (size_t i; (i = atomic_fetch_add(&q->next, 1)) < q->n;)
+        q->fn(&q->jobs[i]);
+    return NULL;
+}
+
+/* `threads` workers, the calling thread one of them, take the n jobs as they
+ * come: on cores shared with other work a worker that gets less time takes
+ * fewer chunks instead of holding up the rest (there are CHUNKS_PER_THREAD
+ * chunks per thread). A worker whose thread cannot start leaves its share to
+ * the others. */
+static void run_jobs(parse_job *jobs, size_t n, size_t threads, void *(*fn)(void *))
+{
+    job_queue q = {.jobs = jobs, .n = n, .fn = fn};
+    atomic_init(&q.next, 0);
+    if (threads > n) threads = n;
+    if (threads > MAX_CHUNKS) threads = MAX_CHUNKS;
     pthread_t tid[MAX_CHUNKS];
     bool started[MAX_CHUNKS] = {false};
-    for (size_t i = 1; i < n; i++)
-        started[i] = pthread_create(&tid[i], NULL, fn, &jobs[i]) == 0;
-    fn(&jobs[0]);
-    for (size_t i = 1; i < n; i++) {
-        if (started[i])
-            pthread_join(tid[i], NULL);
-        else
-            fn(&jobs[i]);
-    }
+    for (size_t i = 1; i < threads; i++)
+        started[i] = pthread_create(&tid[i], NULL, queue_worker, &q) == 0;
+    queue_worker(&q);
+    for (size_t i = 1; i < threads; i++)
+        if (started[i]) pthread_join(tid[i], NULL);
 }
 
 void sf_parse_run_csv_chunks(sf_chunk *ch, size_t n, const sf_parse_options *o,
@@ -282,7 +304,7 @@ void sf_parse_run_csv_chunks(sf_chunk *ch, size_t n, const sf_parse_options *o,
     if (n > MAX_CHUNKS) n = MAX_CHUNKS;
     for (size_t i = 0; i < n; i++)
         jobs[i] = (parse_job){.chunk = &ch[i], .opt = o, .lay = lay};
-    run_jobs(jobs, n, parse_job_run);
+    run_jobs(jobs, n, n, parse_job_run);
 }
 
 /* ---- the table's arrays ---- */
@@ -377,7 +399,7 @@ static sf_status densify(parse_job *jobs, size_t n, sf_table *out)
         jobs[i].d = d;
         at += jobs[i].chunk->rb.rows;
     }
-    run_jobs(jobs, n, densify_job_run);
+    run_jobs(jobs, n, (size_t)jobs[0].opt->threads, densify_job_run);
     return SF_OK;
 }
 
@@ -485,11 +507,11 @@ static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
         init_chunks(ch, jobs, n, o, lay);
         /* Counting the lines first (a fast memchr pass) lets every chunk
          * write its rows straight into the table. */
-        if (n > 1) run_jobs(jobs, n, count_job_run);
+        if (n > 1) run_jobs(jobs, n, (size_t)o->threads, count_job_run);
         if (n > 1 && !lend_rows(ch, n, o->format == SF_FORMAT_CSV, out)) st = SF_ERR_NO_MEMORY;
     }
     if (st == SF_OK) {
-        run_jobs(jobs, n, parse_job_run);
+        run_jobs(jobs, n, (size_t)o->threads, parse_job_run);
         st = collect(ch, jobs, n, lines_before, o, out, err, errlen);
     } else {
         sf_parse_set_err(err, errlen, "out of memory");

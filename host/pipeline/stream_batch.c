@@ -272,7 +272,9 @@ sf_status sf_run_fit_warmup(sf_run *r)
 
 /* ---- learning ---- */
 
-sf_status sf_run_predict(sf_run *r)
+/* Test-then-train: the batch is predicted with the model of before it and
+ * learned from, in one trainer call (one upload). */
+sf_status sf_run_predict_learn(sf_run *r)
 {
     sf_batch *b = &r->batch;
     size_t K = r->K;
@@ -284,13 +286,10 @@ sf_status sf_run_predict(sf_run *r)
         if (!proba) return SF_ERR_NO_MEMORY;
         r->proba = proba;
     }
-    sf_model *m = NULL;
-    sf_status st = sf_trainer_snapshot(r->trainer, &m);
-    if (st == SF_OK) {
-        if (K) memcpy(sf_model_classes(m), r->classes, sizeof(double) * K);
-        st = sf_predict(r->ctx, m, b->X, b->rows, r->pred, K ? r->proba : NULL);
-    }
-    sf_model_destroy(m);
+    sf_status st =
+        sf_trainer_predict_update(r->trainer, b->X, b->y, b->rows, r->pred, K ? r->proba : NULL);
+    for (size_t i = 0; st == SF_OK && K && i < b->rows; i++) /* class index -> label */
+        r->pred[i] = r->classes[(size_t)r->pred[i]];
     return st;
 }
 

@@ -64,10 +64,9 @@ static sf_status warmup_step(sf_run *r)
 static sf_status stream_step(sf_run *r)
 {
     sf_batch *b = &r->batch;
-    sf_status st = sf_run_predict(r);
+    sf_status st = sf_run_predict_learn(r);
     if (st == SF_OK) st = sf_run_write_predictions(r);
     if (st == SF_OK) sf_stream_metrics_add(&r->metrics, b->y, r->pred, r->proba, b->rows);
-    if (st == SF_OK) st = sf_trainer_update(r->trainer, b->X, b->y, b->rows);
     if (st == SF_OK) st = sf_run_refit_maybe(r);
     return st;
 }

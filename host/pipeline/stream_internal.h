@@ -106,7 +106,7 @@ void sf_run_progress(sf_run *r, bool final);
 sf_status sf_run_fill_batch(sf_run *r);
 sf_status sf_run_collect_warmup(sf_run *r);
 sf_status sf_run_fit_warmup(sf_run *r);
-sf_status sf_run_predict(sf_run *r);
+sf_status sf_run_predict_learn(sf_run *r);
 sf_status sf_run_refit_maybe(sf_run *r);
 
 /* stream_output.c */

@@ -1,0 +1,270 @@
+/*
+ * test_predict_update.c — sf_trainer_predict_update (test-then-train in one
+ * call, one upload) against the two calls it replaces, on the CPU backend:
+ * for OLS, ridge, logistic and softmax (with and without standardize), after
+ * a warm-up fit and from a cold start, each batch's predictions must equal
+ * sf_predict with a snapshot taken before the batch, and the model after it
+ * the one sf_trainer_update gives on a twin trainer fed the same batches.
+ * Both comparisons are exact (bit for bit): same backend, same operations.
+ * Also: a bad label changes nothing, and the least-squares streaming state
+ * keeps no R factor unless the condition estimate (or --solver qr) asks.
+ */
+/* clang-format off */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+/* clang-format on */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "reference.h"
+#include "streamfit.h"
+
+static sf_context *g_ctx;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    sf_context_options co;
+    sf_context_options_init(&co);
+    co.device = SF_DEVICE_CPU;
+    return sf_context_create(&co, &g_ctx) == SF_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    sf_context_destroy(g_ctx);
+    return 0;
+}
+
+/* Rows with features of different means and scales; labels linear + noise
+ * (K = 0) or class indices 0..K-1 drawn from a linear score. */
+static void gen_rows(uint64_t seed, size_t n, size_t d, size_t K, double *X, double *y)
+{
+    ref_rng r;
+    ref_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) {
+        double t = 0.5, t2 = -0.3;
+        for (size_t j = 0; j < d; j++) {
+            double x = (double)j + (1.0 + 0.5 * (double)j) * ref_rng_normal(&r);
+            X[i * d + j] = x;
+            t += (j % 2 ? -0.7 : 0.4) * (x - (double)j) / (1.0 + 0.5 * (double)j);
+            t2 += (j % 3 ? 0.3 : -0.5) * (x - (double)j) / (1.0 + 0.5 * (double)j);
+        }
+        if (K == 0)
+            y[i] = 3.0 * t + 0.2 * ref_rng_normal(&r);
+        else if (K == 2)
+            y[i] = ref_rng_uniform(&r) < 1.0 / (1.0 + exp(-t)) ? 1.0 : 0.0;
+        else
+            y[i] = t > 0.3 ? 0.0 : (t2 > 0 ? 1.0 : (double)(K - 1));
+    }
+}
+
+static bool same_bits(const double *a, const double *b, size_t n)
+{
+    return memcmp(a, b, sizeof(double) * n) == 0;
+}
+
+static void expect_same_model(const char *what, sf_model *a, sf_model *b)
+{
+    size_t d = sf_model_n_features(a), outs = sf_model_n_outputs(a);
+    for (size_t k = 0; k < outs; k++)
+        if (!same_bits(sf_model_coefficients(a, k), sf_model_coefficients(b, k), d))
+            fail_msg("%s: coefficients of output %zu differ", what, k);
+    if (!same_bits(sf_model_intercepts(a), sf_model_intercepts(b), outs))
+        fail_msg("%s: intercepts differ", what);
+    assert_int_equal(sf_model_rows_seen(a), sf_model_rows_seen(b));
+}
+
+/* One model family: trainer A learns by predict_update, twin B by snapshot +
+ * sf_predict + update; warm-up rows first when `warm`. */
+static void check_family(sf_model_kind kind, bool standardize, bool warm)
+{
+    enum { D = 6, WARM = 500, B = 300, BATCHES = 6 };
+    size_t K = kind == SF_MODEL_SOFTMAX ? 3 : (kind == SF_MODEL_LOGISTIC ? 2 : 0);
+    size_t n = WARM + B * BATCHES, kc = K ? K : 1;
+    double *X = malloc(sizeof(double) * n * D), *y = malloc(sizeof(double) * n);
+    double *va = malloc(sizeof(double) * B), *vb = malloc(sizeof(double) * B);
+    double *pa = malloc(sizeof(double) * B * kc), *pb = malloc(sizeof(double) * B * kc);
+    assert_true(X && y && va && vb && pa && pb);
+    gen_rows(kind * 10 + standardize, n, D, K, X, y);
+    sf_fit_params par;
+    sf_fit_params_init(&par);
+    par.model = kind;
+    par.lambda = kind == SF_MODEL_OLS ? 0.0 : 0.5;
+    par.standardize = standardize;
+    par.keep_batches = warm;
+    sf_trainer *a = NULL, *b = NULL;
+    assert_int_equal(sf_trainer_create(g_ctx, &par, D, K, &a), SF_OK);
+    assert_int_equal(sf_trainer_create(g_ctx, &par, D, K, &b), SF_OK);
+    size_t at = 0;
+    if (warm) {
+        sf_model *ma = NULL, *mb = NULL;
+        assert_int_equal(sf_trainer_add_batch(a, X, y, WARM), SF_OK);
+        assert_int_equal(sf_trainer_add_batch(b, X, y, WARM), SF_OK);
+        assert_int_equal(sf_trainer_fit(a, &ma), SF_OK);
+        assert_int_equal(sf_trainer_fit(b, &mb), SF_OK);
+        sf_model_destroy(ma);
+        sf_model_destroy(mb);
+        at = WARM;
+    } else { /* a cold start predicts from the second batch on */
+        assert_int_equal(sf_trainer_update(a, X, y, B), SF_OK);
+        assert_int_equal(sf_trainer_update(b, X, y, B), SF_OK);
+        at = B;
+    }
+    char what[128];
+    for (size_t k = 0; at + B <= n; k++, at += B) {
+        snprintf(what, sizeof what, "%s standardize %d warm %d batch %zu", sf_model_kind_name(kind),
+                 standardize, warm, k);
+        sf_model *snap = NULL;
+        assert_int_equal(sf_trainer_snapshot(b, &snap), SF_OK);
+        assert_int_equal(sf_predict(g_ctx, snap, X + at * D, B, vb, K ? pb : NULL), SF_OK);
+        sf_model_destroy(snap);
+        assert_int_equal(sf_trainer_update(b, X + at * D, y + at, B), SF_OK);
+        assert_int_equal(sf_trainer_predict_update(a, X + at * D, y + at, B, va, K ? pa : NULL),
+                         SF_OK);
+        if (!same_bits(va, vb, B)) fail_msg("%s: predicted values differ", what);
+        if (K && !same_bits(pa, pb, B * K)) fail_msg("%s: probabilities differ", what);
+        sf_model *ma = NULL, *mb = NULL;
+        assert_int_equal(sf_trainer_snapshot(a, &ma), SF_OK);
+        assert_int_equal(sf_trainer_snapshot(b, &mb), SF_OK);
+        expect_same_model(what, ma, mb);
+        sf_model_destroy(ma);
+        sf_model_destroy(mb);
+    }
+    /* The saved states agree too (what a checkpoint keeps). */
+    unsigned char *sa = NULL, *sb = NULL;
+    size_t la = 0, lb = 0;
+    assert_int_equal(sf_trainer_save_state(a, &sa, &la), SF_OK);
+    assert_int_equal(sf_trainer_save_state(b, &sb, &lb), SF_OK);
+    assert_int_equal(la, lb);
+    assert_memory_equal(sa, sb, la);
+    printf("predict_update %-8s standardize %d warm %d: %d batches equal bit for bit\n",
+           sf_model_kind_name(kind), standardize, warm, BATCHES - (warm ? 0 : 1));
+    free(sa);
+    free(sb);
+    sf_trainer_destroy(a);
+    sf_trainer_destroy(b);
+    free(X);
+    free(y);
+    free(va);
+    free(vb);
+    free(pa);
+    free(pb);
+}
+
+static void test_matches_snapshot_then_update(void **state)
+{
+    (void)state;
+    const sf_model_kind kinds[] = {SF_MODEL_OLS, SF_MODEL_RIDGE, SF_MODEL_LOGISTIC,
+                                   SF_MODEL_SOFTMAX};
+    for (size_t k = 0; k < 4; k++)
+        for (int stdz = 0; stdz < 2; stdz++)
+            for (int warm = 0; warm < 2; warm++)
+                check_family(kinds[k], stdz, warm);
+}
+
+/* A bad label refuses the whole batch before anything is predicted or learned. */
+static void test_bad_label_changes_nothing(void **state)
+{
+    (void)state;
+    enum { D = 3, N = 200 };
+    double X[N * D], y[N], v[N], p[N * 2];
+    gen_rows(5, N, D, 2, X, y);
+    sf_fit_params par;
+    sf_fit_params_init(&par);
+    par.model = SF_MODEL_LOGISTIC;
+    par.keep_batches = false;
+    sf_trainer *t = NULL;
+    assert_int_equal(sf_trainer_create(g_ctx, &par, D, 2, &t), SF_OK);
+    assert_int_equal(sf_trainer_update(t, X, y, N / 2), SF_OK);
+    unsigned char *s0 = NULL, *s1 = NULL;
+    size_t l0 = 0, l1 = 0;
+    assert_int_equal(sf_trainer_save_state(t, &s0, &l0), SF_OK);
+    y[N - 1] = 2.0;
+    assert_int_equal(sf_trainer_predict_update(t, X + N / 2 * D, y + N / 2, N / 2, v, p),
+                     SF_ERR_BAD_LABEL);
+    assert_int_equal(sf_trainer_save_state(t, &s1, &l1), SF_OK);
+    assert_int_equal(l0, l1);
+    assert_memory_equal(s0, s1, l0);
+    assert_int_equal(sf_trainer_predict_update(t, X, y, 0, v, p), SF_OK);
+    assert_int_equal(sf_trainer_predict_update(t, X, y, 5, NULL, p), SF_ERR_INVALID_ARGUMENT);
+    free(s0);
+    free(s1);
+    sf_trainer_destroy(t);
+}
+
+/* Least squares after a warm-up: a well-conditioned stream merges co-moments
+ * only (no R factor, no QR per batch); --solver qr keeps R; an
+ * ill-conditioned warm-up (two nearly collinear columns) keeps R under auto
+ * and its streaming solve takes the QR path. */
+static void test_lsq_keeps_r_only_when_asked(void **state)
+{
+    (void)state;
+    enum { D = 4, N = 2000 };
+    double *X = malloc(sizeof(double) * N * D), *y = malloc(sizeof(double) * N);
+    double *v = malloc(sizeof(double) * N);
+    assert_true(X && y && v);
+    for (int ill = 0; ill < 2; ill++)
+        for (int qr = 0; qr < 2; qr++) {
+            gen_rows(77, N, D, 0, X, y);
+            if (ill)
+                for (size_t i = 0; i < N; i++) /* column 1 = column 0 + 1e-7 noise */
+                    X[i * D + 1] = X[i * D] + 1e-7 * X[((i * 7) % N) * D + 2];
+            sf_fit_params par;
+            sf_fit_params_init(&par);
+            par.model = SF_MODEL_OLS;
+            par.solver = qr ? SF_SOLVER_QR : SF_SOLVER_AUTO;
+            sf_trainer *t = NULL;
+            assert_int_equal(sf_trainer_create(g_ctx, &par, D, 0, &t), SF_OK);
+            assert_int_equal(sf_trainer_add_batch(t, X, y, N / 2), SF_OK);
+            assert_int_equal(sf_trainer_predict_update(t, X + N / 2 * D, y + N / 2, N / 2, v, NULL),
+                             SF_OK);
+            bool want_r = ill || qr;
+            if (t->mom.has_r != want_r)
+                fail_msg("ill %d solver %s: R kept %d", ill, qr ? "qr" : "auto", t->mom.has_r);
+            sf_fit_report rep;
+            sf_model *m = NULL;
+            assert_int_equal(sf_trainer_snapshot(t, &m), SF_OK);
+            sf_trainer_report(t, &rep);
+            assert_int_equal(rep.solver_used, want_r ? SF_SOLVER_QR : SF_SOLVER_CHOLESKY);
+            sf_model_destroy(m);
+            sf_trainer_destroy(t);
+        }
+    /* Streaming from the start: the first batch's condition decides. */
+    for (int ill = 0; ill < 2; ill++) {
+        gen_rows(78, N, D, 0, X, y);
+        if (ill)
+            for (size_t i = 0; i < N; i++)
+                X[i * D + 1] = X[i * D] + 1e-7 * X[((i * 7) % N) * D + 2];
+        sf_fit_params par;
+        sf_fit_params_init(&par);
+        par.model = SF_MODEL_OLS;
+        par.keep_batches = false;
+        sf_trainer *t = NULL;
+        assert_int_equal(sf_trainer_create(g_ctx, &par, D, 0, &t), SF_OK);
+        assert_int_equal(sf_trainer_update(t, X, y, N), SF_OK);
+        assert_int_equal(t->mom.has_r, ill);
+        sf_trainer_destroy(t);
+    }
+    free(X);
+    free(y);
+    free(v);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_matches_snapshot_then_update),
+        cmocka_unit_test(test_bad_label_changes_nothing),
+        cmocka_unit_test(test_lsq_keeps_r_only_when_asked),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
