@@ -19,6 +19,8 @@
 
 #ifdef STREAMFIT_HAVE_KAFKA
 #include <librdkafka/rdkafka.h>
+
+#include "kafka_conf_error.h"
 #endif
 
 static const char produce_help[] =
@@ -201,7 +203,9 @@ static rd_kafka_t *make_producer(const produce_opts *o, produce_stats *ps)
     for (size_t i = 0; i < o->nconf; i += 2) {
         if (rd_kafka_conf_set(conf, o->conf[i], o->conf[i + 1], errstr, sizeof errstr) !=
             RD_KAFKA_CONF_OK) {
-            cli_usage_error("produce", "-X %s=%s: %s", o->conf[i], o->conf[i + 1], errstr);
+            char msg[700];
+            sf_kafka_conf_error(msg, sizeof msg, "-X", o->conf[i], o->conf[i + 1], errstr);
+            cli_usage_error("produce", "%s", msg);
             rd_kafka_conf_destroy(conf);
             return NULL;
         }

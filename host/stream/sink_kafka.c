@@ -8,6 +8,8 @@
 #ifdef STREAMFIT_HAVE_KAFKA
 
 #include <librdkafka/rdkafka.h>
+
+#include "kafka_conf_error.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +76,7 @@ static bool conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, 
 {
     char errstr[512];
     if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) == RD_KAFKA_CONF_OK) return true;
-    snprintf(err, errlen, "kafka: %s=%s: %s", key, value, errstr);
+    sf_kafka_conf_error(err, errlen, "kafka: -X", key, value, errstr);
     return false;
 }
 
