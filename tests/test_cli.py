@@ -213,7 +213,7 @@ class TestHelpAndInfo(unittest.TestCase):
 
     def test_version(self):
         r = run("--version", check_rc=0)
-        self.assertTrue(r.stdout.startswith("streamfit "), r.stdout)
+        self.assertRegex(r.stdout, r"^streamfit \d+\.\d+\.\d+\n$")
 
     def test_info(self):
         r = run("info", check_rc=0)

@@ -46,7 +46,7 @@ int main(int argc, char **argv)
         return SF_EXIT_OK;
     }
     if (strcmp(name, "--version") == 0) {
-        printf("streamfit %s\n", SF_VERSION_STRING);
+        printf("streamfit %s\n", sf_version_string());
         return SF_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -9,6 +9,32 @@
  * does nothing); every call that can fail returns an sf_status; the library
  * never exits and never prints — messages go through the log callback.
  * Matrices passed in are row-major, rows x n_features, float64.
+ *
+ * Thread safety and ownership, per object:
+ *  - Functions without an object (sf_version, sf_strerror, the *_name and
+ *    *_parse helpers, sf_get_build_info, sf_describe_devices, the *_init
+ *    functions on the caller's own structs) may be called from any thread at
+ *    any time. Strings they return are static.
+ *  - sf_context: owns a compute backend (a CUDA device and its streams, or
+ *    the BLAS threads) and the log callback. Not thread-safe: use a context
+ *    from one thread at a time; give each thread that computes its own
+ *    context. Every trainer, stream and sf_predict call made with a context
+ *    uses it, so it must outlive them. The log callback runs on the thread
+ *    that made the call; it must not call back into the same context.
+ *  - sf_trainer: belongs to the context it was created on and is used from
+ *    the thread that uses that context. sf_trainer_create copies *params. The
+ *    arrays given to sf_trainer_add_batch / sf_trainer_update are read during
+ *    the call only, unless borrow_rows says otherwise; pointers from
+ *    sf_trainer_stage belong to the trainer. Buffers from
+ *    sf_trainer_save_state belong to the caller (free()).
+ *  - sf_model: plain data owned by whoever created it (sf_model_create,
+ *    sf_model_load, sf_trainer_fit, sf_trainer_snapshot,
+ *    sf_stream_model_snapshot all hand the caller a new model to
+ *    sf_model_destroy). Any number of threads may read one model at the same
+ *    time (sf_predict, the getters, sf_model_save), each with its own
+ *    context; writing to it (the setters, the arrays the non-const getters
+ *    return) must not overlap with anything else on it. Strings returned by
+ *    the getters belong to the model.
  */
 #ifndef STREAMFIT_H
 #define STREAMFIT_H
@@ -21,7 +47,35 @@
 extern "C" {
 #endif
 
-#define SF_VERSION_STRING "0.1.0"
+/* The version of these headers. The CMake project takes its version from
+ * these three lines; sf_version() gives the version of the library actually
+ * linked or loaded, which a program built against one release and run with
+ * another may compare with SF_VERSION. */
+#define SF_VERSION_MAJOR 0
+#define SF_VERSION_MINOR 1
+#define SF_VERSION_PATCH 0
+/* One number that orders releases: 0xMMmmpp (0.1.0 is 0x000100). */
+#define SF_VERSION ((SF_VERSION_MAJOR << 16) | (SF_VERSION_MINOR << 8) | SF_VERSION_PATCH)
+#define SF_VERSION_STR_(x) #x
+#define SF_VERSION_STR(x) SF_VERSION_STR_(x)
+#define SF_VERSION_STRING                                                                          \
+    SF_VERSION_STR(SF_VERSION_MAJOR)                                                               \
+    "." SF_VERSION_STR(SF_VERSION_MINOR) "." SF_VERSION_STR(SF_VERSION_PATCH)
+
+/* Every public function carries SF_API: the shared library is built with
+ * hidden visibility, so these are the only symbols it exports. A program
+ * that compiles the sources into itself may define SF_API (empty) first. */
+#ifndef SF_API
+#if defined(__GNUC__) || defined(__clang__)
+#define SF_API __attribute__((visibility("default")))
+#else
+#define SF_API
+#endif
+#endif
+
+/* The linked library's version: SF_VERSION's number, and "MAJOR.MINOR.PATCH". */
+SF_API int sf_version(void);
+SF_API const char *sf_version_string(void);
 
 /* Append-only: values never change meaning. */
 typedef enum sf_status {
@@ -42,7 +96,7 @@ typedef enum sf_status {
     SF_ERR_NOT_FINITE = 14, /* values overflowed float64: statistics or a solution not finite */
 } sf_status;
 
-const char *sf_strerror(sf_status status);
+SF_API const char *sf_strerror(sf_status status);
 
 typedef enum sf_model_kind {
     SF_MODEL_OLS = 0,
@@ -65,12 +119,12 @@ typedef enum sf_device_kind {
     SF_DEVICE_CUDA = 2,
 } sf_device_kind;
 
-const char *sf_model_kind_name(sf_model_kind kind);
-const char *sf_solver_kind_name(sf_solver_kind kind);
+SF_API const char *sf_model_kind_name(sf_model_kind kind);
+SF_API const char *sf_solver_kind_name(sf_solver_kind kind);
 /* Parse names ("ols", "qr", "cuda", ...); return false for an unknown name. */
-bool sf_model_kind_parse(const char *name, sf_model_kind *out);
-bool sf_solver_kind_parse(const char *name, sf_solver_kind *out);
-bool sf_device_kind_parse(const char *name, sf_device_kind *out);
+SF_API bool sf_model_kind_parse(const char *name, sf_model_kind *out);
+SF_API bool sf_solver_kind_parse(const char *name, sf_solver_kind *out);
+SF_API bool sf_device_kind_parse(const char *name, sf_device_kind *out);
 
 /* ---- logging ---- */
 typedef enum sf_log_level {
@@ -91,12 +145,12 @@ typedef struct sf_context_options {
     void *log_user;
 } sf_context_options;
 
-void sf_context_options_init(sf_context_options *opt);
-sf_status sf_context_create(const sf_context_options *opt, sf_context **out);
-void sf_context_destroy(sf_context *ctx);
+SF_API void sf_context_options_init(sf_context_options *opt);
+SF_API sf_status sf_context_create(const sf_context_options *opt, sf_context **out);
+SF_API void sf_context_destroy(sf_context *ctx);
 /* "cpu" or "cuda" */
-const char *sf_context_backend_name(const sf_context *ctx);
-int sf_context_threads(const sf_context *ctx);
+SF_API const char *sf_context_backend_name(const sf_context *ctx);
+SF_API int sf_context_threads(const sf_context *ctx);
 
 /* Build and run-time facts for `streamfit info`. */
 typedef struct sf_build_info {
@@ -107,9 +161,9 @@ typedef struct sf_build_info {
     int blas_threads;
     int cores;
 } sf_build_info;
-void sf_get_build_info(sf_build_info *info);
+SF_API void sf_get_build_info(sf_build_info *info);
 /* One line per compute device it sees, or why there is none; returns chars written. */
-size_t sf_describe_devices(char *buf, size_t len);
+SF_API size_t sf_describe_devices(char *buf, size_t len);
 
 /* ---- fitting ---- */
 
@@ -149,20 +203,20 @@ typedef struct sf_fit_params {
                                 Applies while least squares feeds through the ring */
 } sf_fit_params;
 
-void sf_fit_params_init(sf_fit_params *p);
+SF_API void sf_fit_params_init(sf_fit_params *p);
 
 typedef struct sf_trainer sf_trainer;
 typedef struct sf_model sf_model;
 
 /* n_classes: 2 for logistic, K >= 2 for softmax (labels are class indices
  * 0..K-1 as doubles), ignored for least squares. */
-sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t n_features,
-                            size_t n_classes, sf_trainer **out);
-void sf_trainer_destroy(sf_trainer *t);
+SF_API sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t n_features,
+                                   size_t n_classes, sf_trainer **out);
+SF_API void sf_trainer_destroy(sf_trainer *t);
 
 /* Add a micro-batch to the exact fit (statistics merged at once; batches kept
  * on the backend when keep_batches). */
-sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, size_t rows);
+SF_API sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, size_t rows);
 
 /* Zero-copy feeding: the rows of the next micro-batch are written straight
  * into the trainer's staging memory (page-locked on a GPU), at most *cap rows,
@@ -174,17 +228,17 @@ sf_status sf_trainer_add_batch(sf_trainer *t, const double *X, const double *y, 
  * (staging_float32: commit rounds the rows into a slot), the memory is a host
  * buffer of the trainer and commit copies as add_batch would. The pointers
  * are valid until the next stage, commit or destroy. */
-sf_status sf_trainer_stage(sf_trainer *t, double **X, double **y, size_t *cap);
-sf_status sf_trainer_commit(sf_trainer *t, size_t rows);
+SF_API sf_status sf_trainer_stage(sf_trainer *t, double **X, double **y, size_t *cap);
+SF_API sf_status sf_trainer_commit(sf_trainer *t, size_t rows);
 
 /* The exact fit over everything added so far. */
-sf_status sf_trainer_fit(sf_trainer *t, sf_model **out);
+SF_API sf_status sf_trainer_fit(sf_trainer *t, sf_model **out);
 
 /* Streaming update with one micro-batch: least squares merges the batch's
  * statistics exactly; logistic/softmax take one FTRL-Proximal step. The first
  * update on a trainer that keeps batches ends its exact phase
  * (sf_trainer_end_warmup). */
-sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, size_t rows);
+SF_API sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, size_t rows);
 
 /* Test-then-train on one micro-batch: the rows are uploaded (staged) once,
  * predicted with the model as it was before the batch, then learned from
@@ -195,11 +249,11 @@ sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, siz
  * bit on the CPU backend), without building one. Labels are checked first: a
  * bad label changes nothing. Like sf_trainer_update, the first call on a
  * trainer that keeps batches ends its exact phase. */
-sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double *y, size_t rows,
-                                    double *value, double *proba);
+SF_API sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double *y,
+                                           size_t rows, double *value, double *proba);
 
 /* The current model of the streaming state (after sf_trainer_update). */
-sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out);
+SF_API sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out);
 
 /* ---- streaming state ---- */
 
@@ -207,14 +261,14 @@ sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out);
  * learns with sf_trainer_update (least squares keeps its merged statistics,
  * and its R factor with the qr solver, or with auto when the condition
  * estimate of the warm-up asks for the QR path). */
-sf_status sf_trainer_end_warmup(sf_trainer *t);
+SF_API sf_status sf_trainer_end_warmup(sf_trainer *t);
 
 /* Logistic/softmax: replace the parameters by an exact fit on these rows
  * (with the trainer's scaler) and restart the mini-batch update from them. */
-sf_status sf_trainer_refit(sf_trainer *t, const double *X, const double *y, size_t rows);
+SF_API sf_status sf_trainer_refit(sf_trainer *t, const double *X, const double *y, size_t rows);
 
 /* Rows merged so far. */
-uint64_t sf_trainer_rows(const sf_trainer *t);
+SF_API uint64_t sf_trainer_rows(const sf_trainer *t);
 
 /* The whole streaming state (statistics, parameters, optimizer state,
  * scaler) as bytes, and back: a restored trainer continues bit for bit.
@@ -222,13 +276,13 @@ uint64_t sf_trainer_rows(const sf_trainer *t);
  * cut short, of another model, or holds non-finite numbers is refused
  * (SF_ERR_BAD_MODEL_FILE / SF_ERR_INVALID_ARGUMENT); the trainer is then left
  * without a streaming state, fit only to be destroyed or loaded again. */
-sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t *len);
-sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t len);
+SF_API sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t *len);
+SF_API sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t len);
 
 /* Least squares: merge the statistics of another trainer's saved state (same
  * model, features and solver) into this one, exactly (the pairwise update),
  * e.g. to combine the work of several processes. */
-sf_status sf_trainer_merge_state(sf_trainer *t, const unsigned char *buf, size_t len);
+SF_API sf_status sf_trainer_merge_state(sf_trainer *t, const unsigned char *buf, size_t len);
 
 /* What the last fit did (for logs and tests). */
 typedef struct sf_fit_report {
@@ -245,43 +299,44 @@ typedef struct sf_fit_report {
     /* L-BFGS stopped short of the tolerance and Newton finished from there. */
     bool newton_finished;
 } sf_fit_report;
-void sf_trainer_report(const sf_trainer *t, sf_fit_report *out);
+SF_API void sf_trainer_report(const sf_trainer *t, sf_fit_report *out);
 
 /* ---- models ---- */
-sf_model *sf_model_create(sf_model_kind kind, size_t n_features, size_t n_classes);
-void sf_model_destroy(sf_model *m);
-sf_model_kind sf_model_kind_of(const sf_model *m);
-size_t sf_model_n_features(const sf_model *m);
+SF_API sf_model *sf_model_create(sf_model_kind kind, size_t n_features, size_t n_classes);
+SF_API void sf_model_destroy(sf_model *m);
+SF_API sf_model_kind sf_model_kind_of(const sf_model *m);
+SF_API size_t sf_model_n_features(const sf_model *m);
 /* 1 for least squares and binary logistic (one coefficient row), K for softmax. */
-size_t sf_model_n_outputs(const sf_model *m);
-size_t sf_model_n_classes(const sf_model *m);
+SF_API size_t sf_model_n_outputs(const sf_model *m);
+SF_API size_t sf_model_n_classes(const sf_model *m);
 /* Row k of the coefficients in raw feature units (n_features values). */
-double *sf_model_coefficients(sf_model *m, size_t k);
-double *sf_model_intercepts(sf_model *m); /* n_outputs values */
+SF_API double *sf_model_coefficients(sf_model *m, size_t k);
+SF_API double *sf_model_intercepts(sf_model *m); /* n_outputs values */
 /* Class labels as they appeared in the data (n_classes values). */
-double *sf_model_classes(sf_model *m);
-const double *sf_model_classes_const(const sf_model *m);
+SF_API double *sf_model_classes(sf_model *m);
+SF_API const double *sf_model_classes_const(const sf_model *m);
 
-sf_status sf_model_set_feature_names(sf_model *m, const char *const *names, const char *label);
-const char *sf_model_feature_name(const sf_model *m, size_t j);
-const char *sf_model_label_name(const sf_model *m);
-void sf_model_set_counts(sf_model *m, uint64_t rows_seen, uint64_t rows_skipped);
-uint64_t sf_model_rows_seen(const sf_model *m);
-double sf_model_lambda(const sf_model *m);
-bool sf_model_standardized(const sf_model *m);
-bool sf_model_has_intercept(const sf_model *m);
+SF_API sf_status sf_model_set_feature_names(sf_model *m, const char *const *names,
+                                            const char *label);
+SF_API const char *sf_model_feature_name(const sf_model *m, size_t j);
+SF_API const char *sf_model_label_name(const sf_model *m);
+SF_API void sf_model_set_counts(sf_model *m, uint64_t rows_seen, uint64_t rows_skipped);
+SF_API uint64_t sf_model_rows_seen(const sf_model *m);
+SF_API double sf_model_lambda(const sf_model *m);
+SF_API bool sf_model_standardized(const sf_model *m);
+SF_API bool sf_model_has_intercept(const sf_model *m);
 /* Scaler (n_features each) when standardized, else NULL. */
-const double *sf_model_scaler_mean(const sf_model *m);
-const double *sf_model_scaler_std(const sf_model *m);
+SF_API const double *sf_model_scaler_mean(const sf_model *m);
+SF_API const double *sf_model_scaler_std(const sf_model *m);
 
 /* Predict rows. `value` (rows): the regression value, or the predicted class
  * label; `proba` (rows x n_classes, may be NULL): class probabilities. */
-sf_status sf_predict(sf_context *ctx, const sf_model *m, const double *X, size_t rows,
-                     double *value, double *proba);
+SF_API sf_status sf_predict(sf_context *ctx, const sf_model *m, const double *X, size_t rows,
+                            double *value, double *proba);
 
 /* Model files: JSON, written atomically (temp file, fsync, rename). */
-sf_status sf_model_save(const sf_model *m, const char *path, char *err, size_t errlen);
-sf_status sf_model_load(const char *path, sf_model **out, char *err, size_t errlen);
+SF_API sf_status sf_model_save(const sf_model *m, const char *path, char *err, size_t errlen);
+SF_API sf_status sf_model_load(const char *path, sf_model **out, char *err, size_t errlen);
 
 #ifdef __cplusplus
 }

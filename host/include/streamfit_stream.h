@@ -142,31 +142,31 @@ typedef struct sf_stream_options {
     int64_t progress_every_ms; /* default 1000 */
 } sf_stream_options;
 
-void sf_stream_options_init(sf_stream_options *o);
+SF_API void sf_stream_options_init(sf_stream_options *o);
 
 typedef struct sf_stream sf_stream;
 
 /* A stream on ctx with a copy of *o. Nothing is opened yet. */
-sf_status sf_stream_create(sf_context *ctx, const sf_stream_options *o, sf_stream **out);
-void sf_stream_destroy(sf_stream *s); /* NULL: nothing */
+SF_API sf_status sf_stream_create(sf_context *ctx, const sf_stream_options *o, sf_stream **out);
+SF_API void sf_stream_destroy(sf_stream *s); /* NULL: nothing */
 
 /* Open the source and outputs (resuming from the checkpoint if one is
  * there), then learn until the source ends, a limit is reached or a stop is
  * requested; finish the batch, write the outputs, the model and the
  * checkpoint, and commit upstream. Returns SF_OK or the failure;
  * sf_stream_error() then says what failed. */
-sf_status sf_stream_run(sf_stream *s);
+SF_API sf_status sf_stream_run(sf_stream *s);
 
 /* Ask the run to finish cleanly at the next batch boundary. Async-signal-safe. */
-void sf_stream_request_stop(sf_stream *s);
+SF_API void sf_stream_request_stop(sf_stream *s);
 
 /* The current model (with classes, feature names and counts), owned by the
  * caller (sf_model_destroy). SF_ERR_EMPTY while the warm-up has no model. */
-sf_status sf_stream_model_snapshot(sf_stream *s, sf_model **out);
-void sf_stream_get_counters(sf_stream *s, sf_stream_counters *out);
+SF_API sf_status sf_stream_model_snapshot(sf_stream *s, sf_model **out);
+SF_API void sf_stream_get_counters(sf_stream *s, sf_stream_counters *out);
 
 /* The message of the last failure ("" if none); owned by the stream. */
-const char *sf_stream_error(const sf_stream *s);
+SF_API const char *sf_stream_error(const sf_stream *s);
 
 #ifdef __cplusplus
 }
