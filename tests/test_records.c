@@ -1,5 +1,5 @@
 /*
- * test_records.c — the streaming record parser (host/stream/record_parse.c):
+ * test_records.c — the streaming record parser (host/parse/record_parse.c):
  * schemas from a column list, a header, a first record or a JSON object, and
  * CSV, JSON and LIBSVM records parsed into features and label, each refusal
  * with its reason. Records are given without a terminating NUL, as Kafka

@@ -1,7 +1,7 @@
 /*
- * test_sources.c — the file, directory and stdin sources (host/stream,
- * source_file.c) and the file sink, through their interfaces (source.h,
- * sink.h), on files this test writes:
+ * test_sources.c — the file, directory and stdin sources
+ * (host/sources/source_file.c) and the file sink (host/sinks/sink_file.c),
+ * through their interfaces (source.h, sink.h), on files this test writes:
  *
  *   - records are lines: '\n' and "\r\n" end them, empty lines are skipped but
  *     counted, a last line without '\n' is a record; positions carry the byte
