@@ -108,8 +108,6 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     if (level <= LOG_WARNING && strcmp(fac, "CONFWARN") == 0) cli_error("produce: kafka: %s", buf);
 }
 
-static double now_s(void) { return sf_clock_mono_s(); }
-
 /* Token bucket: `rate` tokens a second, at most 2 ms worth banked. */
 typedef struct bucket {
     double rate, tokens, burst, last;
@@ -118,14 +116,14 @@ typedef struct bucket {
 static void bucket_take(bucket *b)
 {
     for (;;) {
-        double now = now_s();
+        double now = sf_clock_mono_s();
         b->tokens = fmin(b->burst, b->tokens + (now - b->last) * b->rate);
         b->last = now;
         if (b->tokens >= 1.0 || stop_requests) break;
         double wait = (1.0 - b->tokens) / b->rate;
         if (wait < 0.001) wait = 0.001;
         struct timespec ts = {.tv_sec = (time_t)wait, .tv_nsec = (long)(fmod(wait, 1.0) * 1e9)};
-        nanosleep(&ts, NULL);
+        nanosleep(&ts, NULL); /* a signal cuts it short: stop_requests is seen at once */
     }
     b->tokens -= 1.0;
 }
@@ -255,8 +253,10 @@ static bool send_line(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const produce_opts 
 static int replay(rd_kafka_t *rk, rd_kafka_topic_t *rkt, const produce_opts *o, FILE *in,
                   unsigned long long *sent, produce_stats *ps)
 {
-    bucket bk = {
-        .rate = o->rate, .tokens = 1.0, .burst = fmax(1.0, o->rate * 0.002), .last = now_s()};
+    bucket bk = {.rate = o->rate,
+                 .tokens = 1.0,
+                 .burst = fmax(1.0, o->rate * 0.002),
+                 .last = sf_clock_mono_s()};
     long key_index = -1;
     bool key_by_name = o->key_column && !cli_parse_long(o->key_column, 0, 1000000, &key_index);
     char *line = NULL;
@@ -337,7 +337,7 @@ static int produce_run(const produce_opts *o)
     sigaction(SIGTERM, &sa, NULL);
 
     unsigned long long sent = 0;
-    double t0 = now_s();
+    double t0 = sf_clock_mono_s();
     int rc = replay(rk, rkt, o, in, &sent, &ps);
     if (in != stdin) fclose(in);
     /* Deliver what is queued; a second signal gives up on it. */
@@ -346,7 +346,7 @@ static int produce_run(const produce_opts *o)
     unsigned long long undelivered = (unsigned long long)rd_kafka_outq_len(rk);
     if (undelivered) rd_kafka_purge(rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
     rd_kafka_poll(rk, 0);
-    double secs = now_s() - t0;
+    double secs = sf_clock_mono_s() - t0;
     rd_kafka_topic_destroy(rkt);
     rd_kafka_destroy(rk);
 

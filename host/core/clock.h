@@ -16,4 +16,9 @@ double sf_clock_mono_s(void);
 int64_t sf_clock_wall_ms(void); /* since the epoch */
 double sf_clock_wall_s(void);   /* since the epoch, with fractions */
 
+/* Sleeps that run their full length: a signal handled meanwhile does not cut
+ * them short (a caller that must wake on a signal sleeps on its own). */
+void sf_clock_sleep_ms(int64_t ms);
+void sf_clock_sleep_until_ns(int64_t mono_ns); /* until sf_clock_mono_ns() reaches it */
+
 #endif

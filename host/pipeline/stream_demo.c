@@ -11,9 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker_mock.h"
+#include "clock.h"
 #include "sink.h"
 
 #define DEMO_TOPIC "streamfit-demo"
@@ -57,12 +57,6 @@ static size_t synthetic_record(sf_model_kind model, uint64_t *rng, char *buf, si
     return n > 0 ? (size_t)n : 0;
 }
 
-static void sleep_until(const struct timespec *t)
-{
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, t, NULL) != 0) {
-    }
-}
-
 static void *feed_main(void *arg)
 {
     sf_stream_demo *demo = arg;
@@ -71,8 +65,7 @@ static void *feed_main(void *arg)
     char *line = NULL;
     size_t cap = 0;
     char rec[512], key[32];
-    struct timespec next;
-    clock_gettime(CLOCK_MONOTONIC, &next);
+    int64_t next_ns = sf_clock_mono_ns();
     const long chunk = demo->rate >= 1000 ? demo->rate / 1000 : 1; /* records per tick */
     const long tick_ns = (long)(1e9 * (double)chunk / (double)demo->rate);
     while (!demo->feed_stop) {
@@ -100,12 +93,8 @@ static void *feed_main(void *arg)
                 break;
             }
         }
-        next.tv_nsec += tick_ns;
-        while (next.tv_nsec >= 1000000000L) {
-            next.tv_nsec -= 1000000000L;
-            next.tv_sec++;
-        }
-        sleep_until(&next);
+        next_ns += tick_ns;
+        sf_clock_sleep_until_ns(next_ns);
     }
     free(line);
     if (f) fclose(f);

@@ -42,15 +42,6 @@ sf_status sf_source_dir_open(const sf_source_options *opt, const char *path, sf_
 #define FOLLOW_INTERVAL_MS 100       /* file growth check while following */
 #define DIR_SCAN_INTERVAL_US 200000  /* directory rescan while idle */
 
-static int64_t now_us(void) { return sf_clock_mono_us(); }
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 typedef struct notifier {
     void (*fn)(void *user, const char *msg);
     void *user;
@@ -226,10 +217,10 @@ static int lr_read(line_reader *lr, int wait_ms)
         lr->end = lr->keep + n;
     }
     if (lr->end == lr->cap) return READ_FULL;
-    int64_t deadline = now_us() + (int64_t)wait_ms * 1000;
+    int64_t deadline = sf_clock_mono_us() + (int64_t)wait_ms * 1000;
     for (;;) {
         if (!lr->regular) {
-            int left = (int)((deadline - now_us()) / 1000);
+            int left = (int)((deadline - sf_clock_mono_us()) / 1000);
             struct pollfd pfd = {.fd = lr->fd, .events = POLLIN};
             int r = poll(&pfd, 1, left > 0 ? left : 0);
             if (r < 0 && errno != EINTR) return READ_ERROR;
@@ -243,7 +234,7 @@ static int lr_read(line_reader *lr, int wait_ms)
         if (got < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
-                if (now_us() >= deadline) return READ_NONE;
+                if (sf_clock_mono_us() >= deadline) return READ_NONE;
                 continue; /* poll again */
             }
             return READ_ERROR;
@@ -253,17 +244,17 @@ static int lr_read(line_reader *lr, int wait_ms)
             return READ_EOF;
         }
         /* Following a regular file: wait for it to grow. */
-        int64_t left = (deadline - now_us()) / 1000;
+        int64_t left = (deadline - sf_clock_mono_us()) / 1000;
         if (left <= 0) return READ_NONE;
         for (;;) {
-            sleep_ms(left < FOLLOW_INTERVAL_MS ? (int)left : FOLLOW_INTERVAL_MS);
+            sf_clock_sleep_ms(left < FOLLOW_INTERVAL_MS ? left : FOLLOW_INTERVAL_MS);
             struct stat st;
             int64_t read_off = lr->off + (int64_t)(lr->end - lr->pos);
             if (fstat(lr->fd, &st) == 0) {
                 if (st.st_size > read_off) break;
                 if (st.st_size < read_off) lr->shrank = true;
             }
-            left = (deadline - now_us()) / 1000;
+            left = (deadline - sf_clock_mono_us()) / 1000;
             if (left <= 0) return READ_NONE;
         }
     }
@@ -301,7 +292,7 @@ static sf_status file_poll(sf_source *s, sf_record *out, size_t max, int timeout
     *n = 0;
     *eof = false;
     lr->keep = 0;
-    int64_t deadline = now_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    int64_t deadline = sf_clock_mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
     bool checked = fs->resume_line == 0;
     while (*n < max) {
         int t = lr_take(lr, &out[*n]);
@@ -315,7 +306,7 @@ static sf_status file_poll(sf_source *s, sf_record *out, size_t max, int timeout
             fs->resume_line = 0;
         }
         if (t == TAKE_RECORD) {
-            stamp(&out[*n], now_us(), 0);
+            stamp(&out[*n], sf_clock_mono_us(), 0);
             (*n)++;
             continue;
         }
@@ -323,7 +314,7 @@ static sf_status file_poll(sf_source *s, sf_record *out, size_t max, int timeout
             if (*n == 0) *eof = true;
             break;
         }
-        int wait = *n > 0 ? 0 : (int)((deadline - now_us()) / 1000);
+        int wait = *n > 0 ? 0 : (int)((deadline - sf_clock_mono_us()) / 1000);
         int r = lr_read(lr, wait > 0 ? wait : 0);
         if (r == READ_ERROR) {
             *n = 0;
@@ -690,7 +681,7 @@ static sf_status dir_next_file(dir_source *ds, bool *opened)
             }
             if (r == OPEN_SKIP && !set_add(&ds->done, name)) return SF_ERR_NO_MEMORY;
         }
-        int64_t now = now_us();
+        int64_t now = sf_clock_mono_us();
         if (now < ds->next_scan_us) return SF_OK;
         ds->next_scan_us = now + DIR_SCAN_INTERVAL_US;
         sf_status st = dir_scan(ds);
@@ -707,7 +698,7 @@ static sf_status dir_poll(sf_source *s, sf_record *out, size_t max, int timeout_
     *n = 0;
     *eof = false; /* a directory never ends */
     lr->keep = 0;
-    int64_t deadline = now_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
+    int64_t deadline = sf_clock_mono_us() + (int64_t)(timeout_ms > 0 ? timeout_ms : 0) * 1000;
     while (*n < max) {
         if (!ds->cur) {
             bool opened;
@@ -717,16 +708,16 @@ static sf_status dir_poll(sf_source *s, sf_record *out, size_t max, int timeout_
                 return st;
             }
             if (!opened) {
-                int64_t left = (deadline - now_us()) / 1000;
+                int64_t left = (deadline - sf_clock_mono_us()) / 1000;
                 if (*n > 0 || left <= 0) break;
-                int64_t until_scan = (ds->next_scan_us - now_us()) / 1000 + 1;
-                sleep_ms((int)(left < until_scan ? left : until_scan));
+                int64_t until_scan = (ds->next_scan_us - sf_clock_mono_us()) / 1000 + 1;
+                sf_clock_sleep_ms(left < until_scan ? left : until_scan);
                 continue;
             }
         }
         int t = lr_take(lr, &out[*n]);
         if (t == TAKE_RECORD) {
-            stamp(&out[*n], now_us(), ds->cur_ordinal);
+            stamp(&out[*n], sf_clock_mono_us(), ds->cur_ordinal);
             (*n)++;
             continue;
         }
@@ -738,7 +729,7 @@ static sf_status dir_poll(sf_source *s, sf_record *out, size_t max, int timeout_
             }
             continue;
         }
-        int wait = *n > 0 ? 0 : (int)((deadline - now_us()) / 1000);
+        int wait = *n > 0 ? 0 : (int)((deadline - sf_clock_mono_us()) / 1000);
         int r = lr_read(lr, wait > 0 ? wait : 0);
         if (r == READ_ERROR) {
             char what[1024];
