@@ -119,7 +119,11 @@ sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b);
 /* Fix the scaler (mean or 0, population std or 1) from the merged moments, once. */
 sf_status sf_logit_fix_scaler(sf_trainer *t);
 
-/* Newton and L-BFGS on f(theta) = (1/n) sum loss + (lambda/2) ||w||^2. */
+/* Coefficient rows of a logistic (1) or softmax (K) trainer. */
+size_t sf_logit_outputs(const sf_trainer *t);
+
+/* Newton and L-BFGS on f(theta) = (1/n) sum loss + (lambda/2) ||w||^2
+ * (logit_objective.c; the step test and norm they share: optim_step.c). */
 typedef struct sf_objective {
     sf_trainer *t;
     size_t P; /* parameters */
