@@ -71,6 +71,8 @@ typedef struct kafka_source {
     void *notice_user;
 } kafka_source;
 
+static int64_t now_us(void) { return sf_clock_mono_us(); }
+
 static void notice(kafka_source *ks, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notice(kafka_source *ks, const char *fmt, ...)
 {
@@ -135,7 +137,7 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
         if (!ks->down) notice(ks, "kafka: brokers unreachable (%s); waiting", reason);
         ks->down = true;
-        ks->next_probe_us = sf_clock_mono_us() + KAFKA_PROBE_INTERVAL_US;
+        ks->next_probe_us = now_us() + KAFKA_PROBE_INTERVAL_US;
         break;
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
         fail(ks, SF_ERR_IO, "kafka: %s: %s", rd_kafka_err2str(code), reason);
@@ -293,7 +295,7 @@ static void release_held(kafka_source *ks)
 static size_t take_messages(kafka_source *ks, rd_kafka_message_t **msgs, size_t cnt, sf_record *out,
                             size_t n)
 {
-    int64_t arrival = sf_clock_mono_us();
+    int64_t arrival = now_us();
     for (size_t i = 0; i < cnt; i++) {
         rd_kafka_message_t *m = msgs[i];
         if (m->err) {
@@ -355,20 +357,20 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
         ks->held_cap = max;
     }
     if (timeout_ms < 0) timeout_ms = 0;
-    int64_t t0 = sf_clock_mono_us();
+    int64_t t0 = now_us();
     if (!ks->group && !ks->assigned_all && ks->failed == SF_OK && t0 >= ks->next_assign_us) {
         int tmo = timeout_ms < 100 ? 100 : timeout_ms > 5000 ? 5000 : timeout_ms;
         if (assign_all(ks, tmo)) set_up_again(ks);
-        ks->next_assign_us = sf_clock_mono_us() + KAFKA_ASSIGN_RETRY_US;
+        ks->next_assign_us = now_us() + KAFKA_ASSIGN_RETRY_US;
     } else if (ks->down && t0 >= ks->next_probe_us) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(ks->rk, 0, NULL, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             rd_kafka_metadata_destroy(md);
             set_up_again(ks);
         }
-        ks->next_probe_us = sf_clock_mono_us() + KAFKA_PROBE_INTERVAL_US;
+        ks->next_probe_us = now_us() + KAFKA_PROBE_INTERVAL_US;
     }
-    int left = timeout_ms - (int)((sf_clock_mono_us() - t0) / 1000);
+    int left = timeout_ms - (int)((now_us() - t0) / 1000);
     if (left < 0) left = 0;
 
     /* The first message may wait; the rest only takes what is already queued. */
@@ -541,8 +543,7 @@ static rd_kafka_conf_t *build_conf(kafka_source *ks, const sf_source_options *op
     /* Defaults the user may override with -X. Without a group a private,
      * never-committed group id lets the consumer take a manual assignment. */
     if (!opt->group) {
-        snprintf(group, sizeof group, "streamfit-%ld-%lld", (long)getpid(),
-                 (long long)sf_clock_mono_us());
+        snprintf(group, sizeof group, "streamfit-%ld-%lld", (long)getpid(), (long long)now_us());
         ok = ok && conf_set(conf, "group.id", group, err, errlen);
     }
     ok = ok && conf_set(conf, "client.id", "streamfit", err, errlen);
