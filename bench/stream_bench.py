@@ -4,12 +4,13 @@ predictions, streamfit vs Apache Spark Structured Streaming (local[2]).
 
   python3 bench/stream_bench.py --streamfit build/streamfit --python bench/.venv/bin/python
          [--rows16 600000] [--rows128 80000] [--repeat 3] [--lat-rate 100000]
-         [--lat-seconds 20] [--batch-ms 5,10,20] [--lat-partitions 8]
+         [--lat-seconds 20] [--batch-ms ""] [--lat-partitions 8]
          [--spark-latency 100000:asap,10000:asap,10000:100ms]
          [--sections throughput,latency,spark-throughput,spark-latency]
          [--max-load 0.8] [--load-wait 30] [--workdir DIR] [--out FILE.json]
 
-What it does, all on this machine, CPU only (--device cpu):
+What it does, all on this machine, CPU only (--device cpu). streamfit runs
+with its DEFAULT settings: no -X, no --batch-ms, no --batch-rows.
 
  A. Throughput. Starts the development broker (`streamfit broker --port 0
     --partitions 32`, every topic named up front), preloads one topic per
@@ -17,16 +18,15 @@ What it does, all on this machine, CPU only (--device cpu):
     records, d=128: --rows128; the broker keeps about 5 MiB per partition, so
     these are sized to fit, and kcat counts every topic afterwards: nothing
     may be missing), then times `streamfit stream --source kafka://B/T ...
-    --warmup-rows 10000 --batch-rows 65536 --max-rows N --predictions
-    kafka://B/OUT --metrics-out M --quiet` as a whole process (median of
-    --repeat, each into its own predictions topic): records/s = N / wall seconds. It also reports the metrics
-    file's last throughput_rps, the rate after the first post-warm-up batch
-    (rows between the first and the last metrics line / the time between
-    them: no start-up, no warm-up), and checks that OUT holds N - 10000
-    predictions.
-    Variant "tuned": the same plus -X queued.min.messages=1000000
-    -X queued.max.messages.kbytes=1048576, so that librdkafka never pauses
-    its pre-fetch (see the report for why that matters).
+    --max-rows N --predictions kafka://B/OUT --metrics-out M --quiet` as a
+    whole process (median of --repeat, each into its own predictions topic):
+    records/s = N / wall seconds. It also reports the metrics file's last
+    throughput_rps, the rate after the first post-warm-up batch (rows
+    between the first and the last metrics line / the time between them: no
+    start-up, no warm-up), and checks that OUT holds N - 10000 predictions.
+    In the same run, on the same topic: a bare consumer, `kcat -C -e -q -o
+    beginning -f '%o\n'` with its defaults (median of --repeat), and the
+    ratio of streamfit's records/s to it (target: >= 0.8).
 
  B. Latency at a steady rate. A fresh broker per run (--lat-partitions,
     default 8, and one run with 32: the development broker looks each fetch's
@@ -34,11 +34,13 @@ What it does, all on this machine, CPU only (--device cpu):
     32 partitions of small rate-limited batches it saturates a core within
     seconds). `streamfit produce --rate R --loop --key-column x1` feeds the
     topic while `streamfit stream ... --batch-ms T --max-ms
-    S*1000 --predictions kafka://B/OUT` runs (ols, d=16). Two measures:
-      internal  the metrics lines' latency_ms (a record's arrival at the
-                consumer = when streamfit polls it from librdkafka, to its
-                prediction handed to the sink): median of the per-batch p50s,
-                max and 99th percentile of the per-batch p99s;
+    S*1000 --predictions kafka://B/OUT` runs (ols, d=16, default flags;
+    --batch-ms adds runs with those batch budgets). Two measures:
+      metrics   streamfit's own end-to-end latency: the last metrics line's
+                latency_run_ms (each record's Kafka timestamp to its
+                prediction handed to the sink, over the whole run, from a
+                histogram of 1/64 resolution), and the per-batch latency_ms
+                (median of the p50s, max of the p99s) and processing_ms;
       e2e       independent: kcat reads both topics ('%k %T': key and message
                 timestamp, i.e. CreateTime in ms, stamped by the producer's
                 and by streamfit's sink's produce() call). Each prediction is
@@ -47,7 +49,8 @@ What it does, all on this machine, CPU only (--device cpu):
                 over all matched predictions. The broker keeps only the last
                 ~5 MiB per partition of the input, so only the tail of the run
                 can be matched; the count is reported.
-    Variants: "default" (no -X) and "fetch5" (-X fetch.wait.max.ms=5).
+    Targets: e2e p99 <= 20 ms at 100,000 records/s, and the metrics' p99
+    within 5 ms of it (reported as p99_diff_ms).
 
  C. The peer, bench/peers/spark_stream.py (see its docstring): Spark's file
     source (the Kafka connector is not in the pyspark wheel), throughput on
@@ -177,10 +180,33 @@ def produced(stderr_text):
 
 # ---------------------------------------------------------------- A
 
+def kcat_throughput(a, br, topic, rows, results, model, d):
+    """A bare consumer on the same topic: kcat with its defaults, to the end."""
+    la = wait_quiet(a, f"kcat consumer {topic}")
+    cmd = ["kcat", "-C", "-b", br.addr, "-t", topic, "-e", "-q", "-o", "beginning", "-f", "%o\\n"]
+    runs = []
+    for r in range(a.repeat):
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=600).stdout
+        wall = time.perf_counter() - t0
+        n = out.count("\n")
+        runs.append({"wall_s": round(wall, 3), "rps": round(n / wall, 1), "records": n,
+                     "ok": n == rows})
+        log(f"  kcat run {r}: {wall:.3f} s, {n / wall:,.0f} rec/s, {n} records")
+    med = statistics.median(x["wall_s"] for x in runs)
+    res = {"kind": "throughput", "pipeline": "kcat (bare consumer)", "variant": "kcat",
+           "model": model, "d": d, "records": rows, "load1": la, "wall_s_median": med,
+           "records_per_s": round(rows / med, 1), "runs": runs,
+           "all_ok": all(x["ok"] for x in runs),
+           "command": " ".join(shlex.quote(c) for c in cmd).replace(br.addr, "B")}
+    results.append(res)
+    return res
+
+
 def sf_throughput(a, br, sets, results):
-    tuned = ["-X", "queued.min.messages=1000000", "-X", "queued.max.messages.kbytes=1048576"]
     for (model, d, rows, topic, path) in sets:
-        for variant, extra in (("default", []), ("tuned", tuned)):
+        bare = kcat_throughput(a, br, topic, rows, results, model, d)
+        for variant, extra in (("default", []),):
             la = wait_quiet(a, f"streamfit throughput {model} d={d} {variant}")
             runs = []
             for r in range(a.repeat):
@@ -188,7 +214,6 @@ def sf_throughput(a, br, sets, results):
                 mpath = os.path.join(a.workdir, f"m_{model}{d}_{variant}_{r}.jsonl")
                 cmd = [a.streamfit, "stream", "--source", f"kafka://{br.addr}/{topic}",
                        "--columns", columns(d), "--model", model, "--device", "cpu",
-                       "--warmup-rows", str(WARMUP), "--batch-rows", "65536",
                        "--max-rows", str(rows), "--predictions", f"kafka://{br.addr}/{out}",
                        "--metrics-out", mpath, "--quiet"] + extra + ["--max-ms", "300000"]
                 t0 = time.perf_counter()
@@ -208,7 +233,7 @@ def sf_throughput(a, br, sets, results):
                              "steady_rps": round(steady, 1) if steady else None,
                              "score": cum.get("rmse", cum.get("accuracy")),
                              "batch_p50_median": statistics.median(
-                                 x["latency_ms"]["p50"] for x in lines)})
+                                 x["latency_ms"]["p50"] for x in lines if x["latency_ms"])})
                 log(f"  run {r}: {wall:.3f} s, {rows / wall:,.0f} rec/s, metrics "
                     f"{last['throughput_rps']:,.0f}/s, after 1st batch {steady or 0:,.0f}/s, "
                     f"predictions {npred} {'ok' if ok else 'MISSING'}")
@@ -222,6 +247,7 @@ def sf_throughput(a, br, sets, results):
                                       if all(x["steady_rps"] for x in runs) else None),
                 "runs": runs, "all_ok": all(x["ok"] for x in runs),
                 "score": runs[-1]["score"],
+                "vs_kcat": round(bare["wall_s_median"] / med, 3),
                 "command": " ".join(shlex.quote(c) for c in cmd).replace(br.addr, "B")
                 .replace(a.streamfit, "build/streamfit").replace(f"out_{model}{d}_{variant}_{a.repeat - 1}", "OUT")
                 .replace(mpath, "m.jsonl")})
@@ -232,13 +258,12 @@ def sf_throughput(a, br, sets, results):
 def sf_latency(a, lat_path, runs_spec, results):
     for i, (variant, bms, parts) in enumerate(runs_spec):
         tin, tout = f"lat_in_{i}", f"lat_out_{i}"
-        extra = ["-X", "fetch.wait.max.ms=5"] if variant == "fetch5" else []
-        la = wait_quiet(a, f"streamfit latency {variant} batch-ms {bms} partitions {parts}")
+        extra = ["--batch-ms", str(bms)] if bms else []
+        la = wait_quiet(a, f"streamfit latency {variant} batch-ms {bms or 'default'} partitions {parts}")
         br = Broker(a.streamfit, [tin, tout], parts)  # a fresh broker for every run
         mpath = os.path.join(a.workdir, f"lat_{i}.jsonl")
         cmd = [a.streamfit, "stream", "--source", f"kafka://{br.addr}/{tin}",
                "--columns", columns(16), "--model", "ols", "--device", "cpu",
-               "--warmup-rows", str(WARMUP), "--batch-rows", "65536", "--batch-ms", str(bms),
                "--max-ms", str(int(a.lat_seconds * 1000)),
                "--predictions", f"kafka://{br.addr}/{tout}", "--metrics-out", mpath,
                "--quiet"] + extra
@@ -252,8 +277,10 @@ def sf_latency(a, lat_path, runs_spec, results):
         _, perr = p.communicate()
         n_prod, prod_s, prod_rps = produced(perr)
         lines = [json.loads(x) for x in open(mpath)]
-        p50s = sorted(x["latency_ms"]["p50"] for x in lines)
-        p99s = sorted(x["latency_ms"]["p99"] for x in lines)
+        p50s = sorted(x["latency_ms"]["p50"] for x in lines if x["latency_ms"])
+        p99s = sorted(x["latency_ms"]["p99"] for x in lines if x["latency_ms"])
+        procs = sorted(x["processing_ms"] for x in lines if x["processing_ms"] is not None)
+        run_lat = lines[-1]["latency_run_ms"] if lines and lines[-1]["latency_run_ms"] else {}
         rows_total = lines[-1]["rows_total"] if lines else 0
         # independent end-to-end latency from the two topics' timestamps
         ins = kcat_keys(br.addr, tin)
@@ -272,7 +299,7 @@ def sf_latency(a, lat_path, runs_spec, results):
                     e2e.append(t - v[j - 1])
         e2e.sort()
         res = {
-            "kind": "latency", "pipeline": f"streamfit ({variant}, batch-ms {bms}, {parts} partitions)",
+            "kind": "latency", "pipeline": f"streamfit ({variant}, batch-ms {bms or 'default'}, {parts} partitions)",
             "variant": variant, "batch_ms": bms, "partitions": parts, "model": "ols", "d": 16, "load1": la,
             "rate_target": a.lat_rate, "produced": n_prod, "input_rate": prod_rps,
             "records": rows_total, "batches": len(lines),
@@ -280,10 +307,15 @@ def sf_latency(a, lat_path, runs_spec, results):
             "median_batch_rows": statistics.median(x["batch_rows"] for x in lines) if lines else 0,
             "internal_ms": {"median_p50": statistics.median(p50s) if p50s else None,
                             "max_p99": p99s[-1] if p99s else None,
-                            "p99_of_p99": pct(p99s, 0.99)},
+                            "p99_of_p99": pct(p99s, 0.99),
+                            "processing_median": statistics.median(procs) if procs else None,
+                            "processing_max": procs[-1] if procs else None},
+            "metrics_run_ms": run_lat,
             "e2e_ms": {"p50": pct(e2e, 0.5), "p99": pct(e2e, 0.99),
                        "max": e2e[-1] if e2e else None, "matched": len(e2e),
                        "predictions": len(outs), "inputs_retained": len(ins)},
+            "p99_diff_ms": (round(run_lat["p99"] - pct(e2e, 0.99), 3)
+                            if run_lat and e2e else None),
             "command": " ".join(shlex.quote(c) for c in cmd).replace(br.addr, "B")
             .replace(a.streamfit, "build/streamfit").replace(tin, "IN").replace(tout, "OUT").replace(mpath, "m.jsonl"),
             "producer": " ".join(shlex.quote(c) for c in pcmd).replace(br.addr, "B")
@@ -292,7 +324,8 @@ def sf_latency(a, lat_path, runs_spec, results):
         }
         log(f"  {res['pipeline']}: in {n_prod} at {prod_rps}/s, batches {len(lines)}, "
             f"internal p50 {res['internal_ms']['median_p50']} max p99 {res['internal_ms']['max_p99']}, "
-            f"e2e p50 {res['e2e_ms']['p50']} p99 {res['e2e_ms']['p99']} ({len(e2e)} matched)")
+            f"e2e p50 {res['e2e_ms']['p50']} p99 {res['e2e_ms']['p99']} ({len(e2e)} matched), "
+            f"metrics run p99 {run_lat.get('p99')} (diff {res['p99_diff_ms']})")
         results.append(res)
         br.stop()
 
@@ -352,11 +385,15 @@ def table(results):
         if r["kind"] == "throughput" and r["pipeline"].startswith("streamfit"):
             lat = "-", "-"
             rps = (f"{fmt_rate(r['records_per_s'])} (metrics {fmt_rate(r['metrics_rps_median'])}; "
-                   f"after 1st batch {fmt_rate(r['steady_rps_median'])})")
+                   f"after 1st batch {fmt_rate(r['steady_rps_median'])}; "
+                   f"{r['vs_kcat']:.2f} of kcat)")
+        elif r["kind"] == "throughput" and r["pipeline"].startswith("kcat"):
+            lat = "-", "-"
+            rps = fmt_rate(r["records_per_s"])
         elif r["kind"] == "latency" and r["pipeline"].startswith("streamfit"):
-            i, e = r["internal_ms"], r["e2e_ms"]
-            lat = (f"e2e {fmt_ms(e['p50'])}; internal {fmt_ms(i['median_p50'])}",
-                   f"e2e {fmt_ms(e['p99'])}; internal max {fmt_ms(i['max_p99'])}")
+            e, m = r["e2e_ms"], r["metrics_run_ms"] or {}
+            lat = (f"kcat {fmt_ms(e['p50'])}; metrics {fmt_ms(m.get('p50'))}",
+                   f"kcat {fmt_ms(e['p99'])}; metrics {fmt_ms(m.get('p99'))}")
             rps = f"{fmt_rate(r['records_per_s'])} (in {fmt_rate(r['input_rate'])})"
         elif r["kind"] == "throughput":
             lat = "-", "-"
@@ -383,7 +420,8 @@ def main():
                     help="which parts to run (comma-separated)")
     ap.add_argument("--lat-rate", type=int, default=100000)
     ap.add_argument("--lat-seconds", type=float, default=20)
-    ap.add_argument("--batch-ms", default="5,10,20")
+    ap.add_argument("--batch-ms", default="",
+                    help="extra latency runs with these --batch-ms (default: none)")
     ap.add_argument("--lat-partitions", type=int, default=8,
                     help="partitions of the latency topics (one extra run uses 32)")
     ap.add_argument("--spark-latency", default="100000:asap,10000:asap,10000:100ms",
@@ -406,9 +444,9 @@ def main():
             sets.append((model, d, rows, f"in_{model}{d}",
                          gen(a, "ols" if model == "ols" else "logistic", rows, d)))
     lat_path = gen(a, "ols", a.rows16, 16)
-    bms = [int(x) for x in a.batch_ms.split(",")]
-    lat_spec = ([("default", 10, a.lat_partitions)] + [("fetch5", b, a.lat_partitions) for b in bms]
-                + [("fetch5", 10, 32)])
+    bms = [int(x) for x in a.batch_ms.split(",") if x]
+    lat_spec = ([("default", None, a.lat_partitions)]
+                + [("batch-ms", b, a.lat_partitions) for b in bms] + [("default", None, 32)])
 
     results = []
     info = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "nproc": os.cpu_count(),
@@ -421,7 +459,7 @@ def main():
     if "throughput" in sec:
         topics = [t for (_, _, _, t, _) in sets]
         for (model, d, _, _, _) in sets:
-            for v in ("default", "tuned"):  # one predictions topic per run
+            for v in ("default",):  # one predictions topic per run
                 topics += [f"out_{model}{d}_{v}_{r}" for r in range(a.repeat)]
         br = Broker(a.streamfit, topics)
         info["broker"] = " ".join(br.cmd[1:6]) + " --topic ... (%d topics)" % len(topics)

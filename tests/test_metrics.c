@@ -4,7 +4,10 @@
  * rows), binary AUC (ties counted one half, one class absent), and
  * classification accuracy, log loss (with the 1e-15 clip), per-class
  * precision / recall / F1 (including a class that is never predicted),
- * macro F1 and the binary AUC of the class-1 probabilities.
+ * macro F1 and the binary AUC of the class-1 probabilities. The streaming
+ * pieces against exact references: latency-histogram quantiles against the
+ * sorted values (within one bucket's resolution) and the sliding-window AUC
+ * against sf_binary_auc of the same window after every step.
  */
 /* clang-format off */
 #include <stdarg.h>
@@ -16,7 +19,10 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
+#include "auc_window.h"
+#include "latency_histogram.h"
 #include "metrics.h"
 
 #define TOL 1e-14
@@ -182,6 +188,99 @@ static void test_classification_binary(void **state)
     sf_classification_metrics_free(&m);
 }
 
+static uint64_t rng_state = 88172645463325252ull;
+
+static uint64_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static double uniform(void) { return (double)(rng() >> 11) / 9007199254740992.0; }
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Quantiles of 100,000 latencies spread log-uniformly over 1 us .. 100 s
+ * (plus a run of equal values) against the exact nearest-rank quantiles of
+ * the sorted values: off by at most half the bucket that holds the exact one. */
+static void test_latency_histogram_quantiles(void **state)
+{
+    (void)state;
+    static sf_latency_histogram h;
+    sf_latency_histogram_reset(&h);
+    assert_int_equal(sf_latency_histogram_quantile(&h, 0.5), -1);
+    enum { N = 100000 };
+    int64_t *v = malloc(sizeof(int64_t) * N);
+    assert_non_null(v);
+    for (size_t i = 0; i < N; i++) {
+        v[i] = i % 10 == 0 ? 12345 : (int64_t)exp(uniform() * log(1e8));
+        sf_latency_histogram_add(&h, v[i]);
+    }
+    qsort(v, N, sizeof(int64_t), cmp_i64);
+    assert_int_equal(h.total, N);
+    assert_int_equal(h.max_us, v[N - 1]);
+    const double qs[] = {0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 0.999, 1.0};
+    for (size_t k = 0; k < sizeof qs / sizeof qs[0]; k++) {
+        size_t rank = (size_t)ceil(qs[k] * N);
+        int64_t exact = v[rank - 1], got = sf_latency_histogram_quantile(&h, qs[k]);
+        int64_t tol = sf_latency_histogram_resolution(exact) / 2;
+        if (llabs(got - exact) > tol)
+            fail_msg("q %.3f: got %lld us, exact %lld us, resolution %lld", qs[k], (long long)got,
+                     (long long)exact, (long long)sf_latency_histogram_resolution(exact));
+        assert_true(sf_latency_histogram_resolution(exact) <= 1 + exact / 64);
+    }
+    /* small values are exact; negative ones count as 0; huge ones stay counted */
+    sf_latency_histogram_reset(&h);
+    for (int64_t x = -3; x < 60; x++)
+        sf_latency_histogram_add(&h, x);
+    sf_latency_histogram_add(&h, (int64_t)1 << 50);
+    assert_int_equal(sf_latency_histogram_quantile(&h, 0.01), 0);
+    assert_int_equal(sf_latency_histogram_quantile(&h, 0.5), 28);
+    assert_int_equal(sf_latency_histogram_quantile(&h, 1.0), (int64_t)1 << 50);
+    free(v);
+}
+
+/* The incremental window AUC equals the sort-based AUC of the same window
+ * after every record, through ties, one-class stretches and a full slide. */
+static void test_auc_window_matches_sort(void **state)
+{
+    (void)state;
+    enum { W = 300, N = 4000 };
+    sf_auc_window w;
+    assert_int_equal(sf_auc_window_init(&w, W), SF_OK);
+    double score[N];
+    size_t label[N];
+    for (size_t i = 0; i < N; i++) {
+        /* few distinct scores (ties) for a while, then many; one class only at times */
+        double u = uniform();
+        score[i] = i < N / 2 ? floor(u * 20) / 20 : u;
+        bool one_class = i >= 1000 && i < 1000 + 2 * W;
+        label[i] = one_class ? 1 : (uniform() < 0.3 + 0.5 * score[i]) ? 1 : 0;
+    }
+    assert_true(isnan(sf_auc_window_value(&w)));
+    for (size_t i = 0; i < N; i++) {
+        if (i >= W) sf_auc_window_remove(&w, score[i - W], label[i - W] == 1);
+        sf_auc_window_add(&w, score[i], label[i] == 1);
+        size_t from = i + 1 > W ? i + 1 - W : 0;
+        double want = sf_binary_auc(label + from, score + from, i + 1 - from);
+        double got = sf_auc_window_value(&w);
+        if (isnan(want)) {
+            if (!isnan(got)) fail_msg("record %zu: got %.17g, expected NaN", i, got);
+        } else if (!(fabs(got - want) <= 1e-12)) {
+            fail_msg("record %zu: got %.17g, expected %.17g", i, got, want);
+        }
+    }
+    sf_auc_window_clear(&w);
+    assert_true(isnan(sf_auc_window_value(&w)));
+    sf_auc_window_free(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +288,8 @@ int main(void)
         cmocka_unit_test(test_auc),
         cmocka_unit_test(test_classification_multiclass),
         cmocka_unit_test(test_classification_binary),
+        cmocka_unit_test(test_latency_histogram_quantiles),
+        cmocka_unit_test(test_auc_window_matches_sort),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

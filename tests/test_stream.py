@@ -14,6 +14,13 @@ recomputation in Python:
   6. a consumer group of two processes
   7. dir: and stdin sources
   8. usage errors and an unreachable broker
+  9. real time by default: no librdkafka configuration warning with default
+     settings (and -X keys going only to the clients they apply to), file
+     predictions on disk after each batch while the run goes on, records
+     deleted by the broker before they were read (a partition filled past
+     the development broker's ~5 MiB) stop the run with status 1 naming
+     partition and offsets (--on-lag-loss continue goes on), and the
+     metrics' end-to-end latency against kcat's timestamps
 
 Usage: test_stream.py STREAMFIT_BINARY   (exit 77: skipped, kcat missing or
 no Kafka support in the build)
@@ -940,6 +947,162 @@ class StreamTests(unittest.TestCase):
         self.assertIn(r.returncode, (0, 1), "no crash: " + r.stderr)
         self.assertTrue(r.stderr.strip(), "a message on stderr")
         self.assertLess(secs, 20, "--max-ms bounds the run")
+
+
+    # 9 ---------------------------------------------------------------
+    def test_9a_default_settings_no_config_warnings(self):
+        B = B1.bootstrap
+        cases = [
+            ("default flags", [], False),
+            # each key applies to one kind of client only: no warning either
+            ("-X for both", ["-X", "linger.ms=2", "-X", "fetch.wait.max.ms=5"], False),
+            # given for the consumer explicitly: librdkafka's warning comes through
+            ("--consumer-X linger.ms", ["--consumer-X", "linger.ms=2"], True),
+        ]
+        for what, extra, warn in cases:
+            r = run([EXE, "stream", *stream_cmd(
+                "kafka://%s/rows" % B, OLS_COLS, "ols", "--warmup-rows", str(WARMUP),
+                "--max-rows", "5000", "--predictions", "kafka://%s/preds9a" % B,
+                "--dead-letter", "kafka://%s/dead9a" % B, *extra)], timeout=120)
+            self.assertEqual(r.returncode, 0, what + ": " + r.stderr)
+            warned = "CONFWARN" in r.stderr or "configuration property" in r.stderr.lower()
+            info("%s: configuration warning %s" % (what, "yes" if warned else "no"))
+            self.assertEqual(warned, warn, what + ": stderr: " + r.stderr)
+
+    def test_9b_file_predictions_visible_per_batch(self):
+        B = B1.bootstrap
+        pr = path("t9b_pred.csv")
+        s = Stream(stream_cmd("kafka://%s/rows" % B, OLS_COLS, "ols", "--warmup-rows",
+                              str(WARMUP), "--batch-rows", "500", "--batch-ms", "50",
+                              "--predictions", "file:" + pr, "--quiet"))
+        try:
+            # The topic holds N records and the run waits for more: every
+            # prediction must be on disk while it still runs.
+            ok = wait_until(lambda: count_lines(pr) >= N - WARMUP or not s.alive(), 60, 0.05)
+            alive = s.alive()
+            lines = count_lines(pr)
+            info("file predictions: %d lines on disk, run alive: %s" % (lines, alive))
+            self.assertTrue(ok and alive, "the run goes on: " + s.stderr())
+            self.assertEqual(lines, N - WARMUP, "every batch flushed to the file")
+        finally:
+            rc = s.term()
+        self.assertEqual(rc, 0, s.stderr())
+        with open(pr) as f:  # shortest round-trip digits (as Python's repr)
+            for line in f:
+                t = line.strip()
+                self.assertLessEqual(len(t), len(repr(float(t)).replace(".0e", "e")), t)
+
+    def test_9b2_predictions_per_message(self):
+        B = B1.bootstrap
+        r = run([EXE, "stream", *stream_cmd(
+            "kafka://%s/rows" % B, OLS_COLS, "ols", "--warmup-rows", str(WARMUP),
+            "--batch-rows", str(BATCH), "--batch-ms", "60000", "--max-rows", str(N),
+            "--predictions", "kafka://%s/preds9b" % B, "--predictions-per-message", "300",
+            "--quiet")], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = "\n".join(kcat_consume(B, "preds9b", fmt="@@MSG@@%k|%s\\n"))
+        got = text.split("@@MSG@@")[1:]
+        per_batch = -(-BATCH // 300)  # 300, 300, 300, 100 lines per batch of 1000
+        self.assertEqual(len(got), per_batch * (N - WARMUP) // BATCH)
+        lines = [l for m in got for l in m.split("|", 1)[1].strip("\n").split("\n")]
+        self.assertEqual(len(lines), N - WARMUP)
+        self.assertTrue(all(m.split("|", 1)[0] == "" for m in got), "no keys")
+        for l in lines:
+            float(l)
+
+    def test_9c_lag_loss_stops_with_status_1(self):
+        b = Broker("--partitions", "1", "--topic", "lossy")
+        try:
+            self._lag_loss(b.bootstrap)
+        finally:
+            b.stop()
+
+    def _lag_loss(self, B):
+        ck, met = path("t9c_ck"), path("t9c_metrics.jsonl")
+        first = 3000
+        kcat_produce(B, "lossy", [fmt_row(r) for r in OLS[:first]])
+        common = stream_cmd("kafka://%s/lossy" % B, OLS_COLS, "ols", "--warmup-rows", "1000",
+                            "--batch-rows", "500", "--checkpoint-dir", ck, "--metrics-out", met)
+        r = run([EXE, "stream", *common, "--max-rows", "2000", "--quiet"], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # About 7 MiB more: the development broker keeps about 5 MiB per
+        # partition and deletes the oldest records, offset 2000 among them.
+        pad = ",".join(["0.123456789012345"] * D)
+        filler = ["%.15f,%s" % (i * 1e-9, pad) for i in range(75000)]
+        kcat_produce(B, "lossy", filler, timeout=120)
+        low = int(run(["kcat", "-b", B, "-Q", "-t", "lossy:0:-2"]).stdout.split()[-1])
+        info("the broker's oldest offset is now %d (the checkpoint is at 2000)" % low)
+        self.assertGreater(low, 2000, "the broker deleted the records after the checkpoint")
+
+        r = run([EXE, "stream", *common, "--max-rows", "100000", "--quiet"], timeout=120)
+        info("resumed: rc %d: %s" % (r.returncode, r.stderr.strip().splitlines()[-1:]))
+        self.assertEqual(r.returncode, 1, "records lost: status 1: " + r.stderr)
+        want = "partition 0: offsets 2000..%d (%d records)" % (low - 1, low - 2000)
+        self.assertIn(want, r.stderr, "stderr names partition and offsets")
+        last = read_metrics(met)[-1]
+        self.assertEqual(last["rows_lost"], low - 2000)
+        self.assertEqual(last["lost"], [{"partition": 0, "first": 2000, "last": low - 1,
+                                         "count": low - 2000}])
+        # The checkpoint stays before the gap: the same stop again.
+        r = run([EXE, "stream", *common, "--max-rows", "100000", "--quiet"], timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # Going on after the gap, on request: every record still there is read.
+        after = 75000 + first - low
+        r = run([EXE, "stream", *common, "--on-lag-loss", "continue", "--max-rows",
+                 str(2000 + after)], timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("going on after them", r.stderr)
+        last = read_metrics(met)[-1]
+        self.assertEqual(last["rows_total"], 2000 + after)
+        self.assertEqual(last["rows_lost"], low - 2000)
+
+    def test_9d_latency_end_to_end_against_kcat(self):
+        b = Broker("--partitions", "2", "--topic", "paced", "--topic", "pacedout")
+        try:
+            self._latency(b.bootstrap)
+        finally:
+            b.stop()
+
+    def _latency(self, B):
+        met = path("t9d_metrics.jsonl")
+        total = 12000
+        s = Stream(stream_cmd("kafka://%s/paced" % B, OLS_COLS, "ols", "--warmup-rows", "2000",
+                              "--max-rows", str(total), "--predictions",
+                              "kafka://%s/pacedout" % B, "--metrics-out", met, "--quiet"))
+        try:
+            # about 20,000 records a second, in small keyed chunks
+            for c in range(0, total, 1000):
+                kcat_produce(B, "paced", ["r%05d\t%s" % (i, fmt_row(OLS[i]))
+                                          for i in range(c, c + 1000)], keyed=True)
+                time.sleep(0.03)
+            rc = s.wait(120)
+        finally:
+            if s.alive():
+                s.kill()
+        self.assertEqual(rc, 0, s.stderr())
+        lines = read_metrics(met)
+        for l in lines:
+            lat = l["latency_ms"]
+            self.assertLessEqual(lat["p50"], lat["p99"])
+            self.assertLessEqual(lat["p99"], lat["max"])
+            # every record waited at least as long as its batch's processing
+            self.assertGreaterEqual(lat["p50"] * (1 + 1 / 64) + 1e-3, l["processing_ms"], l)
+            self.assertGreaterEqual(l["processing_ms"], 0)
+        run_lat = lines[-1]["latency_run_ms"]
+        self.assertEqual(run_lat["rows"], total - 2000)
+        # kcat as the independent reader: prediction timestamp - input timestamp, by key
+        t_in = dict(x.split("\t") for x in kcat_consume(B, "paced", fmt="%k\t%T\n"))
+        e2e = sorted(int(t) - int(t_in[k]) for k, t in
+                     (x.split("\t") for x in kcat_consume(B, "pacedout", fmt="%k\t%T\n")))
+        self.assertEqual(len(e2e), total - 2000)
+        kp99 = e2e[math.ceil(0.99 * len(e2e)) - 1]
+        info("end-to-end p99: metrics %.2f ms, kcat %d ms (p50 %.2f / %d)"
+             % (run_lat["p99"], kp99, run_lat["p50"], e2e[len(e2e) // 2]))
+        # Kafka timestamps are whole milliseconds; the histogram's buckets
+        # are within 1/64; the prediction's timestamp is taken when the batch
+        # is handed to librdkafka, just before the metrics' clock. On a busy
+        # machine the two may drift apart a little more (scheduling).
+        self.assertLessEqual(abs(run_lat["p99"] - kp99), 5 + kp99 / 10)
 
 
 # ---------------------------------------------------------------- main

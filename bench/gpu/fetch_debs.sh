@@ -13,7 +13,7 @@ cd "$dest"
 packages=(
   libopenblas0-pthread libopenblas-pthread-dev libgfortran5 libquadmath0
   liblapacke liblapacke-dev libtmglib3
-  libcjson1 libcjson-dev libfast-float-dev
+  libcjson1 libcjson-dev libfast-float-dev libfmt9 libfmt-dev
   libcmocka0 libcmocka-dev
   librdkafka1 librdkafka-dev
   pkgconf-bin libpkgconf3

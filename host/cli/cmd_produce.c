@@ -16,11 +16,11 @@
 #include <time.h>
 
 #include "cli.h"
+#include "kafka_conf.h"
 
 #ifdef STREAMFIT_HAVE_KAFKA
 #include <librdkafka/rdkafka.h>
 
-#include "kafka_conf_error.h"
 #endif
 
 static const char produce_help[] =
@@ -42,7 +42,8 @@ static const char produce_help[] =
     "  --partition N         write every message to partition N (default: the\n"
     "                        partitioner's choice, by key when there is one)\n"
     "  -X KEY=VALUE          librdkafka producer property (repeatable), e.g.\n"
-    "                        -X compression.type=lz4\n";
+    "                        -X compression.type=lz4 (defaults: linger.ms=5, a\n"
+    "                        queue of 1M messages)\n";
 
 enum {
     OPT_BROKERS = 5000,
@@ -183,35 +184,27 @@ typedef struct produce_opts {
     double rate;
     bool loop, header;
     long partition;
-    const char **conf; /* key, value, ... */
-    size_t nconf;
+    const char *const *conf; /* key, value, ..., NULL */
 } produce_opts;
 
 static rd_kafka_t *make_producer(const produce_opts *o, produce_stats *ps)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
     char errstr[512];
     /* Keyless messages go to a random partition each, not in sticky runs:
      * an even spread keeps partitions balanced (the development broker
-     * holds only about 5 MiB per partition). */
-    const char *defaults[] = {
-        "client.id", "streamfit-produce", "linger.ms", "5", "sticky.partitioning.linger.ms", "0"};
-    for (size_t i = 0; i < sizeof defaults / sizeof *defaults; i += 2)
-        rd_kafka_conf_set(conf, defaults[i], defaults[i + 1], errstr, sizeof errstr);
-    for (size_t i = 0; i < o->nconf; i += 2) {
-        if (rd_kafka_conf_set(conf, o->conf[i], o->conf[i + 1], errstr, sizeof errstr) !=
-            RD_KAFKA_CONF_OK) {
-            char msg[700];
-            sf_kafka_conf_error(msg, sizeof msg, "-X", o->conf[i], o->conf[i + 1], errstr);
-            cli_usage_error("produce", "%s", msg);
-            rd_kafka_conf_destroy(conf);
-            return NULL;
-        }
-    }
-    if (rd_kafka_conf_set(conf, "bootstrap.servers", o->brokers, errstr, sizeof errstr) !=
-        RD_KAFKA_CONF_OK) {
-        cli_usage_error("produce", "--brokers '%s': %s", o->brokers, errstr);
-        rd_kafka_conf_destroy(conf);
+     * holds only about 5 MiB per partition). It batches like a typical
+     * producer (librdkafka's linger.ms 5): the development broker serves one
+     * message set per partition and fetch, so sets of a millisecond would
+     * cap what a consumer can read from it. */
+    const char *defaults[] = {"client.id", "streamfit-produce", "sticky.partitioning.linger.ms",
+                              "0",         "linger.ms",         "5",
+                              NULL};
+    const char *fixed[] = {"bootstrap.servers", o->brokers, NULL};
+    sf_kafka_settings user = {.own = o->conf, .own_flag = "-X"};
+    rd_kafka_conf_t *conf =
+        sf_kafka_conf_build(SF_KAFKA_PRODUCER, defaults, &user, fixed, errstr, sizeof errstr);
+    if (!conf) {
+        cli_usage_error("produce", "%s", errstr);
         return NULL;
     }
     rd_kafka_conf_set_opaque(conf, ps);
@@ -461,8 +454,7 @@ int cmd_produce(int argc, char **argv)
                       .loop = loop,
                       .header = header,
                       .partition = partition,
-                      .conf = conf,
-                      .nconf = nconf};
+                      .conf = conf};
     rc = produce_run(&o);
 #else
     (void)rate;

@@ -38,7 +38,18 @@ static const char stream_help[] =
     "  --group ID            Kafka consumer group (default: assign all partitions)\n"
     "  --start earliest|latest|committed   where a new run starts (default earliest;\n"
     "                        committed with --group)\n"
-    "  -X KEY=VALUE          any librdkafka setting (SASL, SSL, ...), repeatable\n"
+    "  -X KEY=VALUE          a librdkafka setting (SASL, SSL, ...) for every Kafka client\n"
+    "                        it applies to (consumer, predictions and dead-letter\n"
+    "                        producers), repeatable\n"
+    "  --consumer-X KEY=VALUE, --producer-X KEY=VALUE   the same for the consumer or the\n"
+    "                        producers only. The defaults need none for low latency and\n"
+    "                        high throughput (fetch wait a quarter of --batch-ms, a fetch\n"
+    "                        queue of up to 1M messages / 1 GiB, producer linger.ms=1)\n"
+    "  --on-lag-loss stop|continue   records deleted upstream before they were read\n"
+    "                        (the consumer fell behind the topic's retention) are\n"
+    "                        reported at once (partition, offsets, count); stop: end the\n"
+    "                        run after checkpointing, exit status 1 (default); continue:\n"
+    "                        go on after them\n"
     "  --follow              file/stdin: wait for more data at the end instead of stopping\n"
     "\n"
     "Records:\n"
@@ -66,15 +77,21 @@ static const char stream_help[] =
     "  --warmup-rows N       records before the first fit (default 10000)\n"
     "  --warmup-ms T         or milliseconds, whichever comes first\n"
     "  --batch-rows N        a batch closes at N records (default 65536) ...\n"
-    "  --batch-ms T          ... or T ms after its first record (default 1000)\n"
+    "  --batch-ms T          ... or T ms after its first record (default 10)\n"
     "  --device auto|cpu|cuda, --threads N\n"
     "\n"
     "Outputs:\n"
     "  --predictions URI     kafka://.../TOPIC (key copied from the input), file:PATH or\n"
-    "                        stdout; value: prediction[,probabilities] as CSV\n"
+    "                        stdout (flushed every batch); value: prediction\n"
+    "                        [,probabilities] as CSV, shortest round-trip digits\n"
     "  --predictions-format csv|json\n"
-    "  --metrics-out PATH    one JSON line per batch: rows, latency p50/p99, throughput,\n"
-    "                        metrics of the batch, the window and cumulative\n"
+    "  --predictions-per-message N   Kafka: N predictions per message, one a line,\n"
+    "                        without a key (default 1: one per message, the input's key)\n"
+    "  --metrics-out PATH    one JSON line per batch: rows; end-to-end latency p50/p99/max\n"
+    "                        (Kafka timestamp, or arrival, to the prediction handed out)\n"
+    "                        of the batch and of the run; the batch's processing time;\n"
+    "                        records lost; throughput; metrics of the batch, the window\n"
+    "                        and cumulative\n"
     "  --window N            sliding-window size for metrics (default 10000)\n"
     "  --model-out PATH      model JSON, rewritten every --save-every batches and at exit\n"
     "  --save-every N        (default 100)\n"
@@ -131,6 +148,10 @@ enum {
     OPT_MAX_MS,
     OPT_QUIET,
     OPT_SHELP,
+    OPT_CONSUMER_X,
+    OPT_PRODUCER_X,
+    OPT_ON_LAG_LOSS,
+    OPT_PRED_PER_MESSAGE,
 };
 
 /* The run a signal asks to stop (set while sf_stream_run goes), and a
@@ -145,14 +166,19 @@ static void on_signal(int sig)
     sf_stream_request_stop(running_stream);
 }
 
+/* -X, --consumer-X or --producer-X settings: key, value, ..., NULL. */
+typedef struct conf_list {
+    const char *kv[130];
+    size_t n;
+} conf_list;
+
 typedef struct stream_args {
     sf_stream_options o;
     sf_device_kind device;
     int threads;
     bool quiet, progress_tty;
     bool status_line_open; /* a \r status line is on the terminal */
-    const char *kafka_conf[130];
-    size_t n_conf;
+    conf_list shared, consumer, producer;
     bool model_set, embedded;
     const char *feed;
     long feed_rate;
@@ -174,18 +200,26 @@ static bool ms_arg(const char *s, int64_t *out)
     return true;
 }
 
-static int add_conf(stream_args *a, const char *kv)
+static int add_conf(conf_list *l, const char *flag, const char *kv)
 {
     const char *eq = strchr(kv, '=');
-    if (!eq || eq == kv) return cli_usage_error("stream", "-X needs KEY=VALUE, not '%s'", kv);
-    if (a->n_conf + 2 >= sizeof a->kafka_conf / sizeof a->kafka_conf[0])
-        return cli_usage_error("stream", "too many -X settings");
+    if (!eq || eq == kv) return cli_usage_error("stream", "%s needs KEY=VALUE, not '%s'", flag, kv);
+    if (l->n + 2 >= sizeof l->kv / sizeof l->kv[0])
+        return cli_usage_error("stream", "too many %s settings", flag);
     char *key = strndup(kv, (size_t)(eq - kv));
     if (!key) return SF_EXIT_FAILURE;
-    a->kafka_conf[a->n_conf++] = key;
-    a->kafka_conf[a->n_conf++] = eq + 1;
-    a->kafka_conf[a->n_conf] = NULL;
+    l->kv[l->n++] = key;
+    l->kv[l->n++] = eq + 1;
+    l->kv[l->n] = NULL;
     return SF_EXIT_OK;
+}
+
+static void free_confs(stream_args *a)
+{
+    conf_list *lists[] = {&a->shared, &a->consumer, &a->producer};
+    for (size_t k = 0; k < 3; k++)
+        for (size_t i = 0; i < lists[k]->n; i += 2)
+            free((char *)lists[k]->kv[i]);
 }
 
 static int bad_value(const char *opt, const char *v)
@@ -215,7 +249,13 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
             return bad_value(name, arg);
         o->start = arg;
         break;
-    case 'X': return add_conf(a, arg);
+    case 'X': return add_conf(&a->shared, "-X", arg);
+    case OPT_CONSUMER_X: return add_conf(&a->consumer, "--consumer-X", arg);
+    case OPT_PRODUCER_X: return add_conf(&a->producer, "--producer-X", arg);
+    case OPT_ON_LAG_LOSS:
+        if (strcmp(arg, "stop") && strcmp(arg, "continue")) return bad_value(name, arg);
+        o->continue_on_lag_loss = strcmp(arg, "continue") == 0;
+        break;
     case OPT_FOLLOW: o->follow = true; break;
     case OPT_SFORMAT:
         if (!sf_record_format_parse(arg, &o->format)) return bad_value(name, arg);
@@ -290,6 +330,9 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
         if (strcmp(arg, "csv") && strcmp(arg, "json")) return bad_value(name, arg);
         o->predictions_json = strcmp(arg, "json") == 0;
         break;
+    case OPT_PRED_PER_MESSAGE:
+        if (!size_arg(arg, 1, 1000000, &o->predictions_per_message)) return bad_value(name, arg);
+        break;
     case OPT_METRICS_OUT: o->metrics_out = arg; break;
     case OPT_WINDOW:
         if (!size_arg(arg, 1, 1L << 26, &o->window)) return bad_value(name, arg);
@@ -363,6 +406,10 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         {"max-ms", required_argument, 0, OPT_MAX_MS},
         {"quiet", no_argument, 0, OPT_QUIET},
         {"help", no_argument, 0, OPT_SHELP},
+        {"consumer-X", required_argument, 0, OPT_CONSUMER_X},
+        {"producer-X", required_argument, 0, OPT_PRODUCER_X},
+        {"on-lag-loss", required_argument, 0, OPT_ON_LAG_LOSS},
+        {"predictions-per-message", required_argument, 0, OPT_PRED_PER_MESSAGE},
         {0, 0, 0, 0},
     };
     int opt, idx = 0;
@@ -472,11 +519,17 @@ static int run_stream(stream_args *a)
         end_status_line(a);
         /* The library names no flags; the command line says which one chose this. */
         cli_error("%s%s", sf_stream_error(s),
-                  st == SF_ERR_PARSE && a->o.fail_on_error ? " (--on-error fail)" : "");
+                  st == SF_ERR_PARSE && a->o.fail_on_error ? " (--on-error fail)"
+                  : st == SF_ERR_DATA_LOST ? " (--on-lag-loss continue goes on after them)"
+                                           : "");
     } else if (!a->quiet) {
-        fprintf(stderr, "streamfit: done: %llu rows in %llu batches, %llu bad records skipped\n",
+        fprintf(stderr, "streamfit: done: %llu rows in %llu batches, %llu bad records skipped",
                 (unsigned long long)c.rows_total, (unsigned long long)c.batches,
                 (unsigned long long)c.rows_skipped);
+        if (c.rows_lost)
+            fprintf(stderr, ", %llu records lost upstream (--on-lag-loss continue)",
+                    (unsigned long long)c.rows_lost);
+        fputc('\n', stderr);
     }
     sf_stream_destroy(s);
     sf_context_destroy(ctx);
@@ -489,12 +542,13 @@ int cmd_stream(int argc, char **argv)
     memset(&a, 0, sizeof a);
     sf_stream_options_init(&a.o);
     a.o.fit.model = SF_MODEL_LOGISTIC;
-    a.o.kafka_conf = a.kafka_conf;
+    a.o.kafka_conf = a.shared.kv;
+    a.o.consumer_conf = a.consumer.kv;
+    a.o.producer_conf = a.producer.kv;
     a.feed_rate = 50000;
     int rc = parse_stream_args(argc, argv, &a);
     if (rc != SF_EXIT_OK) {
-        for (size_t i = 0; i < a.n_conf; i += 2)
-            free((char *)a.kafka_conf[i]);
+        free_confs(&a);
         return rc < 0 ? SF_EXIT_OK : rc;
     }
     struct sigaction sa;
@@ -516,15 +570,13 @@ int cmd_stream(int argc, char **argv)
         if (st != SF_OK) {
             cli_error("%s", err);
             sf_stream_demo_stop(&demo);
-            for (size_t i = 0; i < a.n_conf; i += 2)
-                free((char *)a.kafka_conf[i]);
+            free_confs(&a);
             return SF_EXIT_FAILURE;
         }
         print_banner(demo.banner);
     }
     rc = run_stream(&a);
     if (a.embedded) sf_stream_demo_stop(&demo);
-    for (size_t i = 0; i < a.n_conf; i += 2)
-        free((char *)a.kafka_conf[i]);
+    free_confs(&a);
     return rc;
 }

@@ -14,6 +14,7 @@ int64_t sf_clock_mono_ms(void);
 double sf_clock_mono_s(void);
 
 int64_t sf_clock_wall_ms(void); /* since the epoch */
+int64_t sf_clock_wall_us(void); /* since the epoch (Kafka timestamps against the monotonic clock) */
 double sf_clock_wall_s(void);   /* since the epoch, with fractions */
 
 /* Sleeps that run their full length: a signal handled meanwhile does not cut

@@ -25,6 +25,7 @@ const char *sf_strerror(sf_status status)
     case SF_ERR_NOT_FINITE:
         return "values too large for float64 (statistics or solution not finite): rescale the "
                "columns";
+    case SF_ERR_DATA_LOST: return "records were lost before they were read";
     }
     return "unknown status";
 }

@@ -4,6 +4,7 @@
 #include "metrics.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,8 +74,8 @@ double sf_binary_auc(const size_t *label, const double *score, size_t n)
     return (rank_sum - 0.5 * (double)pos * (double)(pos + 1)) / ((double)pos * (double)neg);
 }
 
-sf_status sf_metrics_classification(const size_t *label, const double *proba, size_t n, size_t K,
-                                    sf_classification_metrics *out)
+static sf_status classification(const size_t *label, const double *proba, size_t n, size_t K,
+                                bool with_auc, sf_classification_metrics *out)
 {
     memset(out, 0, sizeof *out);
     out->n = n;
@@ -117,7 +118,7 @@ sf_status sf_metrics_classification(const size_t *label, const double *proba, si
     }
     out->macro_f1 = K ? f1_sum / (double)K : NAN;
     free(tp);
-    if (K == 2) {
+    if (K == 2 && with_auc) {
         double *score = malloc(sizeof(double) * (n + 1));
         if (!score) return SF_ERR_NO_MEMORY;
         for (size_t i = 0; i < n; i++)
@@ -126,6 +127,18 @@ sf_status sf_metrics_classification(const size_t *label, const double *proba, si
         free(score);
     }
     return SF_OK;
+}
+
+sf_status sf_metrics_classification(const size_t *label, const double *proba, size_t n, size_t K,
+                                    sf_classification_metrics *out)
+{
+    return classification(label, proba, n, K, true, out);
+}
+
+sf_status sf_metrics_classification_without_auc(const size_t *label, const double *proba, size_t n,
+                                                size_t K, sf_classification_metrics *out)
+{
+    return classification(label, proba, n, K, false, out);
 }
 
 void sf_classification_metrics_free(sf_classification_metrics *m)

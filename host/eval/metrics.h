@@ -34,6 +34,9 @@ typedef struct sf_classification_metrics {
 /* label: class indices 0..K-1; proba: n x K probabilities. */
 sf_status sf_metrics_classification(const size_t *label, const double *proba, size_t n, size_t K,
                                     sf_classification_metrics *out);
+/* The same without the AUC (left NaN), for callers that keep it otherwise. */
+sf_status sf_metrics_classification_without_auc(const size_t *label, const double *proba, size_t n,
+                                                size_t K, sf_classification_metrics *out);
 void sf_classification_metrics_free(sf_classification_metrics *m);
 
 /* Area under the ROC curve of scores for the positive class (ties averaged). */

@@ -24,7 +24,8 @@ sf_status sf_stream_metrics_init(sf_stream_metrics *m, size_t K, size_t window)
         m->tp = calloc(3 * K, sizeof(double));
         m->auc_pos = calloc(2 * SF_AUC_BINS, sizeof(double));
     }
-    if (!m->ring_y || !m->ring_p || (K && (!m->tp || !m->auc_pos))) {
+    bool auc_ok = K != 2 || sf_auc_window_init(&m->auc_window, window) == SF_OK;
+    if (!m->ring_y || !m->ring_p || (K && (!m->tp || !m->auc_pos)) || !auc_ok) {
         sf_stream_metrics_free(m);
         return SF_ERR_NO_MEMORY;
     }
@@ -42,6 +43,7 @@ void sf_stream_metrics_free(sf_stream_metrics *m)
     free(m->auc_pos);
     free(m->ring_y);
     free(m->ring_p);
+    sf_auc_window_free(&m->auc_window);
     memset(m, 0, sizeof *m);
 }
 
@@ -84,6 +86,12 @@ void sf_stream_metrics_add(sf_stream_metrics *m, const double *y, const double *
             }
         }
         if (m->window) {
+            if (K == 2) {
+                if (m->ring_count == m->window) /* the oldest leaves */
+                    sf_auc_window_remove(&m->auc_window, m->ring_p[m->ring_head * 2 + 1],
+                                         m->ring_y[m->ring_head] == 1);
+                sf_auc_window_add(&m->auc_window, proba[i * 2 + 1], y[i] == 1);
+            }
             m->ring_y[m->ring_head] = y[i];
             memcpy(m->ring_p + m->ring_head * w, K ? proba + i * K : pred + i, sizeof(double) * w);
             m->ring_head = (m->ring_head + 1) % m->window;
@@ -146,7 +154,7 @@ void sf_stream_metrics_write_cumulative(const sf_stream_metrics *m, FILE *f)
 
 /* Metrics of rows given as arrays (a batch, or the window unrolled). */
 static void write_arrays(size_t K, const double *y, const double *pred, const double *proba,
-                         size_t rows, FILE *f)
+                         size_t rows, const sf_auc_window *auc, FILE *f)
 {
     fputc('{', f);
     put_num(f, "rows", (double)rows, false);
@@ -167,7 +175,10 @@ static void write_arrays(size_t K, const double *y, const double *pred, const do
     }
     for (size_t i = 0; i < rows; i++)
         lab[i] = (size_t)y[i];
-    if (sf_metrics_classification(lab, proba, rows, K, &c) != SF_OK) {
+    sf_status st = auc ? sf_metrics_classification_without_auc(lab, proba, rows, K, &c)
+                       : sf_metrics_classification(lab, proba, rows, K, &c);
+    if (auc) c.auc = K == 2 ? sf_auc_window_value(auc) : NAN;
+    if (st != SF_OK) {
         free(lab);
         fputs("\"error\":\"out of memory\"}", f);
         return;
@@ -184,7 +195,7 @@ static void write_arrays(size_t K, const double *y, const double *pred, const do
 void sf_stream_metrics_write_batch(size_t K, const double *y, const double *pred,
                                    const double *proba, size_t rows, FILE *f)
 {
-    write_arrays(K, y, pred, proba, rows, f);
+    write_arrays(K, y, pred, proba, rows, NULL, f);
 }
 
 void sf_stream_metrics_write_window(const sf_stream_metrics *m, FILE *f)
@@ -203,7 +214,8 @@ void sf_stream_metrics_write_window(const sf_stream_metrics *m, FILE *f)
         y[i] = m->ring_y[r];
         memcpy(p + i * w, m->ring_p + r * w, sizeof(double) * w);
     }
-    write_arrays(m->K, y, m->K ? NULL : p, m->K ? p : NULL, n, f);
+    write_arrays(m->K, y, m->K ? NULL : p, m->K ? p : NULL, n, m->K == 2 ? &m->auc_window : NULL,
+                 f);
     free(y);
     free(p);
 }
@@ -307,5 +319,13 @@ sf_status sf_stream_metrics_load(sf_stream_metrics *m, const unsigned char *buf,
     memcpy(m->ring_p, p, m->window * w * sizeof(double));
     m->ring_head = hdr[2];
     m->ring_count = hdr[3];
+    if (m->K == 2 && m->window) { /* the window's AUC from the restored window */
+        sf_auc_window_clear(&m->auc_window);
+        size_t start = (m->ring_head + m->window - m->ring_count) % m->window;
+        for (size_t i = 0; i < m->ring_count; i++) {
+            size_t r = (start + i) % m->window;
+            sf_auc_window_add(&m->auc_window, m->ring_p[r * 2 + 1], m->ring_y[r] == 1);
+        }
+    }
     return SF_OK;
 }

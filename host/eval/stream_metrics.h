@@ -3,7 +3,8 @@
  * cumulative (since the start, restored across restarts) and over a sliding
  * window of the last N scored records; plus the per-batch metrics.
  * Cumulative AUC uses 1000 score bins per class (exact AUC needs every
- * score); window and batch AUC are exact.
+ * score); window and batch AUC are exact, the window's kept up to date as
+ * records enter and leave (auc_window.h).
  */
 #ifndef STREAMFIT_STREAM_METRICS_H
 #define STREAMFIT_STREAM_METRICS_H
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "auc_window.h"
 #include "streamfit.h"
 
 #define SF_AUC_BINS 1000
@@ -29,6 +31,7 @@ typedef struct sf_stream_metrics {
     /* window ring: y (class index or value) and the K probabilities or the prediction */
     double *ring_y, *ring_p;
     size_t ring_head, ring_count;
+    sf_auc_window auc_window; /* binary: the window's AUC */
 } sf_stream_metrics;
 
 sf_status sf_stream_metrics_init(sf_stream_metrics *m, size_t K, size_t window);

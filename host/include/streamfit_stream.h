@@ -61,8 +61,10 @@ typedef struct sf_stream_batch_metrics {
     size_t batch_rows;     /* rows in this batch */
     uint64_t rows_total;   /* rows read (warm-up included), a resumed run's included */
     uint64_t rows_skipped; /* bad records so far */
-    double latency_p50_ms; /* record arrival -> prediction handed out, this batch */
-    double latency_p99_ms; /* (NaN when the batch had no rows) */
+    double latency_p50_ms; /* end to end: the record's Kafka timestamp (other sources: */
+    double latency_p99_ms; /* its arrival) -> prediction handed out, this batch (NaN: no rows) */
+    double processing_ms;  /* this batch: complete -> predictions handed out */
+    uint64_t rows_lost;    /* records deleted upstream before they were read, so far */
     double throughput_rps; /* rows per second since this run started */
     double time_s;         /* wall clock, seconds since the epoch */
     size_t n_classes;      /* 0 for least squares */
@@ -87,18 +89,27 @@ typedef struct sf_stream_progress {
 /* Counters that another thread may read while the run goes. */
 typedef struct sf_stream_counters {
     uint64_t rows_total, rows_skipped, batches;
-    bool warming_up; /* no model yet */
-    bool resumed;    /* this run continued from a checkpoint */
-    bool running;    /* sf_stream_run has not returned yet */
+    uint64_t rows_lost; /* deleted upstream before they were read (continue_on_lag_loss) */
+    bool warming_up;    /* no model yet */
+    bool resumed;       /* this run continued from a checkpoint */
+    bool running;       /* sf_stream_run has not returned yet */
 } sf_stream_counters;
 
 typedef struct sf_stream_options {
     /* source */
-    const char *source;            /* kafka://H:P[,H:P]/TOPIC | file:PATH | dir:PATH | stdin */
-    const char *group;             /* Kafka consumer group (NULL: assign all partitions) */
-    const char *start;             /* earliest | latest | committed (NULL: earliest) */
-    const char *const *kafka_conf; /* NULL-terminated key, value, ... for sources and sinks */
-    bool follow;                   /* file:/stdin: wait for more data at the end */
+    const char *source;               /* kafka://H:P[,H:P]/TOPIC | file:PATH | dir:PATH | stdin */
+    const char *group;                /* Kafka consumer group (NULL: assign all partitions) */
+    const char *start;                /* earliest | latest | committed (NULL: earliest) */
+    const char *const *kafka_conf;    /* NULL-terminated key, value, ...: every Kafka client
+                                       * the key applies to (librdkafka's property table) */
+    const char *const *consumer_conf; /* the same for the consumer only */
+    const char *const *producer_conf; /* the same for the output producers only */
+    /* Records deleted upstream before they were read (a consumer behind the
+     * topic's retention) are always logged at once and counted; false (the
+     * default): the run then stops after checkpointing with SF_ERR_DATA_LOST;
+     * true: it goes on after them. */
+    bool continue_on_lag_loss;
+    bool follow; /* file:/stdin: wait for more data at the end */
 
     /* records */
     sf_record_format format;
@@ -112,22 +123,23 @@ typedef struct sf_stream_options {
     /* learning */
     sf_fit_params fit;
     size_t batch_rows;   /* most rows per micro-batch (default 65536) */
-    int64_t batch_ms;    /* a batch closes this long after its first record (default 1000) */
+    int64_t batch_ms;    /* a batch closes this long after its first record (default 10) */
     size_t warmup_rows;  /* rows of the exact warm-up fit (default 10000) */
     int64_t warmup_ms;   /* or the warm-up ends this long after its first row (0: no) */
     size_t refit_every;  /* classifiers: exact refit every N batches (0: never) */
     size_t refit_window; /* rows kept for the refit */
 
     /* outputs (NULL: none) */
-    const char *predictions;    /* kafka://…/T | file:PATH | stdout */
-    bool predictions_json;      /* JSON objects instead of CSV lines */
-    const char *metrics_out;    /* path: one JSON line per batch (appended on resume) */
-    size_t window;              /* sliding-window metrics size (default 10000) */
-    const char *model_out;      /* path of the model file */
-    size_t save_every;          /* write the model file every N batches (default 100) */
-    const char *dead_letter;    /* kafka://…/T | file:PATH: bad records with reason */
-    const char *checkpoint_dir; /* checkpoints (and resume from them) */
-    size_t checkpoint_every;    /* batches (default 1) */
+    const char *predictions;        /* kafka://…/T | file:PATH | stdout */
+    bool predictions_json;          /* JSON objects instead of CSV lines */
+    size_t predictions_per_message; /* Kafka: lines per message, keyless when > 1 (0, 1: one) */
+    const char *metrics_out;        /* path: one JSON line per batch (appended on resume) */
+    size_t window;                  /* sliding-window metrics size (default 10000) */
+    const char *model_out;          /* path of the model file */
+    size_t save_every;              /* write the model file every N batches (default 100) */
+    const char *dead_letter;        /* kafka://…/T | file:PATH: bad records with reason */
+    const char *checkpoint_dir;     /* checkpoints (and resume from them) */
+    size_t checkpoint_every;        /* batches (default 1) */
 
     /* limits: 0 means none */
     uint64_t max_rows;

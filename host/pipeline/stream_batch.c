@@ -25,11 +25,11 @@ static sf_status batch_reserve(sf_batch *b, size_t d, size_t cap)
     b->cap = cap;
     b->X = realloc(b->X, sizeof(double) * (cap * d + 1));
     b->y = realloc(b->y, sizeof(double) * (cap + 1));
-    b->arrival_us = realloc(b->arrival_us, sizeof(int64_t) * (cap + 1));
+    b->origin_us = realloc(b->origin_us, sizeof(int64_t) * (cap + 1));
     b->pos = realloc(b->pos, sizeof(sf_record_pos) * (cap + 1));
     b->key_off = realloc(b->key_off, sizeof(size_t) * (cap + 1));
     b->key_len = realloc(b->key_len, sizeof(size_t) * (cap + 1));
-    bool ok = b->X && b->y && b->arrival_us && b->pos && b->key_off && b->key_len;
+    bool ok = b->X && b->y && b->origin_us && b->pos && b->key_off && b->key_len;
     return ok ? SF_OK : SF_ERR_NO_MEMORY;
 }
 
@@ -97,6 +97,16 @@ static bool map_label(const sf_run *r, double *y, char *why, size_t whylen)
     return true;
 }
 
+/* When the record entered the pipeline, on CLOCK_MONOTONIC: its Kafka
+ * timestamp where it has one (never after its arrival: clocks of other
+ * hosts), else its arrival. */
+static int64_t origin_of(const sf_run *r, const sf_record *rec)
+{
+    if (rec->timestamp_ms < 0) return rec->arrival_us;
+    int64_t t = rec->timestamp_ms * 1000 - r->clock_delta_us;
+    return t < rec->arrival_us ? t : rec->arrival_us;
+}
+
 static sf_status take_record(sf_run *r, const sf_record *rec)
 {
     sf_batch *b = &r->batch;
@@ -114,7 +124,7 @@ static sf_status take_record(sf_run *r, const sf_record *rec)
         return r->o->fail_on_error ? SF_ERR_PARSE : SF_OK;
     }
     b->y[b->rows] = y;
-    b->arrival_us[b->rows] = rec->arrival_us;
+    b->origin_us[b->rows] = origin_of(r, rec);
     b->pos[b->rows] = rec->pos;
     if (b->rows == 0) b->first_us = rec->arrival_us;
     st = keep_key(b, b->rows, rec);
@@ -128,6 +138,7 @@ sf_status sf_run_fill_batch(sf_run *r)
     sf_batch *b = &r->batch;
     b->rows = 0;
     b->keys_len = 0;
+    r->clock_delta_us = sf_clock_wall_us() - sf_clock_mono_us();
     size_t cap = o->batch_rows;
     if (!r->trainer && o->warmup_rows > r->warm_rows && o->warmup_rows - r->warm_rows < cap)
         cap = o->warmup_rows - r->warm_rows; /* the warm-up ends where it says */
@@ -143,11 +154,16 @@ sf_status sf_run_fill_batch(sf_run *r)
         if (b->rows > 0) {
             int64_t left_us = b->first_us + o->batch_ms * 1000 - sf_clock_mono_us();
             if (left_us <= 0) break;
-            if (left_us / 1000 < timeout) timeout = (int)(left_us / 1000);
+            /* rounded up: a wait of 0 with time left would spin */
+            if ((left_us + 999) / 1000 < timeout) timeout = (int)((left_us + 999) / 1000);
         }
         size_t want = cap - b->rows < SF_POLL_MAX ? cap - b->rows : SF_POLL_MAX, n = 0;
         bool eof = false;
         sf_status st = r->source->ops->poll(r->source, r->recs, want, timeout, &n, &eof);
+        if (st == SF_ERR_DATA_LOST) { /* reported by `lost`: finish this batch, then stop */
+            r->lost_stop = true;
+            break;
+        }
         if (st != SF_OK) {
             if (!r->err[0]) snprintf(r->err, sizeof r->err, "source: %s", sf_strerror(st));
             return st;
@@ -162,6 +178,7 @@ sf_status sf_run_fill_batch(sf_run *r)
         }
         if (n == 0 && b->rows == 0) break; /* nothing arrived: let the loop look around */
     }
+    b->closed_us = sf_clock_mono_us();
     return SF_OK;
 }
 

@@ -146,7 +146,12 @@ sf_status sf_stream_demo_start(sf_stream_demo *demo, sf_stream_options *o, const
     snprintf(sink_uri, sizeof sink_uri, "kafka://%s/%s", sf_broker_bootstrap(demo->broker),
              DEMO_TOPIC);
     snprintf(demo->uri, sizeof demo->uri, "%s", sink_uri);
-    st = sf_sink_open(sink_uri, NULL, &demo->feed_sink, err, errlen);
+    /* The feed batches like a typical producer (librdkafka's linger.ms 5):
+     * the development broker serves one message set per partition and
+     * fetch, so sets of a millisecond would cap what a consumer can read. */
+    static const char *const feed_conf[] = {"linger.ms", "5", NULL};
+    sf_kafka_settings feed = {.own = feed_conf};
+    st = sf_sink_open(sink_uri, &feed, &demo->feed_sink, err, errlen);
     if (st != SF_OK) return st;
     if (pthread_create(&demo->feed_thread, NULL, feed_main, demo) != 0) {
         snprintf(err, errlen, "cannot start the feed thread");

@@ -26,7 +26,7 @@ void sf_stream_options_init(sf_stream_options *o)
     o->format = SF_RECORD_CSV;
     o->header = true;
     o->batch_rows = 65536;
-    o->batch_ms = 1000;
+    o->batch_ms = 10; /* real time: a record waits at most this long for its batch */
     o->warmup_rows = 10000;
     o->window = 10000;
     o->save_every = 100;
@@ -45,7 +45,7 @@ static bool should_stop(const sf_run *r)
 {
     if (sf_run_stop_requested(r)) return true;
     if (r->o->max_rows && r->rows_total >= r->o->max_rows) return true;
-    return out_of_time(r) || r->eof;
+    return out_of_time(r) || r->eof || r->lost_stop;
 }
 
 static sf_status warmup_step(sf_run *r)
@@ -101,6 +101,7 @@ static void publish_locked(sf_run *r, bool running)
     r->published.rows_total = r->rows_total;
     r->published.rows_skipped = r->rows_skipped;
     r->published.batches = r->batches;
+    r->published.rows_lost = r->rows_lost;
     r->published.warming_up = r->trainer == NULL;
     r->published.resumed = r->resumed;
     r->published.running = running;
@@ -213,8 +214,13 @@ sf_status sf_stream_run(sf_stream *r)
         sf_run_progress(r, false);
     }
     if (st == SF_OK) st = run_finish(r);
+    if (r->n_lost && r->trainer) { /* losses not in a metrics line yet */
+        r->batch.rows = 0;
+        sf_run_write_metrics(r);
+    }
     sf_status fst = sf_run_flush(r);
     if (st == SF_OK) st = fst;
+    if (st == SF_OK && r->lost_stop) st = sf_run_lost_error(r); /* after the checkpoint */
     sf_run_progress(r, true);
     if (st != SF_OK && !r->err[0]) snprintf(r->err, sizeof r->err, "%s", sf_strerror(st));
     publish(r, false);

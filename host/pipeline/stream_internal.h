@@ -18,6 +18,8 @@
 #include <stdio.h>
 
 #include "clock.h"
+#include "latency_histogram.h"
+#include "prediction_format.h"
 #include "record.h"
 #include "sink.h"
 #include "source.h"
@@ -28,13 +30,14 @@
 typedef struct sf_batch {
     size_t rows, cap, d;
     double *X, *y;
-    int64_t *arrival_us;
+    int64_t *origin_us; /* CLOCK_MONOTONIC: the record's Kafka timestamp, else its arrival */
     sf_record_pos *pos;
     char *keys; /* arena of the records' keys */
     size_t keys_len, keys_cap;
     size_t *key_off; /* per row: offset in keys, or SIZE_MAX for none */
     size_t *key_len;
-    int64_t first_us; /* when the first record of the batch arrived */
+    int64_t first_us;  /* when the first record of the batch arrived */
+    int64_t closed_us; /* when the batch was complete */
 } sf_batch;
 
 /* The handle: what the run's thread owns, plus what other threads may touch
@@ -73,7 +76,20 @@ struct sf_stream {
     size_t ring_head, ring_count;
     /* predictions of the current batch */
     double *pred, *proba;
-    double *lat_ms;
+    sf_prediction_text pred_text;
+    /* end-to-end latency (origin to predictions handed out), per batch and run */
+    sf_latency_histogram lat_batch, lat_run;
+    double last_processing_ms;
+    int64_t clock_delta_us; /* CLOCK_REALTIME - CLOCK_MONOTONIC, for Kafka timestamps */
+    /* records lost upstream (source.h's `lost`) */
+    uint64_t rows_lost;
+    struct {
+        int32_t partition;
+        int64_t first, count;
+    } lost[8]; /* since the last metrics line (the first 8) */
+    size_t n_lost;
+    char lost_first[160]; /* the first loss, for the final message */
+    bool lost_stop;       /* stop after this batch: records were lost */
     /* counters */
     uint64_t rows_total, rows_skipped, batches, bad_shown;
     int64_t start_us, last_progress_us;
@@ -101,6 +117,7 @@ sf_status sf_run_flush(sf_run *r);
 sf_status sf_run_open(sf_run *r);
 void sf_run_close(sf_run *r);
 void sf_run_progress(sf_run *r, bool final);
+sf_status sf_run_lost_error(sf_run *r);
 
 /* stream_batch.c */
 sf_status sf_run_fill_batch(sf_run *r);

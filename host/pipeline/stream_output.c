@@ -13,62 +13,64 @@
 
 /* ---- predictions ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static size_t format_prediction(const sf_run *r, size_t i, char *buf, size_t len)
-{
-    const sf_batch *b = &r->batch;
-    size_t K = r->K, n = 0;
-    if (!r->o->predictions_json) {
-        n = (size_t)snprintf(buf, len, "%.10g", r->pred[i]);
-        for (size_t k = 0; K && k < K && n < len; k++)
-            n += (size_t)snprintf(buf + n, len - n, ",%.6g", r->proba[i * K + k]);
-        return n < len ? n : len - 1;
-    }
-    n = (size_t)snprintf(buf, len, "{\"prediction\":%.10g", r->pred[i]);
-    if (K && n < len) {
-        n += (size_t)snprintf(buf + n, len - n, ",\"proba\":[");
-        for (size_t k = 0; k < K && n < len; k++)
-            n += (size_t)snprintf(buf + n, len - n, k ? ",%.6g" : "%.6g", r->proba[i * K + k]);
-        if (n < len) n += (size_t)snprintf(buf + n, len - n, "]");
-    }
-    const sf_record_pos *p = &b->pos[i];
-    if (n < len && p->partition >= 0)
-        n += (size_t)snprintf(buf + n, len - n, ",\"partition\":%d,\"offset\":%lld}",
-                              (int)p->partition, (long long)p->offset);
-    else if (n < len)
-        n += (size_t)snprintf(buf + n, len - n, ",\"line\":%llu}", (unsigned long long)p->line);
-    return n < len ? n : len - 1;
-}
-
+/* One buffer for the batch's predictions, handed to the sink in one call;
+ * then the batch's end-to-end latencies (origin to now) and processing time. */
 sf_status sf_run_write_predictions(sf_run *r)
 {
     sf_batch *b = &r->batch;
-    char line[4096];
     sf_status st = SF_OK;
-    for (size_t i = 0; r->predictions && st == SF_OK && i < b->rows; i++) {
-        size_t n = format_prediction(r, i, line, sizeof line);
-        const char *key = b->key_off[i] == SIZE_MAX ? NULL : b->keys + b->key_off[i];
-        st = sf_sink_write(r->predictions, key, b->key_len[i], line, n);
+    if (r->predictions && b->rows) {
+        sf_prediction_rows rows = {.rows = b->rows,
+                                   .K = r->K,
+                                   .pred = r->pred,
+                                   .proba = r->K ? r->proba : NULL,
+                                   .pos = b->pos,
+                                   .json = r->o->predictions_json};
+        size_t per = r->o->predictions_per_message, n = b->rows;
+        st = sf_prediction_format(&r->pred_text, &rows);
+        if (st == SF_OK && per > 1) n = sf_prediction_text_group(&r->pred_text, b->rows, per);
+        if (st == SF_OK)
+            st = sf_sink_write_batch(r->predictions, r->pred_text.text, r->pred_text.len,
+                                     r->pred_text.off, r->pred_text.len_of,
+                                     per > 1 ? NULL : b->keys, b->key_off, b->key_len, n);
     }
-    /* Latency: from the record's arrival to its prediction being handed out. */
-    double *lat = realloc(r->lat_ms, sizeof(double) * (b->rows + 1));
-    if (!lat) return SF_ERR_NO_MEMORY;
-    r->lat_ms = lat;
     int64_t now = sf_clock_mono_us();
-    for (size_t i = 0; i < b->rows; i++)
-        lat[i] = (double)(now - b->arrival_us[i]) / 1000.0;
-    qsort(lat, b->rows, sizeof(double), cmp_double);
-    r->last_p50 = b->rows ? lat[(b->rows - 1) / 2] : NAN;
-    r->last_p99 = b->rows ? lat[(size_t)((double)(b->rows - 1) * 0.99)] : NAN;
+    sf_latency_histogram_reset(&r->lat_batch);
+    for (size_t i = 0; i < b->rows; i++) {
+        sf_latency_histogram_add(&r->lat_batch, now - b->origin_us[i]);
+        sf_latency_histogram_add(&r->lat_run, now - b->origin_us[i]);
+    }
+    r->last_p50 = b->rows ? (double)sf_latency_histogram_quantile(&r->lat_batch, 0.5) / 1000 : NAN;
+    r->last_p99 = b->rows ? (double)sf_latency_histogram_quantile(&r->lat_batch, 0.99) / 1000 : NAN;
+    r->last_processing_ms = (double)(now - b->closed_us) / 1000;
     if (st != SF_OK && !r->err[0])
         snprintf(r->err, sizeof r->err, "cannot write predictions: %s",
                  sf_sink_error(r->predictions));
     return st;
+}
+
+static void write_latency(FILE *f, const char *name, const sf_latency_histogram *h)
+{
+    if (h->total == 0) {
+        fprintf(f, "\"%s\":null,", name);
+        return;
+    }
+    fprintf(f, "\"%s\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"rows\":%llu},", name,
+            (double)sf_latency_histogram_quantile(h, 0.5) / 1000,
+            (double)sf_latency_histogram_quantile(h, 0.99) / 1000, (double)h->max_us / 1000,
+            (unsigned long long)h->total);
+}
+
+/* Records lost since the last line: the total, and where. */
+static void write_lost(sf_run *r, FILE *f)
+{
+    fprintf(f, "\"rows_lost\":%llu,\"lost\":[", (unsigned long long)r->rows_lost);
+    for (size_t i = 0; i < r->n_lost; i++)
+        fprintf(f, "%s{\"partition\":%d,\"first\":%lld,\"last\":%lld,\"count\":%lld}", i ? "," : "",
+                (int)r->lost[i].partition, (long long)r->lost[i].first,
+                (long long)(r->lost[i].first + r->lost[i].count - 1), (long long)r->lost[i].count);
+    fputs("],", f);
+    r->n_lost = 0;
 }
 
 /* ---- metrics ---- */
@@ -86,12 +88,26 @@ void sf_run_write_metrics(sf_run *r)
     uint64_t rows_run = r->rows_total - r->rows_at_start;
     double now = sf_clock_wall_s();
     double rps = secs > 0 ? (double)rows_run / secs : 0.0;
+    /* latency_ms: end to end (the record's Kafka timestamp, or its arrival,
+     * to its prediction handed to the sink), this batch; latency_run_ms: the
+     * same since the run started; processing_ms: batch complete to handed out. */
     fprintf(f,
             "{\"time\":%.3f,\"batch\":%llu,\"batch_rows\":%zu,\"rows_total\":%llu,"
-            "\"rows_skipped\":%llu,\"latency_ms\":{\"p50\":%.3f,\"p99\":%.3f},"
-            "\"throughput_rps\":%.1f,\"metrics\":{\"batch\":",
+            "\"rows_skipped\":%llu,",
             now, (unsigned long long)r->batches, r->batch.rows, (unsigned long long)r->rows_total,
-            (unsigned long long)r->rows_skipped, r->last_p50, r->last_p99, rps);
+            (unsigned long long)r->rows_skipped);
+    bool rows = r->batch.rows > 0;
+    if (rows)
+        write_latency(f, "latency_ms", &r->lat_batch);
+    else
+        fputs("\"latency_ms\":null,", f);
+    write_latency(f, "latency_run_ms", &r->lat_run);
+    if (rows && isfinite(r->last_processing_ms))
+        fprintf(f, "\"processing_ms\":%.3f,", r->last_processing_ms);
+    else
+        fputs("\"processing_ms\":null,", f);
+    write_lost(r, f);
+    fprintf(f, "\"throughput_rps\":%.1f,\"metrics\":{\"batch\":", rps);
     sf_stream_metrics_write_batch(r->K, r->batch.y, r->pred, r->proba, r->batch.rows, f);
     fputs(",\"window\":", f);
     sf_stream_metrics_write_window(&r->metrics, f);
@@ -121,6 +137,8 @@ void sf_run_write_metrics(sf_run *r)
         .rows_skipped = r->rows_skipped,
         .latency_p50_ms = r->last_p50,
         .latency_p99_ms = r->last_p99,
+        .processing_ms = rows ? r->last_processing_ms : NAN,
+        .rows_lost = r->rows_lost,
         .throughput_rps = rps,
         .time_s = now,
         .n_classes = r->K,

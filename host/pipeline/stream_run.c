@@ -19,6 +19,41 @@ static bool is_classifier(const sf_stream_options *o)
 
 static void notice(void *user, const char *msg) { sf_run_log(user, SF_LOG_INFO, "%s", msg); }
 
+/* Records the source can no longer read: logged at once (as an error, so
+ * that even a quiet front end says it), counted, and listed in the next
+ * metrics line. */
+static void lost(void *user, int32_t partition, int64_t first, int64_t count)
+{
+    sf_run *r = user;
+    sf_run_log(r, SF_LOG_ERROR,
+               "partition %d: offsets %lld..%lld (%lld records) were deleted upstream before they "
+               "were read%s",
+               (int)partition, (long long)first, (long long)(first + count - 1), (long long)count,
+               r->o->continue_on_lag_loss ? "; going on after them"
+                                          : "; stopping after this batch");
+    r->rows_lost += (uint64_t)count;
+    if (!r->lost_first[0])
+        snprintf(r->lost_first, sizeof r->lost_first,
+                 "partition %d: offsets %lld..%lld (%lld records)", (int)partition,
+                 (long long)first, (long long)(first + count - 1), (long long)count);
+    if (r->n_lost < sizeof r->lost / sizeof r->lost[0]) {
+        r->lost[r->n_lost].partition = partition;
+        r->lost[r->n_lost].first = first;
+        r->lost[r->n_lost].count = count;
+        r->n_lost++;
+    }
+    if (!r->o->continue_on_lag_loss) r->lost_stop = true;
+}
+
+sf_status sf_run_lost_error(sf_run *r)
+{
+    snprintf(r->err, sizeof r->err,
+             "%llu records were lost before they were read (%s%s: deleted upstream, the consumer "
+             "fell behind the source's retention); stopped after checkpointing",
+             (unsigned long long)r->rows_lost, r->lost_first, r->n_lost > 1 ? ", ..." : "");
+    return SF_ERR_DATA_LOST;
+}
+
 static sf_status parse_classes(sf_run *r)
 {
     const sf_stream_options *o = r->o;
@@ -107,15 +142,21 @@ sf_status sf_run_open(sf_run *r)
     so.resume = r->source_resume;
     so.notice = notice;
     so.notice_user = r;
+    so.kafka_conf_own = o->consumer_conf;
+    so.lost = lost;
+    so.continue_on_loss = o->continue_on_lag_loss;
+    /* an empty fetch waits a fraction of the batch budget */
+    so.fetch_wait_ms = o->batch_ms >= 400 ? 100 : o->batch_ms >= 8 ? (int)(o->batch_ms / 4) : 1;
     if (st == SF_OK && !o->source) {
         snprintf(r->err, sizeof r->err, "no source given");
         st = SF_ERR_INVALID_ARGUMENT;
     }
     if (st == SF_OK) st = sf_source_open(&so, &r->source, r->err, sizeof r->err);
+    sf_kafka_settings producer = {.shared = o->kafka_conf, .own = o->producer_conf};
     if (st == SF_OK && o->predictions)
-        st = sf_sink_open(o->predictions, o->kafka_conf, &r->predictions, r->err, sizeof r->err);
+        st = sf_sink_open(o->predictions, &producer, &r->predictions, r->err, sizeof r->err);
     if (st == SF_OK && o->dead_letter)
-        st = sf_sink_open(o->dead_letter, o->kafka_conf, &r->dead_letter, r->err, sizeof r->err);
+        st = sf_sink_open(o->dead_letter, &producer, &r->dead_letter, r->err, sizeof r->err);
     if (st == SF_OK && o->metrics_out) {
         r->metrics_file = fopen(o->metrics_out, r->resumed ? "a" : "w");
         if (!r->metrics_file) {
@@ -126,7 +167,9 @@ sf_status sf_run_open(sf_run *r)
     }
     if (st == SF_OK) r->recs = malloc(sizeof(sf_record) * 4096);
     if (st == SF_OK && !r->recs) st = SF_ERR_NO_MEMORY;
-    r->last_p50 = r->last_p99 = NAN;
+    r->last_p50 = r->last_p99 = r->last_processing_ms = NAN;
+    sf_latency_histogram_reset(&r->lat_batch);
+    sf_latency_histogram_reset(&r->lat_run);
     return st;
 }
 
@@ -168,7 +211,7 @@ void sf_run_close(sf_run *r)
     sf_batch *b = &r->batch;
     free(b->X);
     free(b->y);
-    free(b->arrival_us);
+    free(b->origin_us);
     free(b->pos);
     free(b->keys);
     free(b->key_off);
@@ -182,7 +225,7 @@ void sf_run_close(sf_run *r)
     free(r->ring_y);
     free(r->pred);
     free(r->proba);
-    free(r->lat_ms);
+    sf_prediction_text_free(&r->pred_text);
     free(r->source_resume);
     free(r->pending_json);
     r->pending_json = NULL;
@@ -194,6 +237,6 @@ void sf_run_close(sf_run *r)
     memset(b, 0, sizeof *b);
     r->recs = NULL;
     r->warm_X = r->warm_y = r->ring_X = r->ring_y = NULL;
-    r->pred = r->proba = r->lat_ms = NULL;
+    r->pred = r->proba = NULL;
     r->source_resume = NULL;
 }

@@ -8,17 +8,27 @@
 
 #include <stddef.h>
 
+#include "kafka_conf.h"
 #include "streamfit.h"
 
 typedef struct sf_sink sf_sink;
 
 /* uri: kafka://HOST:PORT[,HOST:PORT]/TOPIC | file:PATH | stdout.
- * kafka_conf: NULL-terminated key, value, ... pairs passed to librdkafka. */
-sf_status sf_sink_open(const char *uri, const char *const *kafka_conf, sf_sink **out, char *err,
+ * kafka: the user's librdkafka settings (kafka_conf.h), or NULL. */
+sf_status sf_sink_open(const char *uri, const sf_kafka_settings *kafka, sf_sink **out, char *err,
                        size_t errlen);
 /* One record: a Kafka message (key may be NULL) or `value` plus a newline. */
 sf_status sf_sink_write(sf_sink *s, const char *key, size_t key_len, const char *value,
                         size_t value_len);
+/* A batch of n records in one buffer: record i is text[off[i]] .. (len[i]
+ * bytes), each followed by a '\n' inside `text` (text_len bytes in all);
+ * its key is keys[key_off[i]] .. (key_len[i] bytes), or none where key_off[i]
+ * is SIZE_MAX (keys may be NULL: no keys). Kafka takes the batch in one call
+ * (rd_kafka_produce_batch); a file gets the buffer as it is and is flushed
+ * (not synced), so that each batch is visible to readers at once. */
+sf_status sf_sink_write_batch(sf_sink *s, const char *text, size_t text_len, const size_t *off,
+                              const size_t *len, const char *keys, const size_t *key_off,
+                              const size_t *key_len, size_t n);
 /* Wait until everything written is delivered (Kafka) or flushed (files). */
 sf_status sf_sink_flush(sf_sink *s, int timeout_ms);
 void sf_sink_destroy(sf_sink *s);

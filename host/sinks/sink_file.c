@@ -1,8 +1,9 @@
 /*
  * sink_file.c — outputs appended to a file (file:PATH) or written to stdout:
- * one line per record, buffered; flush() pushes the buffer out and, for a
- * file, fsyncs it so a checkpoint taken afterwards never refers to output
- * that a crash could lose.
+ * one line per record, buffered; a batch of lines goes out at once
+ * (write_text, then the buffer is pushed to the file so readers see each
+ * batch); flush() pushes the buffer out and, for a file, fsyncs it so a checkpoint taken afterwards
+ * never refers to output that a crash could lose.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +17,7 @@
 typedef struct sink_file sink_file;
 sf_status sf_sink_file_open(const char *path, sink_file **out, char *err, size_t errlen);
 sf_status sf_sink_file_write(sink_file *s, const char *value, size_t value_len);
+sf_status sf_sink_file_write_text(sink_file *s, const char *text, size_t len);
 sf_status sf_sink_file_flush(sink_file *s);
 const char *sf_sink_file_error(const sink_file *s);
 void sf_sink_file_destroy(sink_file *s);
@@ -67,6 +69,14 @@ sf_status sf_sink_file_write(sink_file *s, const char *value, size_t value_len)
     if (ferror(s->f)) return SF_ERR_IO;
     if (value_len && fwrite(value, 1, value_len, s->f) != value_len) return failed(s, "write to");
     if (putc('\n', s->f) == EOF) return failed(s, "write to");
+    return SF_OK;
+}
+
+sf_status sf_sink_file_write_text(sink_file *s, const char *text, size_t len)
+{
+    if (ferror(s->f)) return SF_ERR_IO;
+    if (len && fwrite(text, 1, len, s->f) != len) return failed(s, "write to");
+    if (fflush(s->f) != 0) return failed(s, "write to");
     return SF_OK;
 }
 

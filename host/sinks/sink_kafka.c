@@ -1,6 +1,7 @@
 /*
  * sink_kafka.c — outputs to a Kafka topic (librdkafka producer): one message
- * per record, the value copied, the key passed through. Nothing is dropped:
+ * per record, the value copied, the key passed through; a batch of records
+ * goes in with one rd_kafka_produce_batch call. Nothing is dropped:
  * when librdkafka's local queue is full, write() serves delivery reports and
  * retries; messages that cannot be delivered (after message.timeout.ms) are
  * counted and turn the next write() or flush() into SF_ERR_IO.
@@ -8,17 +9,20 @@
 #ifdef STREAMFIT_HAVE_KAFKA
 
 #include <librdkafka/rdkafka.h>
-
-#include "kafka_conf_error.h"
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kafka_conf.h"
 #include "streamfit.h"
 
 typedef struct sink_kafka sink_kafka;
-sf_status sf_sink_kafka_open(const char *spec, const char *const *kafka_conf, sink_kafka **out,
+sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, sink_kafka **out,
                              char *err, size_t errlen);
+sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_t *off,
+                                    const size_t *len, const char *keys, const size_t *key_off,
+                                    const size_t *key_len, size_t n);
 sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
                               size_t value_len);
 sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms);
@@ -33,6 +37,8 @@ struct sink_kafka {
     rd_kafka_topic_t *rkt;
     char *topic;
     unsigned writes;
+    rd_kafka_message_t *msgs; /* a batch for rd_kafka_produce_batch */
+    size_t msgs_cap;
     uint64_t failed;      /* delivery failures */
     char last_issue[256]; /* the latest broker trouble, to explain a failure */
     char error[768];
@@ -71,16 +77,7 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
     (void)buf;
 }
 
-static bool conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
-                     size_t errlen)
-{
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) == RD_KAFKA_CONF_OK) return true;
-    sf_kafka_conf_error(err, errlen, "kafka: -X", key, value, errstr);
-    return false;
-}
-
-sf_status sf_sink_kafka_open(const char *spec, const char *const *kafka_conf, sink_kafka **out,
+sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, sink_kafka **out,
                              char *err, size_t errlen)
 {
     const char *slash = strchr(spec, '/');
@@ -96,21 +93,10 @@ sf_status sf_sink_kafka_open(const char *spec, const char *const *kafka_conf, si
         free(s);
         return SF_ERR_NO_MEMORY;
     }
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    bool ok = conf_set(conf, "client.id", "streamfit", err, errlen) &&
-              conf_set(conf, "linger.ms", "5", err, errlen);
-    for (size_t i = 0; ok && kafka_conf && kafka_conf[i]; i += 2) {
-        if (!kafka_conf[i + 1]) {
-            snprintf(err, errlen, "kafka: -X %s has no value", kafka_conf[i]);
-            ok = false;
-        } else {
-            ok = conf_set(conf, kafka_conf[i], kafka_conf[i + 1], err, errlen);
-        }
-    }
-    ok = ok && conf_set(conf, "bootstrap.servers", brokers, err, errlen);
+    const char *fixed[] = {"bootstrap.servers", brokers, NULL};
+    rd_kafka_conf_t *conf = sf_kafka_conf_build(SF_KAFKA_PRODUCER, NULL, kafka, fixed, err, errlen);
     free(brokers);
-    if (!ok) {
-        rd_kafka_conf_destroy(conf);
+    if (!conf) {
         sf_sink_kafka_destroy(s);
         return SF_ERR_INVALID_ARGUMENT;
     }
@@ -159,6 +145,60 @@ sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, co
     return s->failed ? SF_ERR_IO : SF_OK;
 }
 
+static sf_status reserve_msgs(sink_kafka *s, size_t n)
+{
+    if (n <= s->msgs_cap) return SF_OK;
+    rd_kafka_message_t *m = realloc(s->msgs, sizeof *m * n);
+    if (!m) return SF_ERR_NO_MEMORY;
+    s->msgs = m;
+    s->msgs_cap = n;
+    return SF_OK;
+}
+
+sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_t *off,
+                                    const size_t *len, const char *keys, const size_t *key_off,
+                                    const size_t *key_len, size_t n)
+{
+    if (s->failed) return SF_ERR_IO;
+    if (n == 0) return SF_OK;
+    if (n > INT_MAX || reserve_msgs(s, n) != SF_OK) return SF_ERR_NO_MEMORY;
+    for (size_t i = 0; i < n; i++) {
+        rd_kafka_message_t *m = &s->msgs[i];
+        memset(m, 0, sizeof *m);
+        m->payload = (void *)(text + off[i]);
+        m->len = len[i];
+        if (keys && key_off[i] != SIZE_MAX) {
+            m->key = (void *)(keys + key_off[i]);
+            m->key_len = key_len[i];
+        }
+    }
+    /* The partitioner runs per message (RD_KAFKA_PARTITION_UA). Messages the
+     * local queue had no room for come back with QUEUE_FULL: serve delivery
+     * reports and send those again, in their order (a record after them in
+     * the same batch may then be delivered first). */
+    size_t left = n;
+    for (;;) {
+        int done = rd_kafka_produce_batch(s->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY,
+                                          s->msgs, (int)left);
+        size_t kept = 0;
+        for (size_t i = 0; done != (int)left && i < left; i++) {
+            rd_kafka_resp_err_t e = s->msgs[i].err;
+            if (!e) continue;
+            if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+                snprintf(s->error, sizeof s->error, "kafka: cannot produce to '%s': %s", s->topic,
+                         rd_kafka_err2str(e));
+                return SF_ERR_IO;
+            }
+            s->msgs[kept] = s->msgs[i];
+            s->msgs[kept++].err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        }
+        left = kept;
+        rd_kafka_poll(s->rk, left ? 10 : 0); /* delivery reports; room when full */
+        if (s->failed) return SF_ERR_IO;
+        if (left == 0) return SF_OK;
+    }
+}
+
 sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms)
 {
     rd_kafka_resp_err_t e = rd_kafka_flush(s->rk, timeout_ms);
@@ -187,6 +227,7 @@ void sf_sink_kafka_destroy(sink_kafka *s)
         rd_kafka_flush(s->rk, SINK_DESTROY_FLUSH_MS);
         rd_kafka_destroy(s->rk);
     }
+    free(s->msgs);
     free(s->topic);
     free(s);
 }

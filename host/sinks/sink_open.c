@@ -11,8 +11,11 @@
 
 /* sink_kafka.c */
 typedef struct sink_kafka sink_kafka;
-sf_status sf_sink_kafka_open(const char *spec, const char *const *kafka_conf, sink_kafka **out,
+sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, sink_kafka **out,
                              char *err, size_t errlen);
+sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_t *off,
+                                    const size_t *len, const char *keys, const size_t *key_off,
+                                    const size_t *key_len, size_t n);
 sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
                               size_t value_len);
 sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms);
@@ -23,6 +26,7 @@ void sf_sink_kafka_destroy(sink_kafka *s);
 typedef struct sink_file sink_file;
 sf_status sf_sink_file_open(const char *path, sink_file **out, char *err, size_t errlen);
 sf_status sf_sink_file_write(sink_file *s, const char *value, size_t value_len);
+sf_status sf_sink_file_write_text(sink_file *s, const char *text, size_t len);
 sf_status sf_sink_file_flush(sink_file *s);
 const char *sf_sink_file_error(const sink_file *s);
 void sf_sink_file_destroy(sink_file *s);
@@ -35,7 +39,7 @@ struct sf_sink {
 /* Why the last failed call failed ("" when none did). Not yet in sink.h. */
 const char *sf_sink_error(const sf_sink *s);
 
-sf_status sf_sink_open(const char *uri, const char *const *kafka_conf, sf_sink **out, char *err,
+sf_status sf_sink_open(const char *uri, const sf_kafka_settings *kafka, sf_sink **out, char *err,
                        size_t errlen)
 {
     if (err && errlen) err[0] = '\0';
@@ -50,9 +54,9 @@ sf_status sf_sink_open(const char *uri, const char *const *kafka_conf, sf_sink *
     sf_status st;
     if (strncmp(uri, "kafka://", 8) == 0) {
 #ifdef STREAMFIT_HAVE_KAFKA
-        st = sf_sink_kafka_open(uri + 8, kafka_conf, &s->kafka, err, errlen);
+        st = sf_sink_kafka_open(uri + 8, kafka, &s->kafka, err, errlen);
 #else
-        (void)kafka_conf;
+        (void)kafka;
         snprintf(err, errlen, "cannot write to '%s': this build has no Kafka support", uri);
         st = SF_ERR_UNSUPPORTED;
 #endif
@@ -89,6 +93,22 @@ sf_status sf_sink_write(sf_sink *s, const char *key, size_t key_len, const char 
     (void)key_len;
 #endif
     return sf_sink_file_write(s->file, value, value_len);
+}
+
+sf_status sf_sink_write_batch(sf_sink *s, const char *text, size_t text_len, const size_t *off,
+                              const size_t *len, const char *keys, const size_t *key_off,
+                              const size_t *key_len, size_t n)
+{
+    if (!s || (n && (!text || !off || !len))) return SF_ERR_INVALID_ARGUMENT;
+#ifdef STREAMFIT_HAVE_KAFKA
+    if (s->kafka)
+        return sf_sink_kafka_write_batch(s->kafka, text, off, len, keys, key_off, key_len, n);
+#else
+    (void)keys;
+    (void)key_off;
+    (void)key_len;
+#endif
+    return sf_sink_file_write_text(s->file, text, text_len);
 }
 
 sf_status sf_sink_flush(sf_sink *s, int timeout_ms)

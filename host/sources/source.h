@@ -62,13 +62,21 @@ struct sf_source {
 };
 
 typedef struct sf_source_options {
-    const char *uri;               /* kafka://H:P[,H:P]/TOPIC | file:PATH | dir:PATH | stdin */
-    const char *group;             /* Kafka consumer group (NULL: assign all partitions) */
-    const char *start;             /* earliest | latest | committed (default earliest) */
-    const char *const *kafka_conf; /* NULL-terminated key, value, key, value, ... (-X) */
-    const char *resume;            /* a state blob from a checkpoint, or NULL */
-    bool follow;                   /* file:/stdin: keep waiting for more at EOF (default false) */
+    const char *uri;                   /* kafka://H:P[,H:P]/TOPIC | file:PATH | dir:PATH | stdin */
+    const char *group;                 /* Kafka consumer group (NULL: assign all partitions) */
+    const char *start;                 /* earliest | latest | committed (default earliest) */
+    const char *const *kafka_conf;     /* NULL-terminated key, value, ... (-X, every client) */
+    const char *const *kafka_conf_own; /* the same, for the consumer only (--consumer-X) */
+    int fetch_wait_ms;                 /* Kafka: longest wait of an empty fetch (0: 100) */
+    const char *resume;                /* a state blob from a checkpoint, or NULL */
+    bool follow; /* file:/stdin: keep waiting for more at EOF (default false) */
     void (*notice)(void *user, const char *msg); /* one-line status reports */
+    /* Records that can no longer be read (Kafka: deleted by retention before
+     * this consumer got to them): `count` records of `partition` from offset
+     * `first` on. Called at once; then poll returns SF_ERR_DATA_LOST after the
+     * records read before, unless continue_on_loss (reading goes on after them). */
+    void (*lost)(void *user, int32_t partition, int64_t first, int64_t count);
+    bool continue_on_loss;
     void *notice_user;
 } sf_source_options;
 

@@ -15,13 +15,25 @@
  * Broker loss is reported once through the notice callback and waited out:
  * the source never gives up and never skips records because of it. Memory is
  * bounded by librdkafka's pre-fetch queue (queued.max.messages.kbytes).
+ *
+ * Records deleted by the broker before they were read (retention, a
+ * consumer fallen behind) are never skipped in silence: librdkafka's
+ * automatic offset reset is turned off (auto.offset.reset=error), so a
+ * partition whose next offset is gone reports it; the source then tells
+ * the `lost` callback which offsets are gone and either stops the run
+ * (SF_ERR_DATA_LOST) or, with continue_on_loss, goes on from the oldest
+ * offset still there.
+ *
+ * Without a group, partitions are assigned only once the metadata names a
+ * leader for each of them (that answer fills librdkafka's metadata cache,
+ * which the assignment's partitions start from): an assignment before that
+ * waits for librdkafka's next metadata refresh, a stall of up to a second.
  */
 #ifdef STREAMFIT_HAVE_KAFKA
 
 #include <inttypes.h>
 #include <librdkafka/rdkafka.h>
 
-#include "kafka_conf_error.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +43,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "kafka_conf.h"
 #include "source.h"
 
 sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, sf_source **out,
@@ -38,6 +51,8 @@ sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, s
 
 #define KAFKA_PROBE_INTERVAL_US 1000000 /* metadata probe while brokers are away */
 #define KAFKA_ASSIGN_RETRY_US 500000    /* metadata retry before the first assignment */
+#define KAFKA_LEADER_RETRY_US 20000     /* ... while a partition's leader is not known yet */
+#define KAFKA_WATERMARK_MS 5000         /* asking for a partition's oldest offset */
 
 typedef struct kpart {
     int64_t next;  /* offset after the last record handed out (or resumed); -1: none */
@@ -69,6 +84,8 @@ typedef struct kafka_source {
     bool failure_reported;
     void (*notice)(void *user, const char *msg);
     void *notice_user;
+    void (*lost)(void *user, int32_t partition, int64_t first, int64_t count);
+    bool continue_on_loss;
 } kafka_source;
 
 static int64_t now_us(void) { return sf_clock_mono_us(); }
@@ -162,8 +179,29 @@ static void on_log(const rd_kafka_t *rk, int level, const char *fac, const char 
         notice(ks, "kafka: %s: %s", fac, buf);
 }
 
+/* "committed": the group's offsets, asked for here so that a committed
+ * offset the broker no longer has is reported as a loss (auto.offset.reset
+ * is "error"); partitions without one start at the earliest offset. */
+static void committed_offsets(kafka_source *ks, rd_kafka_topic_partition_list_t *list)
+{
+    rd_kafka_topic_partition_list_t *ask = rd_kafka_topic_partition_list_copy(list);
+    rd_kafka_resp_err_t e = rd_kafka_committed(ks->rk, ask, KAFKA_WATERMARK_MS);
+    for (int i = 0; i < list->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        int64_t off = !e && !ask->elems[i].err ? ask->elems[i].offset : -1;
+        if (off >= 0) {
+            tp->offset = off;
+            ks->parts[tp->partition].next = off;
+        } else if (!e && !ask->elems[i].err) {
+            tp->offset = RD_KAFKA_OFFSET_BEGINNING; /* nothing committed yet */
+        } /* else: librdkafka asks again itself (RD_KAFKA_OFFSET_STORED) */
+    }
+    rd_kafka_topic_partition_list_destroy(ask);
+}
+
 static void start_offsets(kafka_source *ks, rd_kafka_topic_partition_list_t *list)
 {
+    bool ask_committed = false;
     for (int i = 0; i < list->cnt; i++) {
         rd_kafka_topic_partition_t *tp = &list->elems[i];
         kpart *kp = part_get(ks, tp->partition);
@@ -172,8 +210,10 @@ static void start_offsets(kafka_source *ks, rd_kafka_topic_partition_list_t *lis
             return;
         }
         tp->offset = kp->next >= 0 ? kp->next : ks->start_offset;
+        ask_committed |= tp->offset == RD_KAFKA_OFFSET_STORED;
         kp->assigned = true;
     }
+    if (ask_committed) committed_offsets(ks, list);
 }
 
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t code,
@@ -211,6 +251,13 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t code,
 
 /* ---- assignment without a group ---- */
 
+static bool leaders_known(const struct rd_kafka_metadata_topic *t)
+{
+    for (int i = 0; i < t->partition_cnt; i++)
+        if (t->partitions[i].leader < 0 || t->partitions[i].err) return false;
+    return true;
+}
+
 /* Fetch the topic's metadata; true when it answered (brokers reachable).
  * All topics are asked for: a request naming the topic could create it
  * where brokers auto-create topics, and a consumer must not do that. */
@@ -228,6 +275,8 @@ static bool assign_all(kafka_source *ks, int timeout_ms)
         ks->topic_missing = true;
     } else if (t->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
         fail(ks, SF_ERR_IO, "kafka: topic '%s': %s", ks->topic, rd_kafka_err2str(t->err));
+    } else if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR && !leaders_known(t)) {
+        ks->next_assign_us = now_us() + KAFKA_LEADER_RETRY_US;
     } else if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(t->partition_cnt);
         for (int i = 0; i < t->partition_cnt; i++)
@@ -291,6 +340,87 @@ static void release_held(kafka_source *ks)
     ks->nheld = 0;
 }
 
+/* Restart a partition's fetching at `offset`. After an offset error its
+ * fetcher has stopped and a seek is refused: the partition is assigned
+ * again instead (incrementally where the protocol allows: the other
+ * partitions fetch on; else the whole assignment, from their positions). */
+static bool seek_to(kafka_source *ks, int32_t partition, int64_t offset)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    rd_kafka_topic_partition_list_t *list = NULL;
+    if (ks->group && strcmp(rd_kafka_rebalance_protocol(ks->rk), "EAGER") == 0) {
+        e = rd_kafka_assignment(ks->rk, &list);
+        for (int i = 0; !e && i < list->cnt; i++) {
+            rd_kafka_topic_partition_t *tp = &list->elems[i];
+            const kpart *kp = part_get(ks, tp->partition);
+            tp->offset = tp->partition == partition ? offset
+                         : kp && kp->next >= 0      ? kp->next
+                                                    : ks->start_offset;
+        }
+        if (!e) e = rd_kafka_assign(ks->rk, list);
+    } else {
+        list = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(list, ks->topic, partition)->offset = offset;
+        error = rd_kafka_incremental_unassign(ks->rk, list);
+        if (!error) error = rd_kafka_incremental_assign(ks->rk, list);
+    }
+    if (list) rd_kafka_topic_partition_list_destroy(list);
+    if (!error && !e) return true;
+    fail(ks, SF_ERR_IO, "kafka: partition %d: cannot restart at offset %lld: %s", partition,
+         (long long)offset, error ? rd_kafka_error_string(error) : rd_kafka_err2str(e));
+    if (error) rd_kafka_error_destroy(error);
+    return false;
+}
+
+/* The partition's next offset is not on the broker (auto.offset.reset=error
+ * reports it instead of jumping): find which records are gone and say so. */
+static void offset_gone(kafka_source *ks, const rd_kafka_message_t *m)
+{
+    int32_t p = m->partition;
+    kpart *kp = part_get(ks, p);
+    if (!kp) {
+        fail(ks, SF_ERR_NO_MEMORY, "kafka: out of memory");
+        return;
+    }
+    if (kp->next < 0) { /* "committed" start without a committed offset: the earliest */
+        seek_to(ks, p, RD_KAFKA_OFFSET_BEGINNING);
+        return;
+    }
+    int64_t lo = -1, hi = -1, first = kp->next;
+    rd_kafka_resp_err_t e =
+        rd_kafka_query_watermark_offsets(ks->rk, ks->topic, p, &lo, &hi, KAFKA_WATERMARK_MS);
+    if (e) {
+        fail(ks, SF_ERR_DATA_LOST,
+             "kafka: partition %d: offset %lld is no longer on the broker and its oldest offset "
+             "is unknown (%s)",
+             p, (long long)first, rd_kafka_err2str(e));
+        return;
+    }
+    if (first > hi) {
+        fail(ks, SF_ERR_DATA_LOST,
+             "kafka: partition %d: the broker's log ends at offset %lld, before this consumer's "
+             "position %lld (was the topic deleted and created again?)",
+             p, (long long)hi, (long long)first);
+        return;
+    }
+    if (lo <= first) { /* back in range (a reset seen late): read on from there */
+        seek_to(ks, p, first);
+        return;
+    }
+    if (ks->lost) ks->lost(ks->notice_user, p, first, lo - first);
+    if (ks->continue_on_loss) {
+        kp->next = lo;
+        seek_to(ks, p, lo);
+        return;
+    }
+    fail(ks, SF_ERR_DATA_LOST,
+         "kafka: partition %d: offsets %lld..%lld (%lld records) were deleted by the broker "
+         "before they were read (the consumer fell behind the topic's retention); stopped",
+         p, (long long)first, (long long)lo - 1, (long long)(lo - first));
+    ks->failure_reported = ks->lost != NULL; /* the callback said it already */
+}
+
 /* Turn fetched messages into records; error messages are reported and freed. */
 static size_t take_messages(kafka_source *ks, rd_kafka_message_t **msgs, size_t cnt, sf_record *out,
                             size_t n)
@@ -301,6 +431,9 @@ static size_t take_messages(kafka_source *ks, rd_kafka_message_t **msgs, size_t 
         if (m->err) {
             if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                 /* not a record */
+            } else if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET ||
+                       m->err == RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE) {
+                offset_gone(ks, m);
             } else if (transient(m->err)) {
                 if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
                     m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
@@ -360,8 +493,8 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
     int64_t t0 = now_us();
     if (!ks->group && !ks->assigned_all && ks->failed == SF_OK && t0 >= ks->next_assign_us) {
         int tmo = timeout_ms < 100 ? 100 : timeout_ms > 5000 ? 5000 : timeout_ms;
-        if (assign_all(ks, tmo)) set_up_again(ks);
         ks->next_assign_us = now_us() + KAFKA_ASSIGN_RETRY_US;
+        if (assign_all(ks, tmo)) set_up_again(ks);
     } else if (ks->down && t0 >= ks->next_probe_us) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(ks->rk, 0, NULL, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -371,6 +504,10 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
         ks->next_probe_us = now_us() + KAFKA_PROBE_INTERVAL_US;
     }
     int left = timeout_ms - (int)((now_us() - t0) / 1000);
+    if (!ks->group && !ks->assigned_all) { /* not assigned yet: back in time to retry */
+        int64_t until = (ks->next_assign_us - now_us() + 999) / 1000;
+        if (until < left) left = (int)until;
+    }
     if (left < 0) left = 0;
 
     /* The first message may wait; the rest only takes what is already queued. */
@@ -518,59 +655,46 @@ static sf_status parse_resume(kafka_source *ks, const char *blob, char *err, siz
     return SF_OK;
 }
 
-static bool user_set(const char *const *conf, const char *key)
-{
-    for (size_t i = 0; conf && conf[i] && conf[i + 1]; i += 2)
-        if (strcmp(conf[i], key) == 0) return true;
-    return false;
-}
-
-static bool conf_set(rd_kafka_conf_t *conf, const char *key, const char *value, char *err,
-                     size_t errlen)
-{
-    char errstr[512];
-    if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) == RD_KAFKA_CONF_OK) return true;
-    sf_kafka_conf_error(err, errlen, "kafka: -X", key, value, errstr);
-    return false;
-}
-
 static rd_kafka_conf_t *build_conf(kafka_source *ks, const sf_source_options *opt,
-                                   const char *brokers, const char *start, char *err, size_t errlen)
+                                   const char *brokers, char *err, size_t errlen)
 {
-    rd_kafka_conf_t *conf = rd_kafka_conf_new();
-    char group[128];
-    bool ok = true;
-    /* Defaults the user may override with -X. Without a group a private,
-     * never-committed group id lets the consumer take a manual assignment. */
-    if (!opt->group) {
-        snprintf(group, sizeof group, "streamfit-%ld-%lld", (long)getpid(), (long long)now_us());
-        ok = ok && conf_set(conf, "group.id", group, err, errlen);
-    }
-    ok = ok && conf_set(conf, "client.id", "streamfit", err, errlen);
-    ok = ok && conf_set(conf, "enable.partition.eof", "false", err, errlen);
-    ok = ok && conf_set(conf, "auto.offset.reset",
-                        strcmp(start, "latest") == 0 ? "latest" : "earliest", err, errlen);
-    if (!user_set(opt->kafka_conf, "queued.max.messages.kbytes"))
-        ok = ok && conf_set(conf, "queued.max.messages.kbytes", "65536", err, errlen);
-    ok = ok && conf_set(conf, "log.queue", "true", err, errlen);
-    for (size_t i = 0; ok && opt->kafka_conf && opt->kafka_conf[i]; i += 2) {
-        if (!opt->kafka_conf[i + 1]) {
-            snprintf(err, errlen, "kafka: -X %s has no value", opt->kafka_conf[i]);
-            ok = false;
-            break;
-        }
-        ok = conf_set(conf, opt->kafka_conf[i], opt->kafka_conf[i + 1], err, errlen);
-    }
-    /* What the source's guarantees rest on: not overridable. */
-    ok = ok && conf_set(conf, "bootstrap.servers", brokers, err, errlen);
-    if (opt->group) ok = ok && conf_set(conf, "group.id", opt->group, err, errlen);
-    ok = ok && conf_set(conf, "enable.auto.commit", "false", err, errlen);
-    ok = ok && conf_set(conf, "enable.auto.offset.store", "false", err, errlen);
-    if (!ok) {
-        rd_kafka_conf_destroy(conf);
-        return NULL;
-    }
-    ks->debug_logs = user_set(opt->kafka_conf, "debug");
+    char group[128], fetch_wait[32];
+    /* Without a group a private, never-committed group id lets the consumer
+     * take a manual assignment. An empty fetch waits at most the caller's
+     * budget: the broker holds it that long when nothing is there. */
+    snprintf(group, sizeof group, "streamfit-%ld-%lld", (long)getpid(), (long long)now_us());
+    snprintf(fetch_wait, sizeof fetch_wait, "%d",
+             opt->fetch_wait_ms > 0 ? opt->fetch_wait_ms : 100);
+    const char *defaults[] = {"enable.partition.eof",
+                              "false",
+                              "fetch.wait.max.ms",
+                              fetch_wait,
+                              "topic.metadata.refresh.fast.interval.ms",
+                              "50",
+                              opt->group ? NULL : "group.id",
+                              group,
+                              NULL};
+    /* What the source's guarantees rest on: not overridable. Offsets out of
+     * range are reported, never reset past records in silence. */
+    const char *fixed[] = {"bootstrap.servers",
+                           brokers,
+                           "enable.auto.commit",
+                           "false",
+                           "enable.auto.offset.store",
+                           "false",
+                           "auto.offset.reset",
+                           "error",
+                           "log.queue",
+                           "true",
+                           opt->group ? "group.id" : NULL,
+                           opt->group,
+                           NULL};
+    sf_kafka_settings user = {.shared = opt->kafka_conf, .own = opt->kafka_conf_own};
+    rd_kafka_conf_t *conf =
+        sf_kafka_conf_build(SF_KAFKA_CONSUMER, defaults, &user, fixed, err, errlen);
+    if (!conf) return NULL;
+    ks->debug_logs = sf_kafka_settings_has(opt->kafka_conf, "debug") ||
+                     sf_kafka_settings_has(opt->kafka_conf_own, "debug");
     rd_kafka_conf_set_opaque(conf, ks);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, on_log);
@@ -609,11 +733,13 @@ sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, s
     ks->group = opt->group != NULL;
     ks->notice = opt->notice;
     ks->notice_user = opt->notice_user;
+    ks->lost = opt->lost;
+    ks->continue_on_loss = opt->continue_on_loss;
     ks->start_offset = strcmp(start, "latest") == 0      ? RD_KAFKA_OFFSET_END
                        : strcmp(start, "committed") == 0 ? RD_KAFKA_OFFSET_STORED
                                                          : RD_KAFKA_OFFSET_BEGINNING;
     sf_status st = opt->resume ? parse_resume(ks, opt->resume, err, errlen) : SF_OK;
-    rd_kafka_conf_t *conf = st == SF_OK ? build_conf(ks, opt, brokers, start, err, errlen) : NULL;
+    rd_kafka_conf_t *conf = st == SF_OK ? build_conf(ks, opt, brokers, err, errlen) : NULL;
     free(brokers);
     if (st != SF_OK || !conf) {
         kafka_destroy(&ks->base);
