@@ -9,7 +9,8 @@ Checked for each failure: the command exits 1 and names the file and the
 failed step; no half-written file is left (no *.tmp*); the previous
 checkpoint or model file is intact, and a run resumed from that checkpoint
 ends with the same model, bit for bit, as a run that never failed (CPU
-backend, same batches).
+backend, same batches). A checkpoint of another model, configuration or
+columns is refused, naming the folder; --reset-checkpoint starts over.
 """
 
 import json
@@ -112,6 +113,31 @@ class ModelFiles(unittest.TestCase):
                 with open(out) as f:
                     self.assertEqual(f.read(), before)  # the old model, whole
                 self.assertEqual(leftovers(TMP), [])
+
+
+class CheckpointIdentity(unittest.TestCase):
+    """A checkpoint resumes only the run that wrote it; --reset-checkpoint starts over."""
+
+    def test_other_model_columns_refused_then_reset(self):
+        data = make_data()
+        ck = os.path.join(TMP, "ck-identity")
+        base = ["stream", "--source", f"file:{data}", "--device", "cpu", "--warmup-rows", "2000",
+                "--checkpoint-dir", ck]
+        p = run([*base, "--model", "ols", "--columns", "y,a,b,c", "--max-rows", "5000"])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        for other, what in [(["--model", "ridge", "--columns", "y,a,b,c"], "configuration"),
+                            (["--model", "ols", "--columns", "y,a,c,b"], "columns")]:
+            with self.subTest(what=what):
+                p = run([*base, *other])
+                self.assertEqual(p.returncode, 1, p.stderr)
+                self.assertIn(ck, p.stderr)
+                self.assertIn(what, p.stderr)
+        out = os.path.join(TMP, "reset.json")
+        p = run([*base, "--model", "ols", "--columns", "y,a,c,b", "--reset-checkpoint",
+                 "--model-out", out])
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(out) as f:
+            self.assertEqual(json.load(f)["rows_seen"], 20000)  # from the start, not resumed
 
 
 class Predictions(unittest.TestCase):

@@ -97,6 +97,9 @@ static const char stream_help[] =
     "  --save-every N        (default 100)\n"
     "  --checkpoint-dir DIR  save state and source positions every --checkpoint-every\n"
     "                        batches (default 1); a restart with the same DIR resumes\n"
+    "                        (a checkpoint of another model, configuration or columns\n"
+    "                        is refused)\n"
+    "  --reset-checkpoint    start over: delete the checkpoint in --checkpoint-dir first\n"
     "  --max-rows N          stop after N records (restored ones included)\n"
     "  --max-ms T            stop after T milliseconds\n"
     "  --quiet               no status line\n"
@@ -144,6 +147,7 @@ enum {
     OPT_SAVE_EVERY,
     OPT_CHECKPOINT_DIR,
     OPT_CHECKPOINT_EVERY,
+    OPT_RESET_CHECKPOINT,
     OPT_MAX_ROWS,
     OPT_MAX_MS,
     OPT_QUIET,
@@ -342,6 +346,7 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
         if (!size_arg(arg, 1, 1L << 40, &o->save_every)) return bad_value(name, arg);
         break;
     case OPT_CHECKPOINT_DIR: o->checkpoint_dir = arg; break;
+    case OPT_RESET_CHECKPOINT: o->reset_checkpoint = true; break;
     case OPT_CHECKPOINT_EVERY:
         if (!size_arg(arg, 1, 1L << 40, &o->checkpoint_every)) return bad_value(name, arg);
         break;
@@ -402,6 +407,7 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         {"save-every", required_argument, 0, OPT_SAVE_EVERY},
         {"checkpoint-dir", required_argument, 0, OPT_CHECKPOINT_DIR},
         {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
+        {"reset-checkpoint", no_argument, 0, OPT_RESET_CHECKPOINT},
         {"max-rows", required_argument, 0, OPT_MAX_ROWS},
         {"max-ms", required_argument, 0, OPT_MAX_MS},
         {"quiet", no_argument, 0, OPT_QUIET},

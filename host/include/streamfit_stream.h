@@ -140,6 +140,7 @@ typedef struct sf_stream_options {
     const char *dead_letter;        /* kafka://…/T | file:PATH: bad records with reason */
     const char *checkpoint_dir;     /* checkpoints (and resume from them) */
     size_t checkpoint_every;        /* batches (default 1) */
+    bool reset_checkpoint;          /* delete the checkpoint in checkpoint_dir first: start over */
 
     /* limits: 0 means none */
     uint64_t max_rows;

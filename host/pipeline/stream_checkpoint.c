@@ -103,6 +103,21 @@ sf_status sf_run_restore(sf_run *r, bool *resumed)
     const char *lcp = strstr(c.config, " label_col=");
     if (lcp) lc = (size_t)strtoul(lcp + 11, NULL, 10);
     snprintf(label_idx, sizeof label_idx, "%zu", lc);
+    /* Columns named now (--columns) must be the checkpoint's: a run that read
+     * other columns is not this one. */
+    if (r->have_schema && r->schema.columns && c.names) {
+        char *now = join_columns(&r->schema);
+        bool same = now && strcmp(now, c.names) == 0;
+        if (!same)
+            snprintf(r->err, sizeof r->err,
+                     "the checkpoint in '%.100s' was written for the columns %.150s, not %.150s",
+                     r->o->checkpoint_dir, c.names, now ? now : "(out of memory)");
+        free(now);
+        if (!same) {
+            sf_checkpoint_free(&c);
+            return SF_ERR_INVALID_ARGUMENT;
+        }
+    }
     if (r->have_schema) sf_schema_free(&r->schema);
     if (r->o->format == SF_RECORD_LIBSVM)
         st = sf_schema_libsvm(r->o->libsvm_features, &r->schema);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "class_labels.h"
 #include "stream_internal.h"
@@ -100,6 +101,20 @@ static sf_status make_dir(const char *dir, char *err, size_t errlen)
     return SF_ERR_IO;
 }
 
+/* Start over on purpose: the checkpoint goes, and the run starts from the
+ * beginning of its source. */
+static sf_status reset_checkpoint(sf_run *r)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/checkpoint.bin", r->o->checkpoint_dir);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        snprintf(r->err, sizeof r->err, "cannot delete '%.400s': %s", path, strerror(errno));
+        return SF_ERR_IO;
+    }
+    sf_run_log(r, SF_LOG_INFO, "starting over: no checkpoint in '%s'", r->o->checkpoint_dir);
+    return SF_OK;
+}
+
 static sf_status open_schema(sf_run *r)
 {
     const sf_stream_options *o = r->o;
@@ -127,6 +142,7 @@ sf_status sf_run_open(sf_run *r)
     sf_status st = parse_classes(r);
     if (st == SF_OK) st = open_schema(r);
     if (st == SF_OK && o->checkpoint_dir) st = make_dir(o->checkpoint_dir, r->err, sizeof r->err);
+    if (st == SF_OK && o->checkpoint_dir && o->reset_checkpoint) st = reset_checkpoint(r);
     if (st == SF_OK && o->checkpoint_dir) st = sf_run_restore(r, &r->resumed);
     if (st == SF_OK && r->resumed)
         sf_run_log(r, SF_LOG_INFO, "resumed from '%s' at %llu rows, batch %llu", o->checkpoint_dir,
