@@ -293,8 +293,8 @@ def main():
     if not shutil.which("kcat"):
         print("skipped: kcat is not installed")
         return 77
-    probe = subprocess.run([EXE, "broker", "--help"], capture_output=True, text=True)
-    if "--control" not in probe.stdout:
+    probe = subprocess.run([EXE, "info"], capture_output=True, text=True, timeout=30)
+    if "kafka=on" not in probe.stdout:
         print("skipped: this build has no Kafka support")
         return 77
     with tempfile.TemporaryDirectory(prefix="streamfit-faults-") as t:

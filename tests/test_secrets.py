@@ -31,8 +31,8 @@ def main():
     if not shutil.which("kcat"):
         print("skipped: kcat is not installed")
         return 77
-    if "--control" not in subprocess.run([exe, "broker", "--help"], capture_output=True,
-                                         text=True).stdout:
+    if "kafka=on" not in subprocess.run([exe, "info"], capture_output=True, text=True,
+                                        timeout=30).stdout:
         print("skipped: no Kafka support")
         return 77
     with tempfile.TemporaryDirectory(prefix="streamfit-secrets-") as tmp:
