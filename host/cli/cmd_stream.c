@@ -79,6 +79,9 @@ static const char stream_help[] =
     "  --batch-rows N        a batch closes at N records (default 65536) ...\n"
     "  --batch-ms T          ... or T ms after its first record (default 10)\n"
     "  --device auto|cpu|cuda, --threads N\n"
+    "  --no-pipeline         one thread: read the next batch only after learning this one\n"
+    "                        (default: after the warm-up a second thread reads and parses\n"
+    "                        the next batch meanwhile; same results on the same batches)\n"
     "\n"
     "Outputs:\n"
     "  --predictions URI     kafka://.../TOPIC (key copied from the input), file:PATH or\n"
@@ -151,6 +154,7 @@ enum {
     OPT_MAX_ROWS,
     OPT_MAX_MS,
     OPT_QUIET,
+    OPT_NO_PIPELINE,
     OPT_SHELP,
     OPT_CONSUMER_X,
     OPT_PRODUCER_X,
@@ -360,6 +364,7 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
         if (!ms_arg(arg, &o->max_ms)) return bad_value(name, arg);
         break;
     case OPT_QUIET: a->quiet = true; break;
+    case OPT_NO_PIPELINE: o->pipeline = false; break;
     default: return -2;
     }
     return SF_EXIT_OK;
@@ -411,6 +416,7 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         {"max-rows", required_argument, 0, OPT_MAX_ROWS},
         {"max-ms", required_argument, 0, OPT_MAX_MS},
         {"quiet", no_argument, 0, OPT_QUIET},
+        {"no-pipeline", no_argument, 0, OPT_NO_PIPELINE},
         {"help", no_argument, 0, OPT_SHELP},
         {"consumer-X", required_argument, 0, OPT_CONSUMER_X},
         {"producer-X", required_argument, 0, OPT_PRODUCER_X},

@@ -20,7 +20,10 @@
  *    copies the struct; the strings and arrays it points to are borrowed and
  *    must stay valid until sf_stream_destroy.
  *  - sf_stream: sf_stream_run blocks on the calling thread and may be called
- *    once per stream. While it runs, any other thread may call
+ *    once per stream. After the warm-up it reads and parses the next batch on
+ *    a second thread of its own while the calling thread learns the current
+ *    one (sf_stream_options.pipeline; the results are those of one thread on
+ *    the same batches). While it runs, any other thread may call
  *    sf_stream_model_snapshot, sf_stream_get_counters and
  *    sf_stream_request_stop; sf_stream_request_stop is also safe inside a
  *    signal handler. sf_stream_error and sf_stream_destroy must not race
@@ -128,6 +131,9 @@ typedef struct sf_stream_options {
     int64_t warmup_ms;   /* or the warm-up ends this long after its first row (0: no) */
     size_t refit_every;  /* classifiers: exact refit every N batches (0: never) */
     size_t refit_window; /* rows kept for the refit */
+    /* Read and parse the next batch on a second thread while this one is
+     * predicted and learned from (default true; false: one thread). */
+    bool pipeline;
 
     /* outputs (NULL: none) */
     const char *predictions;        /* kafka://…/T | file:PATH | stdout */

@@ -57,7 +57,7 @@ static sf_status keep_key(sf_batch *b, size_t row, const sf_record *rec)
 }
 
 /* The schema comes from --columns, a header line, or the first record. */
-static sf_status ensure_schema(sf_run *r, const sf_record *rec, bool *was_header)
+static sf_status ensure_schema(sf_run *r, const sf_record *rec, bool *was_header, char *err)
 {
     const sf_stream_options *o = r->o;
     *was_header = false;
@@ -68,7 +68,7 @@ static sf_status ensure_schema(sf_run *r, const sf_record *rec, bool *was_header
         return SF_OK;
     }
     sf_status st = sf_schema_from_record(o->format, rec->data, rec->len, header_line, o->label,
-                                         &r->schema, r->err, sizeof r->err);
+                                         &r->schema, err, sizeof r->err);
     if (st != SF_OK) return st;
     r->have_schema = true;
     *was_header = header_line;
@@ -107,11 +107,11 @@ static int64_t origin_of(const sf_run *r, const sf_record *rec)
     return t < rec->arrival_us ? t : rec->arrival_us;
 }
 
-static sf_status take_record(sf_run *r, const sf_record *rec)
+static sf_status take_record(sf_run *r, sf_fill *f, const sf_record *rec)
 {
-    sf_batch *b = &r->batch;
+    sf_batch *b = f->batch;
     bool header = false;
-    sf_status st = ensure_schema(r, rec, &header);
+    sf_status st = ensure_schema(r, rec, &header, f->err);
     if (st != SF_OK) return st;
     if (header) return SF_OK;
     st = batch_reserve(b, r->schema.d, r->o->batch_rows);
@@ -120,7 +120,7 @@ static sf_status take_record(sf_run *r, const sf_record *rec)
     double *x = b->X + b->rows * b->d, y = 0;
     if (!sf_record_parse(&r->schema, rec->data, rec->len, x, &y, why, sizeof why) ||
         !map_label(r, &y, why, sizeof why)) {
-        sf_run_bad_record(r, rec, why);
+        sf_run_bad_record(r, f, rec, why);
         return r->o->fail_on_error ? SF_ERR_PARSE : SF_OK;
     }
     b->y[b->rows] = y;
@@ -132,10 +132,10 @@ static sf_status take_record(sf_run *r, const sf_record *rec)
     return st;
 }
 
-sf_status sf_run_fill_batch(sf_run *r)
+sf_status sf_run_fill_batch(sf_run *r, sf_fill *f)
 {
     const sf_stream_options *o = r->o;
-    sf_batch *b = &r->batch;
+    sf_batch *b = f->batch;
     b->rows = 0;
     b->keys_len = 0;
     r->clock_delta_us = sf_clock_wall_us() - sf_clock_mono_us();
@@ -143,7 +143,7 @@ sf_status sf_run_fill_batch(sf_run *r)
     if (!r->trainer && o->warmup_rows > r->warm_rows && o->warmup_rows - r->warm_rows < cap)
         cap = o->warmup_rows - r->warm_rows; /* the warm-up ends where it says */
     if (o->max_rows) {
-        uint64_t left = o->max_rows > r->rows_total ? o->max_rows - r->rows_total : 0;
+        uint64_t left = o->max_rows > f->rows_before ? o->max_rows - f->rows_before : 0;
         if (left < cap) cap = (size_t)left;
     }
     while (b->rows < cap) {
@@ -165,15 +165,15 @@ sf_status sf_run_fill_batch(sf_run *r)
             break;
         }
         if (st != SF_OK) {
-            if (!r->err[0]) snprintf(r->err, sizeof r->err, "source: %s", sf_strerror(st));
+            if (!f->err[0]) snprintf(f->err, sizeof f->err, "source: %s", sf_strerror(st));
             return st;
         }
         for (size_t i = 0; i < n; i++) {
-            st = take_record(r, &r->recs[i]);
+            st = take_record(r, f, &r->recs[i]);
             if (st != SF_OK) return st;
         }
         if (eof) {
-            r->eof = true;
+            f->eof = true;
             break;
         }
         if (n == 0 && b->rows == 0) break; /* nothing arrived: let the loop look around */

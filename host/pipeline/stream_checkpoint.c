@@ -41,6 +41,9 @@ sf_status sf_run_checkpoint(sf_run *r)
     sf_checkpoint c;
     memset(&c, 0, sizeof c);
     sf_source_state src = {0};
+    /* With the pipeline the source is polled ahead on another thread: the
+     * positions of this boundary were taken there, with the batch. */
+    const sf_source_state *at = r->boundary.blob ? &r->boundary : &src;
     char config[512];
     /* The outputs of the batches in this checkpoint must be out first: a crash
      * after it must not lose predictions it will never make again. */
@@ -52,13 +55,13 @@ sf_status sf_run_checkpoint(sf_run *r)
     c.batches = r->batches;
     if (st == SF_OK) st = sf_trainer_save_state(r->trainer, &c.trainer, &c.trainer_len);
     if (st == SF_OK) st = sf_stream_metrics_save(&r->metrics, &c.metrics, &c.metrics_len);
-    if (st == SF_OK) st = r->source->ops->state(r->source, &src);
-    c.source = src.blob;
+    if (st == SF_OK && at == &src) st = r->source->ops->state(r->source, &src);
+    c.source = at->blob;
     c.classes = r->K ? join_doubles(r->classes, r->K) : NULL;
     c.names = r->schema.columns ? join_columns(&r->schema) : NULL;
     if (st == SF_OK) st = sf_checkpoint_write(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
     /* Only now is it safe to tell the broker these records are done. */
-    if (st == SF_OK) st = r->source->ops->commit(r->source);
+    if (st == SF_OK) st = r->source->ops->commit(r->source, at);
     free(c.trainer);
     free(c.metrics);
     free(c.classes);

@@ -3,6 +3,10 @@
  * few reported with their position, the first one fatal when the options say
  * fail_on_error, and each written to the dead-letter sink
  * with position, reason and (when still at hand) the raw record.
+ *
+ * Records are found bad where batches are filled: with the pipeline on the
+ * filling thread, so the count and the message go into the batch's sf_fill
+ * and the sink is written under its lock.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -23,15 +27,16 @@ static void describe_pos(const sf_record_pos *p, char *buf, size_t len)
         snprintf(buf, len, "line %llu", (unsigned long long)p->line);
 }
 
-/* Count, report (the first few) and dead-letter one bad row; rec may be
- * NULL when the raw record is gone. */
-static void bad(sf_run *r, const sf_record_pos *pos, const sf_record *rec, const char *why)
+/* Count (in *skipped), report (the first few; the error in err) and
+ * dead-letter one bad row; rec may be NULL when the raw record is gone. */
+static void bad(sf_run *r, uint64_t *skipped, char *err, const sf_record_pos *pos,
+                const sf_record *rec, const char *why)
 {
     char where[96];
     describe_pos(pos, where, sizeof where);
-    r->rows_skipped++;
+    (*skipped)++;
     if (r->o->fail_on_error) {
-        snprintf(r->err, sizeof r->err, "%s: %s", where, why);
+        snprintf(err, sizeof r->err, "%s: %s", where, why);
     } else if (r->bad_shown < SF_BAD_SHOWN) {
         sf_run_log(r, SF_LOG_WARN, "%s: %s (skipped)", where, why);
         r->bad_shown++;
@@ -55,19 +60,23 @@ static void bad(sf_run *r, const sf_record_pos *pos, const sf_record *rec, const
         free(raw);
     }
     char *text = cJSON_PrintUnformatted(o);
-    if (text)
+    if (text) {
+        /* A failed write stays in the sink and fails the next flush. */
+        pthread_mutex_lock(&r->dead_letter_lock);
         sf_sink_write(r->dead_letter, rec ? rec->key : NULL, rec ? rec->key_len : 0, text,
                       strlen(text));
+        pthread_mutex_unlock(&r->dead_letter_lock);
+    }
     cJSON_free(text);
     cJSON_Delete(o);
 }
 
-void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why)
+void sf_run_bad_record(sf_run *r, sf_fill *f, const sf_record *rec, const char *why)
 {
-    bad(r, &rec->pos, rec, why);
+    bad(r, &f->skipped, f->err, &rec->pos, rec, why);
 }
 
 void sf_run_bad_row(sf_run *r, const sf_record_pos *pos, const char *why)
 {
-    bad(r, pos, NULL, why);
+    bad(r, &r->rows_skipped, r->err, pos, NULL, why);
 }

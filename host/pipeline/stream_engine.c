@@ -8,6 +8,11 @@
  * offsets are committed only after it is durable. Predictions are written
  * before the checkpoint, so after a crash the records since the last
  * checkpoint are predicted again (at-least-once for predictions).
+ *
+ * After the warm-up the next batch is filled on a second thread while this
+ * one is learned (stream_prefetch.c) unless the options say pipeline =
+ * false; the warm-up itself is sequential, since the classes are known only
+ * at its end.
  */
 #include <math.h>
 #include <stdio.h>
@@ -32,6 +37,7 @@ void sf_stream_options_init(sf_stream_options *o)
     o->save_every = 100;
     o->checkpoint_every = 1;
     o->progress_every_ms = 1000;
+    o->pipeline = true;
 }
 
 /* ---- the run ---- */
@@ -43,6 +49,8 @@ static bool out_of_time(const sf_run *r)
 
 static bool should_stop(const sf_run *r)
 {
+    /* The pipeline's filling thread decides, and marks the last batch. */
+    if (r->prefetch) return r->pipeline_ended;
     if (sf_run_stop_requested(r)) return true;
     if (r->o->max_rows && r->rows_total >= r->o->max_rows) return true;
     return out_of_time(r) || r->eof || r->lost_stop;
@@ -125,10 +133,16 @@ sf_status sf_stream_create(sf_context *ctx, const sf_stream_options *o, sf_strea
         free(s);
         return SF_ERR_NO_MEMORY;
     }
+    if (pthread_mutex_init(&s->dead_letter_lock, NULL) != 0) {
+        pthread_mutex_destroy(&s->lock);
+        free(s);
+        return SF_ERR_NO_MEMORY;
+    }
     s->opts = *o;
     s->o = &s->opts;
     s->ctx = ctx;
     atomic_init(&s->stop, 0);
+    atomic_init(&s->halt, 0);
     s->published.warming_up = true;
     *out = s;
     return SF_OK;
@@ -137,7 +151,10 @@ sf_status sf_stream_create(sf_context *ctx, const sf_stream_options *o, sf_strea
 void sf_stream_destroy(sf_stream *s)
 {
     if (!s) return;
+    sf_prefetch_stop(s); /* sf_stream_run stopped it already */
     sf_run_close(s);
+    sf_source_state_free(&s->boundary);
+    pthread_mutex_destroy(&s->dead_letter_lock);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -166,10 +183,33 @@ sf_status sf_stream_model_snapshot(sf_stream *s, sf_model **out)
     return st;
 }
 
+/* The next batch into r->batch, filled here or taken from the pipeline, and
+ * what its filling found applied to the run's counters. */
+static sf_status next_batch(sf_run *r)
+{
+    sf_fill f;
+    memset(&f, 0, sizeof f);
+    if (r->prefetch) {
+        sf_prefetch_take(r, &f);
+        r->pipeline_ended = f.last;
+        sf_source_state_free(&r->boundary);
+        r->boundary = f.boundary; /* for this batch's checkpoint */
+    } else {
+        f.batch = &r->batch;
+        f.rows_before = r->rows_total;
+        f.status = sf_run_fill_batch(r, &f);
+    }
+    r->rows_skipped += f.skipped;
+    if (f.eof) r->eof = true;
+    _Static_assert(sizeof f.err == sizeof r->err, "one message size");
+    if (f.status != SF_OK && !r->err[0]) memcpy(r->err, f.err, sizeof r->err);
+    return f.status;
+}
+
 /* One pass of the loop; the trainer changes only under the lock. */
 static sf_status run_batch(sf_run *r)
 {
-    sf_status st = sf_run_fill_batch(r);
+    sf_status st = next_batch(r);
     if (st == SF_OK) {
         pthread_mutex_lock(&r->lock);
         st = process_batch(r);
@@ -210,9 +250,11 @@ sf_status sf_stream_run(sf_stream *r)
         return st;
     }
     while (st == SF_OK && !should_stop(r)) {
-        st = run_batch(r);
+        if (!r->prefetch && r->trainer && r->o->pipeline) st = sf_prefetch_start(r);
+        if (st == SF_OK) st = run_batch(r);
         sf_run_progress(r, false);
     }
+    sf_prefetch_stop(r); /* every batch it made is learned, or the run failed */
     if (st == SF_OK) st = run_finish(r);
     if (r->n_lost && r->trainer) { /* losses not in a metrics line yet */
         r->batch.rows = 0;

@@ -3,6 +3,7 @@
  * streamfit_stream.h), shared by the pipeline's files. They call down this
  * list, never up:
  *   stream_engine.c      the loop and the public calls
+ *   stream_prefetch.c    the pipeline: the next batch filled on a second thread
  *   stream_run.c         opening, progress, closing
  *   stream_batch.c       batches, warm-up, learning
  *   stream_checkpoint.c  checkpoints and resuming
@@ -40,6 +41,34 @@ typedef struct sf_batch {
     int64_t closed_us; /* when the batch was complete */
 } sf_batch;
 
+/* What filling one batch found besides its rows. With the pipeline the
+ * filling thread hands it over with the batch, so that the run's counters
+ * change on the run's thread only, in batch order. */
+typedef struct sf_fill {
+    sf_batch *batch;          /* where the rows go */
+    uint64_t rows_before;     /* rows read before this batch (toward max_rows) */
+    uint64_t skipped;         /* bad records met while filling */
+    bool eof;                 /* a finite source ended */
+    bool last;                /* pipeline: no batch follows this one */
+    sf_status status;         /* the filling's, with err */
+    sf_source_state boundary; /* pipeline with checkpoints: the positions after it */
+    char err[512];
+} sf_fill;
+
+/* Log lines said on the filling thread, waiting for the run's thread (the
+ * callbacks run on the thread that called sf_stream_run). Under *mu. */
+typedef struct sf_deferred_log {
+    pthread_mutex_t *mu; /* NULL: no filling thread */
+    pthread_cond_t *cv;  /* signalled when a line comes */
+    struct sf_deferred_line {
+        sf_log_level level;
+        char *text;
+    } * lines;
+    size_t n, cap;
+} sf_deferred_log;
+
+struct sf_prefetch;
+
 /* The handle: what the run's thread owns, plus what other threads may touch
  * (lock, stop, published). */
 struct sf_stream {
@@ -50,11 +79,21 @@ struct sf_stream {
      * batch, never per record. */
     pthread_mutex_t lock;
     atomic_int stop;
+    atomic_int halt; /* the run's thread wants no more batches (an error) */
     bool ran;
     sf_stream_counters published; /* under lock */
     char err[512];
     sf_source *source;
     sf_sink *predictions, *dead_letter;
+    /* The dead-letter sink: written where batches are filled, flushed by the
+     * run's thread. Once per bad record, never on the good path. */
+    pthread_mutex_t dead_letter_lock;
+    /* The pipeline (stream_prefetch.c), while its thread runs; it owns the
+     * source's polling, recs, bad_shown and the fill counters until joined. */
+    struct sf_prefetch *prefetch;
+    bool pipeline_ended;      /* the last batch the filling thread made is taken */
+    sf_source_state boundary; /* pipeline: positions after the batch in `batch` */
+    sf_deferred_log deferred;
     FILE *metrics_file;
     sf_record_schema schema;
     bool have_schema;
@@ -103,10 +142,13 @@ struct sf_stream {
 };
 typedef struct sf_stream sf_run;
 
-/* stream_state.c: one line to the stream's log (or the context's). */
+/* stream_state.c: one line to the stream's log (or the context's); on the
+ * filling thread it waits in r->deferred for sf_run_log_drain. */
 void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-bool sf_run_stop_requested(const sf_run *r);
+void sf_run_log_defer_here(void);            /* the calling thread's lines are deferred */
+void sf_run_log_drain(sf_run *r);            /* the run's thread: say the deferred lines */
+bool sf_run_stop_requested(const sf_run *r); /* a stop, or the run's halt */
 
 /* stream_state.c */
 sf_status sf_run_config(const sf_run *r, char *buf, size_t len);
@@ -119,8 +161,16 @@ void sf_run_close(sf_run *r);
 void sf_run_progress(sf_run *r, bool final);
 sf_status sf_run_lost_error(sf_run *r);
 
-/* stream_batch.c */
-sf_status sf_run_fill_batch(sf_run *r);
+/* stream_prefetch.c: the pipeline. start: from the next batch on, batches
+ * are filled on a second thread; take: the next one into r->batch with what
+ * its filling found (*f); stop: end and join that thread (any time). */
+sf_status sf_prefetch_start(sf_run *r);
+void sf_prefetch_take(sf_run *r, sf_fill *f);
+void sf_prefetch_stop(sf_run *r);
+
+/* stream_batch.c: fill f->batch from the source (any thread: what it
+ * changes is in *f, r->recs and r->bad_shown) */
+sf_status sf_run_fill_batch(sf_run *r, sf_fill *f);
 sf_status sf_run_collect_warmup(sf_run *r);
 sf_status sf_run_fit_warmup(sf_run *r);
 sf_status sf_run_predict_learn(sf_run *r);
@@ -140,8 +190,8 @@ sf_status sf_run_model(const sf_run *r, uint64_t rows_skipped, sf_model **out);
 sf_status sf_run_checkpoint(sf_run *r);
 sf_status sf_run_restore(sf_run *r, bool *resumed);
 
-/* stream_dead_letter.c */
-void sf_run_bad_record(sf_run *r, const sf_record *rec, const char *why);
+/* stream_dead_letter.c: a bad record met while filling f (counted in f). */
+void sf_run_bad_record(sf_run *r, sf_fill *f, const sf_record *rec, const char *why);
 /* A bad row found after parsing (its raw record is gone): counted, reported,
  * dead-lettered with position and reason. */
 void sf_run_bad_row(sf_run *r, const sf_record_pos *pos, const char *why);

@@ -16,22 +16,74 @@ static bool is_classifier(const sf_run *r)
     return r->o->fit.model == SF_MODEL_LOGISTIC || r->o->fit.model == SF_MODEL_SOFTMAX;
 }
 
-void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
+/* Set on the pipeline's filling thread: its lines wait for the run's thread. */
+static _Thread_local bool defer_here;
+
+void sf_run_log_defer_here(void) { defer_here = true; }
+
+static void say(const sf_run *r, sf_log_level level, const char *line)
 {
     sf_log_fn log = r->o->log ? r->o->log : r->ctx ? r->ctx->log : NULL;
     void *user = r->o->log ? r->o->log_user : r->ctx ? r->ctx->log_user : NULL;
-    if (!log) return;
+    if (log) log(user, level, line);
+}
+
+/* Queue a line for the run's thread; false when there is no room. */
+static bool defer(sf_run *r, sf_log_level level, const char *line)
+{
+    sf_deferred_log *d = &r->deferred;
+    bool ok = true;
+    pthread_mutex_lock(d->mu);
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? 2 * d->cap : 16;
+        struct sf_deferred_line *v = realloc(d->lines, sizeof *v * cap);
+        if (v) d->lines = v, d->cap = cap;
+        ok = v != NULL;
+    }
+    char *text = ok ? strdup(line) : NULL;
+    if (text) {
+        d->lines[d->n++] = (struct sf_deferred_line){.level = level, .text = text};
+        pthread_cond_broadcast(d->cv);
+    }
+    pthread_mutex_unlock(d->mu);
+    return text != NULL;
+}
+
+void sf_run_log(const sf_run *r, sf_log_level level, const char *fmt, ...)
+{
     char line[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    log(user, level, line);
+    /* The run is const to its readers; the queue is the one thing a filling
+     * thread's line changes, under its own lock. */
+    if (defer_here && r->deferred.mu && defer((sf_run *)r, level, line)) return;
+    say(r, level, line);
+}
+
+void sf_run_log_drain(sf_run *r)
+{
+    sf_deferred_log *d = &r->deferred;
+    if (!d->mu) return;
+    pthread_mutex_lock(d->mu);
+    struct sf_deferred_line *lines = d->lines;
+    size_t n = d->n;
+    d->lines = NULL;
+    d->n = d->cap = 0;
+    pthread_mutex_unlock(d->mu);
+    for (size_t i = 0; i < n; i++) {
+        say(r, lines[i].level, lines[i].text);
+        free(lines[i].text);
+    }
+    free(lines);
 }
 
 bool sf_run_stop_requested(const sf_run *r)
 {
-    return atomic_load_explicit(&((sf_run *)r)->stop, memory_order_relaxed) != 0;
+    sf_run *w = (sf_run *)r; /* atomics are read through a non-const pointer */
+    return atomic_load_explicit(&w->stop, memory_order_relaxed) != 0 ||
+           atomic_load_explicit(&w->halt, memory_order_relaxed) != 0;
 }
 
 /* What must not change between a checkpoint and a resumed run. */
@@ -68,6 +120,7 @@ sf_status sf_run_flush(sf_run *r)
     const sf_sink *bad = NULL; /* the sink whose error is reported */
     if (r->predictions && (s2 = sf_sink_flush(r->predictions, 30000)) != SF_OK)
         st = s2, bad = r->predictions;
+    pthread_mutex_lock(&r->dead_letter_lock); /* the filling thread may write to it */
     if (r->dead_letter && (s2 = sf_sink_flush(r->dead_letter, 30000)) != SF_OK)
         st = s2, bad = bad ? bad : r->dead_letter;
     if (r->metrics_file) fflush(r->metrics_file);
@@ -75,5 +128,6 @@ sf_status sf_run_flush(sf_run *r)
         const char *why = bad ? sf_sink_error(bad) : "";
         snprintf(r->err, sizeof r->err, "cannot flush the outputs%s%s", why[0] ? ": " : "", why);
     }
+    pthread_mutex_unlock(&r->dead_letter_lock);
     return st;
 }

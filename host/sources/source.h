@@ -36,11 +36,24 @@ typedef struct sf_record {
 
 typedef struct sf_source sf_source;
 
+/* One partition's position to commit upstream: the offset after the last
+ * record handed out. */
+typedef struct sf_source_offset {
+    int32_t partition;
+    int64_t next;
+} sf_source_offset;
+
 /* A resumable position set: for Kafka, the next offset per partition; for
  * files, the next byte offset and line (and, for dir:, which files are done).
- * Serialized as a short text blob inside checkpoints. */
+ * Serialized as a short text blob inside checkpoints. It also carries what
+ * commit() hands upstream for it, so that a state taken at one batch
+ * boundary is committed as it was, whatever was polled since. */
 typedef struct sf_source_state {
     char *blob; /* NUL-terminated text, owned */
+    /* Kafka: the partitions assigned when the state was taken; NULL for
+     * files. Owned. */
+    sf_source_offset *commit;
+    size_t n_commit;
 } sf_source_state;
 
 typedef struct sf_source_ops {
@@ -49,11 +62,13 @@ typedef struct sf_source_ops {
      * *n = 0 with SF_OK: nothing yet. *eof true: a finite source ended. */
     sf_status (*poll)(sf_source *s, sf_record *out, size_t max, int timeout_ms, size_t *n,
                       bool *eof);
-    /* Mark every record handed out so far as consumed (they are in a checkpoint
-     * now, or the run ended); returns the position set to save. */
+    /* The position set after every record handed out so far: what a
+     * checkpoint of those records saves. Called on the thread that polls,
+     * between two polls (the batch boundary). */
     sf_status (*state)(sf_source *s, sf_source_state *out);
-    /* After the checkpoint with that state is durable: commit upstream (Kafka). */
-    sf_status (*commit)(sf_source *s);
+    /* After the checkpoint holding st is durable: commit its positions
+     * upstream (Kafka). Safe on another thread while poll runs. */
+    sf_status (*commit)(sf_source *s, const sf_source_state *st);
     void (*destroy)(sf_source *s);
 } sf_source_ops;
 

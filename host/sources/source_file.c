@@ -348,9 +348,10 @@ static sf_status file_state(sf_source *s, sf_source_state *out)
     return position_blob(fs->lr.done_off, fs->lr.done_line, out);
 }
 
-static sf_status no_commit(sf_source *s)
+static sf_status no_commit(sf_source *s, const sf_source_state *st)
 {
     (void)s;
+    (void)st;
     return SF_OK;
 }
 

@@ -70,8 +70,7 @@ typedef struct kafka_source {
     size_t nparts;
     rd_kafka_message_t **held; /* messages behind the records of the last poll */
     size_t nheld, held_cap;
-    rd_kafka_topic_partition_list_t *to_commit; /* positions of the last state() */
-    bool assigned_all;                          /* without a group: all partitions assigned */
+    bool assigned_all; /* without a group: all partitions assigned */
     int64_t next_assign_us;
     /* health */
     bool down;
@@ -540,35 +539,60 @@ static sf_status kafka_state(sf_source *s, sf_source_state *out)
 {
     kafka_source *ks = (kafka_source *)s;
     out->blob = NULL;
+    out->commit = NULL;
+    out->n_commit = 0;
     size_t cap = strlen(ks->topic) + 32, len = 0, count = 0;
     for (size_t p = 0; p < ks->nparts; p++)
         if (ks->parts[p].next >= 0) count++;
     cap += count * 48;
     char *blob = malloc(cap);
-    if (!blob) return SF_ERR_NO_MEMORY;
-    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)count);
+    sf_source_offset *commit = malloc(sizeof *commit * (count + 1));
+    if (!blob || !commit) {
+        free(blob);
+        free(commit);
+        return SF_ERR_NO_MEMORY;
+    }
     len += (size_t)snprintf(blob + len, cap - len, "kafka v1\n%s\n", ks->topic);
     for (size_t p = 0; p < ks->nparts; p++) {
         const kpart *kp = &ks->parts[p];
         if (kp->next < 0) continue;
         len += (size_t)snprintf(blob + len, cap - len, "%zu %" PRId64 "\n", p, kp->next);
         if (kp->assigned)
-            rd_kafka_topic_partition_list_add(list, ks->topic, (int32_t)p)->offset = kp->next;
+            commit[out->n_commit++] = (sf_source_offset){.partition = (int32_t)p, .next = kp->next};
     }
-    if (ks->to_commit) rd_kafka_topic_partition_list_destroy(ks->to_commit);
-    ks->to_commit = list;
     out->blob = blob;
+    out->commit = commit;
     return SF_OK;
 }
 
-static sf_status kafka_commit(sf_source *s)
+/* The state's positions of the partitions assigned now: one revoked since the
+ * state was taken (the next batch may be polled meanwhile) is another
+ * consumer's to commit. */
+static rd_kafka_topic_partition_list_t *still_assigned(kafka_source *ks, const sf_source_state *st)
+{
+    rd_kafka_topic_partition_list_t *now = NULL;
+    if (rd_kafka_assignment(ks->rk, &now) != RD_KAFKA_RESP_ERR_NO_ERROR) now = NULL;
+    rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new((int)st->n_commit);
+    for (size_t i = 0; i < st->n_commit; i++) {
+        const sf_source_offset *o = &st->commit[i];
+        if (now && !rd_kafka_topic_partition_list_find(now, ks->topic, o->partition)) continue;
+        rd_kafka_topic_partition_list_add(list, ks->topic, o->partition)->offset = o->next;
+    }
+    if (now) rd_kafka_topic_partition_list_destroy(now);
+    return list;
+}
+
+/* Only immutable fields and thread-safe librdkafka calls: commit may run on
+ * the run's thread while another thread polls. */
+static sf_status kafka_commit(sf_source *s, const sf_source_state *st)
 {
     kafka_source *ks = (kafka_source *)s;
-    if (!ks->group || !ks->to_commit || ks->to_commit->cnt == 0) return SF_OK;
-    rd_kafka_resp_err_t e = rd_kafka_commit(ks->rk, ks->to_commit, 0);
+    if (!ks->group || !st || st->n_commit == 0) return SF_OK;
+    rd_kafka_topic_partition_list_t *list = still_assigned(ks, st);
+    rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
+    if (list->cnt > 0) e = rd_kafka_commit(ks->rk, list, 0);
+    rd_kafka_topic_partition_list_destroy(list);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET) return SF_OK;
-    for (int i = 0; !e && i < ks->to_commit->cnt; i++)
-        e = ks->to_commit->elems[i].err;
     if (transient(e)) {
         /* The checkpoint already holds the position; the group catches up at
          * the next commit. */
@@ -584,7 +608,6 @@ static void kafka_destroy(sf_source *s)
     kafka_source *ks = (kafka_source *)s;
     if (!ks) return;
     release_held(ks);
-    if (ks->to_commit) rd_kafka_topic_partition_list_destroy(ks->to_commit);
     if (ks->queue) rd_kafka_queue_destroy(ks->queue);
     if (ks->rk) {
         rd_kafka_resp_err_t e = rd_kafka_consumer_close(ks->rk);

@@ -77,5 +77,8 @@ void sf_source_state_free(sf_source_state *st)
 {
     if (!st) return;
     free(st->blob);
+    free(st->commit);
     st->blob = NULL;
+    st->commit = NULL;
+    st->n_commit = 0;
 }
