@@ -2,7 +2,10 @@
  * test_stream_api.c — the streaming pipeline through its public API
  * (streamfit_stream.h) on a file: source: the batch callback's count and
  * figures, the metrics file, and the model read from another thread while
- * the run goes (compared with an exact fit of the same rows).
+ * the run goes (compared with an exact fit of the same rows); and the
+ * pipeline (the next batch filled on a second thread) against one thread on
+ * the same batches: bit-identical models, the same metrics lines and dead
+ * letters, with bad records and with a max_rows stop.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -311,12 +314,179 @@ static void test_stream_bad_source(void **state)
     sf_context_destroy(ctx);
 }
 
+/* ---- the pipeline against one thread ---- */
+
+#define P_ROWS 12000
+
+/* A logistic stream with bad records: every 701st line does not parse, every
+ * 907th has the unknown class 2 (in the warm-up and after it). */
+static void write_classified_csv(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "y,a,b,c\n");
+    uint64_t s = 11;
+    for (size_t i = 1; i <= P_ROWS; i++) {
+        double x[3], z = 0.3;
+        for (size_t j = 0; j < 3; j++) {
+            x[j] = round(uniform(&s) * 4096.0) / 1024.0;
+            z += TRUE_W[j] * x[j];
+        }
+        int y = uniform(&s) < tanh(z / 2) ? 1 : 0;
+        if (i % 701 == 0)
+            fprintf(f, "%d,%.17g,not-a-number,%.17g\n", y, x[0], x[2]);
+        else
+            fprintf(f, "%d,%.17g,%.17g,%.17g\n", i % 907 == 0 ? 2 : y, x[0], x[1], x[2]);
+    }
+    fclose(f);
+}
+
+/* The whole file, or NULL. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *t = malloc((size_t)n + 1);
+    size_t got = t ? fread(t, 1, (size_t)n, f) : 0;
+    fclose(f);
+    if (t) t[got] = '\0';
+    return t;
+}
+
+/* Cut [from, to) out of every line, where from and to are the first matches
+ * of the two strings in the line. */
+static void cut_between(char *text, const char *from, const char *to)
+{
+    for (char *line = text; line && *line;) {
+        char *end = strchr(line, '\n');
+        char *a = strstr(line, from), *b = a ? strstr(a, to) : NULL;
+        if (a && b && (!end || b < end)) {
+            memmove(a, b, strlen(b) + 1);
+            end = strchr(line, '\n');
+        }
+        line = end ? end + 1 : NULL;
+    }
+}
+
+typedef struct piped_run {
+    sf_status st;
+    sf_stream_counters c;
+    sf_model *model;
+    char *metrics, *dead;
+} piped_run;
+
+static piped_run run_piped(sf_context *ctx, const char *csv, bool pipeline, uint64_t max_rows)
+{
+    char source[300], metrics[300], dead[300], dead_uri[310];
+    snprintf(source, sizeof source, "file:%s", csv);
+    snprintf(metrics, sizeof metrics, "%s.%d.metrics", csv, (int)pipeline);
+    snprintf(dead, sizeof dead, "%s.%d.dead", csv, (int)pipeline);
+    snprintf(dead_uri, sizeof dead_uri, "file:%s", dead);
+    remove(metrics);
+    remove(dead);
+    sf_stream_options so;
+    sf_stream_options_init(&so);
+    so.source = source;
+    so.fit.model = SF_MODEL_LOGISTIC;
+    so.warmup_rows = 1500;
+    so.batch_rows = 700;
+    so.batch_ms = 600000; /* batches close by size only: the same boundaries */
+    so.metrics_out = metrics;
+    so.dead_letter = dead_uri;
+    so.max_rows = max_rows;
+    so.pipeline = pipeline;
+    piped_run out;
+    memset(&out, 0, sizeof out);
+    sf_stream *s = NULL;
+    assert_int_equal(sf_stream_create(ctx, &so, &s), SF_OK);
+    out.st = sf_stream_run(s);
+    if (out.st != SF_OK) fprintf(stderr, "run: %s\n", sf_stream_error(s));
+    sf_stream_get_counters(s, &out.c);
+    assert_int_equal(sf_stream_model_snapshot(s, &out.model), SF_OK);
+    sf_stream_destroy(s);
+    out.metrics = slurp(metrics);
+    out.dead = slurp(dead);
+    assert_non_null(out.metrics);
+    assert_non_null(out.dead);
+    /* What depends on the clock: the time, latencies and throughput. */
+    cut_between(out.metrics, "\"time\":", "\"batch\":");
+    cut_between(out.metrics, "\"latency_ms\":", "\"metrics\":");
+    remove(metrics);
+    remove(dead);
+    return out;
+}
+
+static void assert_same_run(piped_run *a, piped_run *b)
+{
+    assert_int_equal(a->st, SF_OK);
+    assert_int_equal(b->st, SF_OK);
+    assert_int_equal(a->c.rows_total, b->c.rows_total);
+    assert_int_equal(a->c.rows_skipped, b->c.rows_skipped);
+    assert_int_equal(a->c.batches, b->c.batches);
+    size_t d = sf_model_n_features(a->model), k = sf_model_n_outputs(a->model);
+    assert_int_equal(d, sf_model_n_features(b->model));
+    assert_int_equal(k, sf_model_n_outputs(b->model));
+    for (size_t i = 0; i < k; i++) /* bit for bit */
+        assert_memory_equal(sf_model_coefficients(a->model, i), sf_model_coefficients(b->model, i),
+                            sizeof(double) * d);
+    assert_memory_equal(sf_model_intercepts(a->model), sf_model_intercepts(b->model),
+                        sizeof(double) * k);
+    assert_string_equal(a->metrics, b->metrics);
+    assert_string_equal(a->dead, b->dead);
+    for (int i = 0; i < 2; i++) {
+        piped_run *r = i ? b : a;
+        sf_model_destroy(r->model);
+        free(r->metrics);
+        free(r->dead);
+    }
+}
+
+static void test_stream_pipeline_matches_one_thread(void **state)
+{
+    (void)state;
+    char csv[256];
+    snprintf(csv, sizeof csv, "/tmp/sf_test_stream_pipe_%d.csv", (int)getpid());
+    write_classified_csv(csv);
+    sf_context_options co;
+    sf_context_options_init(&co);
+    co.device = SF_DEVICE_CPU;
+    co.threads = 1;
+    sf_context *ctx = NULL;
+    assert_int_equal(sf_context_create(&co, &ctx), SF_OK);
+
+    /* To the end of the file. */
+    piped_run on = run_piped(ctx, csv, true, 0), off = run_piped(ctx, csv, false, 0);
+    size_t bad = P_ROWS / 701 + P_ROWS / 907;
+    assert_int_equal(on.c.rows_skipped, bad);
+    assert_int_equal(on.c.rows_total, P_ROWS - bad);
+    assert_true(on.c.batches > 10);
+    size_t dead_lines = 0;
+    for (const char *p = on.dead; *p; p++)
+        dead_lines += *p == '\n';
+    assert_int_equal(dead_lines, bad);
+    assert_same_run(&on, &off);
+
+    /* Stopped by max_rows in the middle of a batch. */
+    on = run_piped(ctx, csv, true, 5000);
+    off = run_piped(ctx, csv, false, 5000);
+    assert_int_equal(on.c.rows_total, 5000);
+    assert_true(on.c.rows_skipped > 0 && on.c.rows_skipped < bad);
+    assert_same_run(&on, &off);
+
+    sf_context_destroy(ctx);
+    remove(csv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_run_file_source),
         cmocka_unit_test(test_stream_request_stop),
         cmocka_unit_test(test_stream_bad_source),
+        cmocka_unit_test(test_stream_pipeline_matches_one_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
