@@ -27,6 +27,10 @@ with its DEFAULT settings: no -X, no --batch-ms, no --batch-rows.
     In the same run, on the same topic: a bare consumer, `kcat -C -e -q -o
     beginning -f '%o\n'` with its defaults (median of --repeat), and the
     ratio of streamfit's records/s to it (target: >= 0.8).
+    Variant "one-thread": the default flags plus --no-pipeline (the next
+    batch is no longer read on a second thread meanwhile). Each run also
+    records the process's CPU seconds (user + system), so that pipeline on
+    and off compare in wall and in CPU time.
 
  B. Latency at a steady rate. A fresh broker per run (--lat-partitions,
     default 8, and one run with 32: the development broker looks each fetch's
@@ -206,7 +210,7 @@ def kcat_throughput(a, br, topic, rows, results, model, d):
 def sf_throughput(a, br, sets, results):
     for (model, d, rows, topic, path) in sets:
         bare = kcat_throughput(a, br, topic, rows, results, model, d)
-        for variant, extra in (("default", []),):
+        for variant, extra in (("default", []), ("one-thread", ["--no-pipeline"])):
             la = wait_quiet(a, f"streamfit throughput {model} d={d} {variant}")
             runs = []
             for r in range(a.repeat):
@@ -216,9 +220,10 @@ def sf_throughput(a, br, sets, results):
                        "--columns", columns(d), "--model", model, "--device", "cpu",
                        "--max-rows", str(rows), "--predictions", f"kafka://{br.addr}/{out}",
                        "--metrics-out", mpath, "--quiet"] + extra + ["--max-ms", "300000"]
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), os.times()
                 subprocess.run(cmd, check=True)
-                wall = time.perf_counter() - t0
+                wall, c1 = time.perf_counter() - t0, os.times()
+                cpu = (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system)
                 lines = [json.loads(x) for x in open(mpath)]
                 last = lines[-1]
                 npred, _ = kcat_count(br.addr, out)
@@ -228,13 +233,14 @@ def sf_throughput(a, br, sets, results):
                 steady = ((last["rows_total"] - first["rows_total"]) / (last["time"] - first["time"])
                           if len(lines) >= 3 and last["time"] > first["time"] else None)
                 runs.append({"wall_s": round(wall, 3), "rps": round(rows / wall, 1),
+                             "cpu_s": round(cpu, 3), "cpu_us_per_record": round(cpu / rows * 1e6, 3),
                              "metrics_rps": last["throughput_rps"], "rows_total": last["rows_total"],
                              "predictions": npred, "ok": ok,
                              "steady_rps": round(steady, 1) if steady else None,
                              "score": cum.get("rmse", cum.get("accuracy")),
                              "batch_p50_median": statistics.median(
                                  x["latency_ms"]["p50"] for x in lines if x["latency_ms"])})
-                log(f"  run {r}: {wall:.3f} s, {rows / wall:,.0f} rec/s, metrics "
+                log(f"  run {r}: {wall:.3f} s (CPU {cpu:.3f} s), {rows / wall:,.0f} rec/s, metrics "
                     f"{last['throughput_rps']:,.0f}/s, after 1st batch {steady or 0:,.0f}/s, "
                     f"predictions {npred} {'ok' if ok else 'MISSING'}")
             med = statistics.median(x["wall_s"] for x in runs)
@@ -242,6 +248,7 @@ def sf_throughput(a, br, sets, results):
                 "kind": "throughput", "pipeline": f"streamfit ({variant})", "variant": variant,
                 "model": model, "d": d, "records": rows, "load1": la,
                 "wall_s_median": med, "records_per_s": round(rows / med, 1),
+                "cpu_s_median": statistics.median(x["cpu_s"] for x in runs),
                 "metrics_rps_median": statistics.median(x["metrics_rps"] for x in runs),
                 "steady_rps_median": (statistics.median(x["steady_rps"] for x in runs)
                                       if all(x["steady_rps"] for x in runs) else None),
@@ -386,7 +393,7 @@ def table(results):
             lat = "-", "-"
             rps = (f"{fmt_rate(r['records_per_s'])} (metrics {fmt_rate(r['metrics_rps_median'])}; "
                    f"after 1st batch {fmt_rate(r['steady_rps_median'])}; "
-                   f"{r['vs_kcat']:.2f} of kcat)")
+                   f"{r['vs_kcat']:.2f} of kcat; CPU {r['cpu_s_median'] / r['records'] * 1e6:.2f} µs/record)")
         elif r["kind"] == "throughput" and r["pipeline"].startswith("kcat"):
             lat = "-", "-"
             rps = fmt_rate(r["records_per_s"])
