@@ -276,7 +276,7 @@ static void test_state_and_resume(void **state)
     sf_source_state st = {0};
     assert_int_equal(a->ops->state(a, &st), SF_OK);
     assert_non_null(st.blob);
-    assert_int_equal(a->ops->commit(a), SF_OK); /* no group: nothing to commit, no failure */
+    assert_int_equal(a->ops->commit(a, &st), SF_OK); /* no group: nothing to commit, no failure */
     a->ops->destroy(a);
 
     /* The blob names, for every partition read, the offset after its last record. */

@@ -33,6 +33,18 @@ static sf_status batch_reserve(sf_batch *b, size_t d, size_t cap)
     return ok ? SF_OK : SF_ERR_NO_MEMORY;
 }
 
+void sf_batch_free(sf_batch *b)
+{
+    free(b->X);
+    free(b->y);
+    free(b->origin_us);
+    free(b->pos);
+    free(b->keys);
+    free(b->key_off);
+    free(b->key_len);
+    memset(b, 0, sizeof *b);
+}
+
 static sf_status keep_key(sf_batch *b, size_t row, const sf_record *rec)
 {
     if (!rec->key) {
@@ -136,6 +148,7 @@ sf_status sf_run_fill_batch(sf_run *r, sf_fill *f)
 {
     const sf_stream_options *o = r->o;
     sf_batch *b = f->batch;
+    r->filling = f;
     b->rows = 0;
     b->keys_len = 0;
     r->clock_delta_us = sf_clock_wall_us() - sf_clock_mono_us();
@@ -161,7 +174,7 @@ sf_status sf_run_fill_batch(sf_run *r, sf_fill *f)
         bool eof = false;
         sf_status st = r->source->ops->poll(r->source, r->recs, want, timeout, &n, &eof);
         if (st == SF_ERR_DATA_LOST) { /* reported by `lost`: finish this batch, then stop */
-            r->lost_stop = true;
+            f->lost_stop = true;
             break;
         }
         if (st != SF_OK) {

@@ -187,23 +187,30 @@ sf_status sf_stream_model_snapshot(sf_stream *s, sf_model **out)
  * what its filling found applied to the run's counters. */
 static sf_status next_batch(sf_run *r)
 {
-    sf_fill f;
-    memset(&f, 0, sizeof f);
+    sf_fill *f = &r->fill_here;
+    memset(f, 0, sizeof *f);
     if (r->prefetch) {
-        sf_prefetch_take(r, &f);
-        r->pipeline_ended = f.last;
+        sf_prefetch_take(r, f);
+        r->pipeline_ended = f->last;
         sf_source_state_free(&r->boundary);
-        r->boundary = f.boundary; /* for this batch's checkpoint */
+        r->boundary = f->boundary; /* for this batch's checkpoint */
+        memset(&f->boundary, 0, sizeof f->boundary);
     } else {
-        f.batch = &r->batch;
-        f.rows_before = r->rows_total;
-        f.status = sf_run_fill_batch(r, &f);
+        f->batch = &r->batch;
+        f->rows_before = r->rows_total;
+        f->status = sf_run_fill_batch(r, f);
     }
-    r->rows_skipped += f.skipped;
-    if (f.eof) r->eof = true;
-    _Static_assert(sizeof f.err == sizeof r->err, "one message size");
-    if (f.status != SF_OK && !r->err[0]) memcpy(r->err, f.err, sizeof r->err);
-    return f.status;
+    r->rows_skipped += f->skipped;
+    if (f->eof) r->eof = true;
+    r->rows_lost += f->rows_lost;
+    for (size_t i = 0; i < f->n_lost && r->n_lost < sizeof r->lost / sizeof r->lost[0]; i++)
+        r->lost[r->n_lost++] = f->lost[i];
+    _Static_assert(sizeof f->lost_first == sizeof r->lost_first, "one description size");
+    if (!r->lost_first[0]) memcpy(r->lost_first, f->lost_first, sizeof r->lost_first);
+    if (f->lost_stop) r->lost_stop = true;
+    _Static_assert(sizeof f->err == sizeof r->err, "one message size");
+    if (f->status != SF_OK && !r->err[0]) memcpy(r->err, f->err, sizeof r->err);
+    return f->status;
 }
 
 /* One pass of the loop; the trainer changes only under the lock. */

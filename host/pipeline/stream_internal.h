@@ -41,6 +41,12 @@ typedef struct sf_batch {
     int64_t closed_us; /* when the batch was complete */
 } sf_batch;
 
+/* Records the source could no longer read (source.h's `lost`). */
+typedef struct sf_lost_range {
+    int32_t partition;
+    int64_t first, count;
+} sf_lost_range;
+
 /* What filling one batch found besides its rows. With the pipeline the
  * filling thread hands it over with the batch, so that the run's counters
  * change on the run's thread only, in batch order. */
@@ -53,6 +59,12 @@ typedef struct sf_fill {
     sf_status status;         /* the filling's, with err */
     sf_source_state boundary; /* pipeline with checkpoints: the positions after it */
     char err[512];
+    /* records lost upstream while filling, as the run keeps them */
+    uint64_t rows_lost;
+    sf_lost_range lost[8];
+    size_t n_lost;
+    char lost_first[160];
+    bool lost_stop;
 } sf_fill;
 
 /* Log lines said on the filling thread, waiting for the run's thread (the
@@ -94,6 +106,10 @@ struct sf_stream {
     bool pipeline_ended;      /* the last batch the filling thread made is taken */
     sf_source_state boundary; /* pipeline: positions after the batch in `batch` */
     sf_deferred_log deferred;
+    /* The batch being filled, for the source's callbacks during its polls:
+     * touched only by the thread that fills. */
+    sf_fill *filling;
+    sf_fill fill_here; /* one thread: the fill of the batch in `batch` */
     FILE *metrics_file;
     sf_record_schema schema;
     bool have_schema;
@@ -122,10 +138,7 @@ struct sf_stream {
     int64_t clock_delta_us; /* CLOCK_REALTIME - CLOCK_MONOTONIC, for Kafka timestamps */
     /* records lost upstream (source.h's `lost`) */
     uint64_t rows_lost;
-    struct {
-        int32_t partition;
-        int64_t first, count;
-    } lost[8]; /* since the last metrics line (the first 8) */
+    sf_lost_range lost[8]; /* since the last metrics line (the first 8) */
     size_t n_lost;
     char lost_first[160]; /* the first loss, for the final message */
     bool lost_stop;       /* stop after this batch: records were lost */
@@ -171,6 +184,7 @@ void sf_prefetch_stop(sf_run *r);
 /* stream_batch.c: fill f->batch from the source (any thread: what it
  * changes is in *f, r->recs and r->bad_shown) */
 sf_status sf_run_fill_batch(sf_run *r, sf_fill *f);
+void sf_batch_free(sf_batch *b); /* its arrays; zeroed after */
 sf_status sf_run_collect_warmup(sf_run *r);
 sf_status sf_run_fit_warmup(sf_run *r);
 sf_status sf_run_predict_learn(sf_run *r);

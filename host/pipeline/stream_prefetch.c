@@ -44,7 +44,8 @@ static bool filled_last(const sf_prefetch *p)
 {
     const sf_run *r = p->r;
     const sf_stream_options *o = r->o;
-    if (p->fill.status != SF_OK || p->fill.eof || sf_run_stop_requested(r)) return true;
+    const sf_fill *f = &p->fill;
+    if (f->status != SF_OK || f->eof || f->lost_stop || sf_run_stop_requested(r)) return true;
     if (o->max_rows && p->rows_filled >= o->max_rows) return true;
     return o->max_ms > 0 && sf_clock_mono_us() - r->start_us >= o->max_ms * 1000;
 }
@@ -59,6 +60,10 @@ static void fill_one(sf_prefetch *p)
     f->skipped = 0;
     f->eof = false;
     f->err[0] = '\0';
+    f->rows_lost = 0;
+    f->n_lost = 0;
+    f->lost_first[0] = '\0';
+    f->lost_stop = false;
     f->status = sf_run_fill_batch(r, f);
     p->rows_filled += p->buf.rows;
     /* The positions right after this batch, before the next poll moves them. */
@@ -141,18 +146,6 @@ void sf_prefetch_take(sf_run *r, sf_fill *f)
     sf_run_log_drain(r); /* what the filling of this batch said */
 }
 
-static void batch_free(sf_batch *b)
-{
-    free(b->X);
-    free(b->y);
-    free(b->arrival_us);
-    free(b->pos);
-    free(b->keys);
-    free(b->key_off);
-    free(b->key_len);
-    memset(b, 0, sizeof *b);
-}
-
 void sf_prefetch_stop(sf_run *r)
 {
     sf_prefetch *p = r->prefetch;
@@ -170,7 +163,8 @@ void sf_prefetch_stop(sf_run *r)
     r->deferred.mu = NULL;
     r->deferred.cv = NULL;
     r->prefetch = NULL;
-    batch_free(&p->buf);
+    r->filling = NULL; /* it pointed into p */
+    sf_batch_free(&p->buf);
     sf_source_state_free(&p->fill.boundary);
     pthread_cond_destroy(&p->cv);
     pthread_mutex_destroy(&p->mu);

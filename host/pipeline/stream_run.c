@@ -21,29 +21,28 @@ static bool is_classifier(const sf_stream_options *o)
 static void notice(void *user, const char *msg) { sf_run_log(user, SF_LOG_INFO, "%s", msg); }
 
 /* Records the source can no longer read: logged at once (as an error, so
- * that even a quiet front end says it), counted, and listed in the next
- * metrics line. */
+ * that even a quiet front end says it), counted with the batch being filled
+ * (its metrics line lists them). Called from the source's poll, on the
+ * thread that fills. */
 static void lost(void *user, int32_t partition, int64_t first, int64_t count)
 {
     sf_run *r = user;
+    sf_fill *f = r->filling;
     sf_run_log(r, SF_LOG_ERROR,
                "partition %d: offsets %lld..%lld (%lld records) were deleted upstream before they "
                "were read%s",
                (int)partition, (long long)first, (long long)(first + count - 1), (long long)count,
                r->o->continue_on_lag_loss ? "; going on after them"
                                           : "; stopping after this batch");
-    r->rows_lost += (uint64_t)count;
-    if (!r->lost_first[0])
-        snprintf(r->lost_first, sizeof r->lost_first,
+    f->rows_lost += (uint64_t)count;
+    if (!f->lost_first[0])
+        snprintf(f->lost_first, sizeof f->lost_first,
                  "partition %d: offsets %lld..%lld (%lld records)", (int)partition,
                  (long long)first, (long long)(first + count - 1), (long long)count);
-    if (r->n_lost < sizeof r->lost / sizeof r->lost[0]) {
-        r->lost[r->n_lost].partition = partition;
-        r->lost[r->n_lost].first = first;
-        r->lost[r->n_lost].count = count;
-        r->n_lost++;
-    }
-    if (!r->o->continue_on_lag_loss) r->lost_stop = true;
+    if (f->n_lost < sizeof f->lost / sizeof f->lost[0])
+        f->lost[f->n_lost++] =
+            (sf_lost_range){.partition = partition, .first = first, .count = count};
+    if (!r->o->continue_on_lag_loss) f->lost_stop = true;
 }
 
 sf_status sf_run_lost_error(sf_run *r)
@@ -225,13 +224,7 @@ void sf_run_close(sf_run *r)
     sf_stream_metrics_free(&r->metrics);
     free(r->classes);
     sf_batch *b = &r->batch;
-    free(b->X);
-    free(b->y);
-    free(b->origin_us);
-    free(b->pos);
-    free(b->keys);
-    free(b->key_off);
-    free(b->key_len);
+    sf_batch_free(b);
     free(r->recs);
     free(r->warm_X);
     free(r->warm_y);
