@@ -78,7 +78,8 @@ static const char stream_help[] =
     "  --warmup-ms T         or milliseconds, whichever comes first\n"
     "  --batch-rows N        a batch closes at N records (default 65536) ...\n"
     "  --batch-ms T          ... or T ms after its first record (default 10)\n"
-    "  --device auto|cpu|cuda, --threads N\n"
+    "  --device auto|cpu|cuda, --threads N   (CPU threads; default all cores, one fewer\n"
+    "                        with the pipeline)\n"
     "  --no-pipeline         one thread: read the next batch only after learning this one\n"
     "                        (default: after the warm-up a second thread reads and parses\n"
     "                        the next batch meanwhile; same results on the same batches)\n"
@@ -512,7 +513,13 @@ static void print_banner(const char *banner)
 /* The run, on a context of its own; returns the exit status. */
 static int run_stream(stream_args *a)
 {
-    sf_context *ctx = cli_context(a->device, a->threads, cli_log, NULL);
+    /* The pipeline's reading thread needs a core of its own: the CPU backend's
+     * threads, waiting for work between batches, would take it (measured on
+     * 2 cores: slower than no pipeline at all). */
+    int threads = a->threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (threads == 0 && a->o.pipeline) threads = cores > 2 ? (int)cores - 1 : 1;
+    sf_context *ctx = cli_context(a->device, threads, cli_log, NULL);
     if (!ctx) return SF_EXIT_FAILURE;
     sf_stream *s = NULL;
     sf_status st = sf_stream_create(ctx, &a->o, &s);

@@ -132,7 +132,9 @@ typedef struct sf_stream_options {
     size_t refit_every;  /* classifiers: exact refit every N batches (0: never) */
     size_t refit_window; /* rows kept for the refit */
     /* Read and parse the next batch on a second thread while this one is
-     * predicted and learned from (default true; false: one thread). */
+     * predicted and learned from (default true; false: one thread). That
+     * thread wants a core of its own: on the CPU backend give the context
+     * one thread fewer than the cores (sf_context_options.threads). */
     bool pipeline;
 
     /* outputs (NULL: none) */
