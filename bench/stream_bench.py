@@ -466,7 +466,7 @@ def main():
     if "throughput" in sec:
         topics = [t for (_, _, _, t, _) in sets]
         for (model, d, _, _, _) in sets:
-            for v in ("default",):  # one predictions topic per run
+            for v in ("default", "one-thread"):  # one predictions topic per run, named up front
                 topics += [f"out_{model}{d}_{v}_{r}" for r in range(a.repeat)]
         br = Broker(a.streamfit, topics)
         info["broker"] = " ".join(br.cmd[1:6]) + " --topic ... (%d topics)" % len(topics)
