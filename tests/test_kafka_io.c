@@ -419,58 +419,6 @@ int main(void)
 
 #else
 
-/* A consumer-group source commits the positions of the state it is given,
- * not where it has polled since (the pipeline polls the next batch before
- * the checkpoint of this one is durable): a new member of the group starting
- * from the committed offsets reads exactly what that state had not. */
-static void test_commit_is_the_states(void **state)
-{
-    (void)state;
-    const int total = 200, in_state = 80, polled_after = 60;
-    assert_int_equal(sf_broker_create_topic(g_broker, "committed", 2), SF_OK);
-    produce("committed", 0, total);
-    sf_source_options o;
-    memset(&o, 0, sizeof o);
-    o.uri = uri_of("committed");
-    o.group = "streamfit-test-commit";
-    o.start = "earliest";
-    /* The second member joins once the development broker has timed the
-     * first one out of the group: the shortest session it allows. */
-    static const char *const conf[] = {"session.timeout.ms", "6000", "heartbeat.interval.ms", "500",
-                                       NULL};
-    o.kafka_conf = conf;
-    sf_source *a = NULL;
-    char err[256] = "";
-    assert_int_equal(sf_source_open(&o, &a, err, sizeof err), SF_OK);
-    static seen ga;
-    memset(&ga, 0, sizeof ga);
-    read_records(a, &ga, (size_t)in_state);
-    sf_source_state st = {0};
-    assert_int_equal(a->ops->state(a, &st), SF_OK);
-    assert_true(st.n_commit > 0);
-    read_records(a, &ga, (size_t)polled_after); /* the next batch, polled meanwhile */
-    assert_int_equal(a->ops->commit(a, &st), SF_OK);
-    a->ops->destroy(a);
-    sf_source_state_free(&st);
-
-    o.start = "committed";
-    sf_source *b = NULL;
-    assert_int_equal(sf_source_open(&o, &b, err, sizeof err), SF_OK);
-    static seen gb;
-    memset(&gb, 0, sizeof gb);
-    read_records(b, &gb, (size_t)(total - in_state));
-    assert_no_more(b, 500);
-    b->ops->destroy(b);
-    static int count[MAX_RECORDS];
-    memset(count, 0, sizeof count);
-    for (size_t k = 0; k < (size_t)in_state; k++)
-        count[ga.value[k]]++;
-    for (size_t k = 0; k < gb.n; k++)
-        count[gb.value[k]]++;
-    for (int v = 0; v < total; v++) /* the state's records once, the rest once */
-        assert_int_equal(count[v], 1);
-}
-
 int main(void)
 {
     puts("built without Kafka support: skipped");
