@@ -568,10 +568,7 @@ static sf_status cpu_solve_lstsq(sf_backend *be, size_t m, size_t n, double *A, 
 {
     dense_threads_for(be, n);
     /* dgelsd's SVD iterates forever on a NaN or an infinity: refuse them. */
-    for (size_t i = 0; i < m * n; i++)
-        if (!isfinite(A[i])) return SF_ERR_NOT_FINITE;
-    for (size_t i = 0; i < m; i++)
-        if (!isfinite(b[i])) return SF_ERR_NOT_FINITE;
+    if (!sf_all_finite(A, m * n) || !sf_all_finite(b, m)) return SF_ERR_NOT_FINITE;
     size_t ldb = m > n ? m : n;
     double *bb = calloc(ldb, sizeof(double));
     double *sv = malloc(sizeof(double) * (n + 1));

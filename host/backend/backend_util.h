@@ -1,13 +1,23 @@
 /*
  * backend_util.h — small numeric helpers shared by backends and models:
- * stable sigmoid / log(1+e^t) / softmax, and column-major matrix chores.
+ * stable sigmoid / log(1+e^t) / softmax, finiteness, and column-major
+ * matrix chores.
  */
 #ifndef STREAMFIT_BACKEND_UTIL_H
 #define STREAMFIT_BACKEND_UTIL_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <string.h>
+
+/* Whether all n values are finite (a NULL array has none that are not). */
+static inline bool sf_all_finite(const double *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++)
+        if (!isfinite(a[i])) return false;
+    return true;
+}
 
 static inline double sf_sigmoid(double t)
 {

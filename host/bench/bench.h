@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "cli.h"
+#include "streamfit.h"
 
 #define BENCH_MAX_REPEAT 100
 #define BENCH_MAX_PLATFORMS 16

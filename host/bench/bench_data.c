@@ -22,6 +22,7 @@
 
 #include "bench.h"
 #include "class_labels.h"
+#include "parse.h"
 
 #define GRID 100000.0 /* features and regression labels are multiples of 1/GRID */
 

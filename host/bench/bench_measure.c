@@ -18,6 +18,7 @@
 
 #include "bench.h"
 #include "bench_platform.h"
+#include "clock.h"
 #include "metrics.h"
 
 bool bench_write_all(int fd, const void *buf, size_t len)

@@ -21,6 +21,7 @@
 
 #include "bench.h"
 #include "bench_platform.h"
+#include "clock.h"
 #include "metrics.h"
 
 static sf_status get_rows(const bench_config *c, int threads, bench_data *d, double *seconds,

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "bench_platform.h"
+#include "clock.h"
 
 typedef struct worker_header {
     int status; /* sf_status */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "cli.h"
 
 static const char bench_help[] =
     "Usage: streamfit bench --workload W (--rows N --features D | --input FILE) [options]\n"

@@ -18,7 +18,6 @@
  * making them warn.
  */
 #include "kafka_conf.h"
-#include "kafka_conf_error.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -125,6 +124,29 @@ static const char *const producer_defaults[] = {
     NULL,
 };
 
+/* err = "PREFIX KEY: REASON" for a setting librdkafka refused. The value
+ * never appears: -X carries passwords and keys (sasl.password, ...), and
+ * librdkafka's own reason can quote the value, so it is cut out of that too. */
+static void refused_setting(char *err, size_t errlen, const char *prefix, const char *key,
+                            const char *value, const char *reason)
+{
+    char scrubbed[512];
+    size_t out = 0, vlen = strlen(value);
+    static const char mark[] = "[value not shown]";
+    for (const char *p = reason; *p && out + 1 < sizeof scrubbed;) {
+        if (vlen && strncmp(p, value, vlen) == 0) {
+            if (out + sizeof mark - 1 >= sizeof scrubbed) break;
+            memcpy(scrubbed + out, mark, sizeof mark - 1);
+            out += sizeof mark - 1;
+            p += vlen;
+        } else {
+            scrubbed[out++] = *p++;
+        }
+    }
+    scrubbed[out] = 0;
+    snprintf(err, errlen, "%s %s: %s", prefix, key, scrubbed);
+}
+
 static bool set_all(rd_kafka_conf_t *conf, const char *const *pairs, const char *what, int only,
                     sf_kafka_role role, char *err, size_t errlen)
 {
@@ -137,9 +159,9 @@ static bool set_all(rd_kafka_conf_t *conf, const char *const *pairs, const char 
         }
         if (only && !sf_kafka_key_applies(key, role)) continue;
         if (rd_kafka_conf_set(conf, key, value, errstr, sizeof errstr) != RD_KAFKA_CONF_OK) {
-            char prefix[64]; /* the value is never shown: -X carries passwords */
+            char prefix[64];
             snprintf(prefix, sizeof prefix, "kafka: %s", what);
-            sf_kafka_conf_error(err, errlen, prefix, key, value, errstr);
+            refused_setting(err, errlen, prefix, key, value, errstr);
             return false;
         }
     }

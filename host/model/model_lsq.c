@@ -15,14 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_util.h"
 #include "internal.h"
-
-static bool all_finite(const double *a, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (!isfinite(a[i])) return false;
-    return true;
-}
 
 /* SF_LSQ_RCOND_QR (internal.h): below this reciprocal condition of the
  * scaled normal matrix, Cholesky (even refined) loses digits on
@@ -285,7 +279,7 @@ sf_status sf_lsq_rcond(sf_trainer *t, const sf_moments *mo, double *rcond)
 {
     size_t d = t->d;
     *rcond = 1; /* statistics that overflowed tell nothing: the solve reports them */
-    if (!all_finite(mo->mean, d + 1) || !all_finite(mo->m2, (d + 1) * (d + 1))) return SF_OK;
+    if (!sf_all_finite(mo->mean, d + 1) || !sf_all_finite(mo->m2, (d + 1) * (d + 1))) return SF_OK;
     lsq_system sys = {.d = d, .n = mo->n, .intercept = t->par.fit_intercept, .mean = mo->mean};
     double *A = malloc(sizeof(double) * (d * d + 2 * d));
     if (!A) return SF_ERR_NO_MEMORY;
@@ -315,8 +309,8 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
     size_t d = t->d;
     /* Squares of values past ~1e154 overflow: LAPACK must never see the
      * infinities (some of its routines loop forever on them). */
-    if (!all_finite(mo->mean, d + 1) || !all_finite(mo->m2, (d + 1) * (d + 1)) ||
-        (mo->has_r && !all_finite(mo->R, (d + 1) * (d + 1))))
+    if (!sf_all_finite(mo->mean, d + 1) || !sf_all_finite(mo->m2, (d + 1) * (d + 1)) ||
+        (mo->has_r && !sf_all_finite(mo->R, (d + 1) * (d + 1))))
         return SF_ERR_NOT_FINITE;
     lsq_system sys = {.d = d, .n = mo->n, .intercept = t->par.fit_intercept, .mean = mo->mean};
     double *buf = calloc(d * d + 3 * d, sizeof(double));
@@ -362,7 +356,7 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
     if (st == SF_OK && t->n_batches > 0 && sys.have_factor && !t->report.rank_deficient &&
         worth_refining)
         st = refine(t, &sys, w, &b0);
-    if (st == SF_OK && (!all_finite(w, d) || !isfinite(b0))) st = SF_ERR_NOT_FINITE;
+    if (st == SF_OK && (!sf_all_finite(w, d) || !isfinite(b0))) st = SF_ERR_NOT_FINITE;
     if (st == SF_OK) {
         memcpy(m->coef, w, sizeof(double) * d);
         m->intercept[0] = b0;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_util.h"
 #include "bytes.h"
 #include "internal.h"
 
@@ -112,13 +113,6 @@ sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t
     return SF_OK;
 }
 
-static bool finite_array(const double *a, size_t n)
-{
-    for (size_t i = 0; a && i < n; i++)
-        if (!isfinite(a[i])) return false;
-    return true;
-}
-
 /* What a saved state can hold: finite numbers, a count of rows >= 0. */
 static bool state_is_sane(const sf_trainer *t, size_t P)
 {
@@ -126,10 +120,11 @@ static bool state_is_sane(const sf_trainer *t, size_t P)
     size_t p = m->p;
     for (size_t j = 0; j < p; j++) /* a co-moment's diagonal is a sum of squares */
         if (!(m->m2[j * p + j] >= 0)) return false;
-    return isfinite(m->n) && m->n >= 0 && finite_array(m->mean, p) && finite_array(m->m2, p * p) &&
-           finite_array(m->R, p * p) && finite_array(m->scale, p) && finite_array(t->theta, P) &&
-           finite_array(t->shift, t->d) && finite_array(t->scale, t->d) &&
-           finite_array(t->ftrl_z, P) && finite_array(t->ftrl_n, P);
+    return isfinite(m->n) && m->n >= 0 && sf_all_finite(m->mean, p) &&
+           sf_all_finite(m->m2, p * p) && sf_all_finite(m->R, p * p) &&
+           sf_all_finite(m->scale, p) && sf_all_finite(t->theta, P) &&
+           sf_all_finite(t->shift, t->d) && sf_all_finite(t->scale, t->d) &&
+           sf_all_finite(t->ftrl_z, P) && sf_all_finite(t->ftrl_n, P);
 }
 
 /* An empty streaming state, after a load that failed part way. */

@@ -14,20 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kafka_conf.h"
-#include "streamfit.h"
-
-typedef struct sink_kafka sink_kafka;
-sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, sink_kafka **out,
-                             char *err, size_t errlen);
-sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_t *off,
-                                    const size_t *len, const char *keys, const size_t *key_off,
-                                    const size_t *key_len, size_t n);
-sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
-                              size_t value_len);
-sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms);
-const char *sf_sink_kafka_error(const sink_kafka *s);
-void sf_sink_kafka_destroy(sink_kafka *s);
+#include "sink_kafka.h"
 
 #define SINK_POLL_EVERY 64         /* writes between serving delivery reports */
 #define SINK_DESTROY_FLUSH_MS 5000 /* last chance for unflushed messages */

@@ -8,36 +8,13 @@
 #include <string.h>
 
 #include "sink.h"
-
-/* sink_kafka.c */
-typedef struct sink_kafka sink_kafka;
-sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, sink_kafka **out,
-                             char *err, size_t errlen);
-sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_t *off,
-                                    const size_t *len, const char *keys, const size_t *key_off,
-                                    const size_t *key_len, size_t n);
-sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
-                              size_t value_len);
-sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms);
-const char *sf_sink_kafka_error(const sink_kafka *s);
-void sf_sink_kafka_destroy(sink_kafka *s);
-
-/* sink_file.c (path NULL: stdout) */
-typedef struct sink_file sink_file;
-sf_status sf_sink_file_open(const char *path, sink_file **out, char *err, size_t errlen);
-sf_status sf_sink_file_write(sink_file *s, const char *value, size_t value_len);
-sf_status sf_sink_file_write_text(sink_file *s, const char *text, size_t len);
-sf_status sf_sink_file_flush(sink_file *s);
-const char *sf_sink_file_error(const sink_file *s);
-void sf_sink_file_destroy(sink_file *s);
+#include "sink_file.h"
+#include "sink_kafka.h"
 
 struct sf_sink {
     sink_kafka *kafka; /* exactly one of the two */
     sink_file *file;
 };
-
-/* Why the last failed call failed ("" when none did). Not yet in sink.h. */
-const char *sf_sink_error(const sf_sink *s);
 
 sf_status sf_sink_open(const char *uri, const sf_kafka_settings *kafka, sf_sink **out, char *err,
                        size_t errlen)

@@ -87,8 +87,6 @@ typedef struct kafka_source {
     bool continue_on_loss;
 } kafka_source;
 
-static int64_t now_us(void) { return sf_clock_mono_us(); }
-
 static void notice(kafka_source *ks, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void notice(kafka_source *ks, const char *fmt, ...)
 {
@@ -153,7 +151,7 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
         if (!ks->down) notice(ks, "kafka: brokers unreachable (%s); waiting", reason);
         ks->down = true;
-        ks->next_probe_us = now_us() + KAFKA_PROBE_INTERVAL_US;
+        ks->next_probe_us = sf_clock_mono_us() + KAFKA_PROBE_INTERVAL_US;
         break;
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
         fail(ks, SF_ERR_IO, "kafka: %s: %s", rd_kafka_err2str(code), reason);
@@ -275,7 +273,7 @@ static bool assign_all(kafka_source *ks, int timeout_ms)
     } else if (t->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
         fail(ks, SF_ERR_IO, "kafka: topic '%s': %s", ks->topic, rd_kafka_err2str(t->err));
     } else if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR && !leaders_known(t)) {
-        ks->next_assign_us = now_us() + KAFKA_LEADER_RETRY_US;
+        ks->next_assign_us = sf_clock_mono_us() + KAFKA_LEADER_RETRY_US;
     } else if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(t->partition_cnt);
         for (int i = 0; i < t->partition_cnt; i++)
@@ -424,7 +422,7 @@ static void offset_gone(kafka_source *ks, const rd_kafka_message_t *m)
 static size_t take_messages(kafka_source *ks, rd_kafka_message_t **msgs, size_t cnt, sf_record *out,
                             size_t n)
 {
-    int64_t arrival = now_us();
+    int64_t arrival = sf_clock_mono_us();
     for (size_t i = 0; i < cnt; i++) {
         rd_kafka_message_t *m = msgs[i];
         if (m->err) {
@@ -489,10 +487,10 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
         ks->held_cap = max;
     }
     if (timeout_ms < 0) timeout_ms = 0;
-    int64_t t0 = now_us();
+    int64_t t0 = sf_clock_mono_us();
     if (!ks->group && !ks->assigned_all && ks->failed == SF_OK && t0 >= ks->next_assign_us) {
         int tmo = timeout_ms < 100 ? 100 : timeout_ms > 5000 ? 5000 : timeout_ms;
-        ks->next_assign_us = now_us() + KAFKA_ASSIGN_RETRY_US;
+        ks->next_assign_us = sf_clock_mono_us() + KAFKA_ASSIGN_RETRY_US;
         if (assign_all(ks, tmo)) set_up_again(ks);
     } else if (ks->down && t0 >= ks->next_probe_us) {
         const struct rd_kafka_metadata *md = NULL;
@@ -500,11 +498,11 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
             rd_kafka_metadata_destroy(md);
             set_up_again(ks);
         }
-        ks->next_probe_us = now_us() + KAFKA_PROBE_INTERVAL_US;
+        ks->next_probe_us = sf_clock_mono_us() + KAFKA_PROBE_INTERVAL_US;
     }
-    int left = timeout_ms - (int)((now_us() - t0) / 1000);
+    int left = timeout_ms - (int)((sf_clock_mono_us() - t0) / 1000);
     if (!ks->group && !ks->assigned_all) { /* not assigned yet: back in time to retry */
-        int64_t until = (ks->next_assign_us - now_us() + 999) / 1000;
+        int64_t until = (ks->next_assign_us - sf_clock_mono_us() + 999) / 1000;
         if (until < left) left = (int)until;
     }
     if (left < 0) left = 0;
@@ -685,7 +683,8 @@ static rd_kafka_conf_t *build_conf(kafka_source *ks, const sf_source_options *op
     /* Without a group a private, never-committed group id lets the consumer
      * take a manual assignment. An empty fetch waits at most the caller's
      * budget: the broker holds it that long when nothing is there. */
-    snprintf(group, sizeof group, "streamfit-%ld-%lld", (long)getpid(), (long long)now_us());
+    snprintf(group, sizeof group, "streamfit-%ld-%lld", (long)getpid(),
+             (long long)sf_clock_mono_us());
     snprintf(fetch_wait, sizeof fetch_wait, "%d",
              opt->fetch_wait_ms > 0 ? opt->fetch_wait_ms : 100);
     const char *defaults[] = {"enable.partition.eof",

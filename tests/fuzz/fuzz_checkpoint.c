@@ -20,11 +20,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    sf_context_options co;
-    sf_context_options_init(&co);
-    co.device = SF_DEVICE_CPU;
-    co.threads = 1;
-    if (sf_context_create(&co, &ctx) != SF_OK) abort();
+    ctx = fuzz_cpu_context();
     return 0;
 }
 

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "streamfit.h"
+
 /* A broken invariant: print it and abort, which libFuzzer records as a crash. */
 #define FUZZ_CHECK(cond)                                                                           \
     do {                                                                                           \
@@ -41,6 +43,18 @@ static inline void fuzz_write_file(const char *name, const uint8_t *data, size_t
     if (!f) abort();
     if (size && fwrite(data, 1, size, f) != size) abort();
     if (fclose(f) != 0) abort();
+}
+
+/* A context on one CPU thread, for targets that fit or predict. */
+static inline sf_context *fuzz_cpu_context(void)
+{
+    sf_context_options co;
+    sf_context_options_init(&co);
+    co.device = SF_DEVICE_CPU;
+    co.threads = 1;
+    sf_context *ctx = NULL;
+    if (sf_context_create(&co, &ctx) != SF_OK) abort();
+    return ctx;
 }
 
 #endif
