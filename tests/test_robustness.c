@@ -13,7 +13,8 @@
  *   - a LIBSVM record whose last index runs to the end of an unterminated
  *     buffer (a Kafka payload): a bad record, no read past its end;
  *   - a LIBSVM index beyond what a dense row can hold: a bad record with its
- *     reason, not an allocation of terabytes;
+ *     reason, not an allocation of terabytes; a table over 1 GiB dense
+ *     with under 1 value in 64 set: refused before it is allocated;
  *   - a header-less CSV schema asked for a label by name: an error, no crash;
  *   - model files with a negative row count or an infinite coefficient: refused.
  */
@@ -259,6 +260,25 @@ static void test_libsvm_index_beyond_dense_width(void **state)
     sf_table_free(&t);
 }
 
+static void test_libsvm_too_sparse_to_densify(void **state)
+{
+    (void)state;
+    /* 200 rows, 2 values each, as wide as 10^7 - 1: 14.9 GiB dense. */
+    size_t cap = 200 * 40, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (int i = 0; i < 200; i++)
+        len += (size_t)snprintf(text + len, cap - len, "%d 1:0.5 9999999:%d\n", i % 2, i);
+    sf_parse_options opt;
+    sf_parse_options_init(&opt);
+    opt.format = SF_FORMAT_LIBSVM;
+    sf_table t;
+    char err[256] = "";
+    assert_int_equal(sf_parse_buffer(text, len, &opt, &t, err, sizeof err), SF_ERR_NO_MEMORY);
+    assert_non_null(strstr(err, "too sparse"));
+    free(text);
+}
+
 static void test_headerless_label_by_name(void **state)
 {
     (void)state;
@@ -304,6 +324,7 @@ int main(void)
         cmocka_unit_test(test_checkpoint_cut_and_changed),
         cmocka_unit_test(test_libsvm_record_unterminated),
         cmocka_unit_test(test_libsvm_index_beyond_dense_width),
+        cmocka_unit_test(test_libsvm_too_sparse_to_densify),
         cmocka_unit_test(test_headerless_label_by_name),
         cmocka_unit_test(test_model_file_bad_numbers),
     };

@@ -329,6 +329,26 @@ static size_t libsvm_width(const sf_chunk *ch, size_t n, size_t n_features)
     return d;
 }
 
+/* Rows are densified: refuse a table that would be large (over 1 GiB) and
+ * almost all zeros (under 1 value in 64 set), a width no dense fit can use,
+ * before allocating it. */
+static sf_status check_dense_size(const sf_chunk *ch, size_t n, size_t width, char *err,
+                                  size_t errlen)
+{
+    double rows = 0, nnz = 0;
+    for (size_t i = 0; i < n; i++) {
+        rows += (double)ch[i].rb.rows;
+        nnz += (double)ch[i].sp.nnz;
+    }
+    double cells = rows * (double)width, bytes = cells * sizeof(double);
+    if (bytes <= (double)((size_t)1 << 30) || nnz * 64 >= cells) return SF_OK;
+    sf_parse_set_err(err, errlen,
+                     "LIBSVM: %.0f rows x %zu features would take %.1f GiB as dense rows, for "
+                     "%.0f values set (%.3f%%): too sparse for the dense rows streamfit fits",
+                     rows, width, bytes / (1024.0 * 1024 * 1024), nnz, 100.0 * nnz / cells);
+    return SF_ERR_NO_MEMORY;
+}
+
 static sf_status collect(sf_chunk *ch, parse_job *jobs, size_t n, uint64_t lines_before,
                          const sf_parse_options *o, sf_table *out, char *err, size_t errlen)
 {
@@ -349,8 +369,11 @@ static sf_status collect(sf_chunk *ch, parse_job *jobs, size_t n, uint64_t lines
     bool sparse = o->format == SF_FORMAT_LIBSVM;
     sf_status st = SF_OK;
     if (sparse) {
+        size_t width = libsvm_width(ch, n, o->n_features);
+        st = check_dense_size(ch, n, width, err, errlen);
+        if (st != SF_OK) return st;
         out->has_label = true;
-        st = sf_table_default_names(out, libsvm_width(ch, n, o->n_features));
+        st = sf_table_default_names(out, width);
     }
     if (st == SF_OK) st = join_rows(ch, jobs, n, first, sparse, out);
     if (st == SF_OK) st = join_errors(ch, n, first, o->max_errors_kept, out);
