@@ -7,7 +7,9 @@
  * macro F1 and the binary AUC of the class-1 probabilities. The streaming
  * pieces against exact references: latency-histogram quantiles against the
  * sorted values (within one bucket's resolution) and the sliding-window AUC
- * against sf_binary_auc of the same window after every step.
+ * against sf_binary_auc of the same window after every step; the stream
+ * metrics' window AUC, counted afresh after large batches and kept record by
+ * record after small ones, equal to the record-by-record window's.
  */
 /* clang-format off */
 #include <stdarg.h>
@@ -20,10 +22,12 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "auc_window.h"
 #include "latency_histogram.h"
 #include "metrics.h"
+#include "stream_metrics.h"
 
 #define TOL 1e-14
 
@@ -281,6 +285,73 @@ static void test_auc_window_matches_sort(void **state)
     sf_auc_window_free(&w);
 }
 
+/* Batches of every size around the recount threshold (a fifth of the
+ * window), in an order that switches between recounting and record-by-record
+ * updates both ways: after every batch the window's AUC is bit-for-bit the
+ * one a window fed record by record has, and sf_binary_auc's within 1e-12.
+ * Ties (few distinct scores) and one-class stretches included. */
+static void test_stream_metrics_window_auc_recount(void **state)
+{
+    (void)state;
+    enum { W = 500, N = 20000 };
+    static const size_t sizes[] = {7, 99, 100, 101, 250, 1, 3000, 40, 500, 600, 2, 100, 1200, 13};
+    double *y = malloc(sizeof(double) * N), *proba = malloc(sizeof(double) * 2 * N);
+    double *pred = malloc(sizeof(double) * N), *score = malloc(sizeof(double) * N);
+    size_t *label = malloc(sizeof(size_t) * N);
+    assert_non_null(y);
+    assert_non_null(proba);
+    assert_non_null(pred);
+    assert_non_null(score);
+    assert_non_null(label);
+    for (size_t i = 0; i < N; i++) {
+        double u = uniform();
+        score[i] = i < N / 3 ? floor(u * 10) / 10 : u;
+        bool one_class = i >= 4000 && i < 4000 + 3 * W;
+        label[i] = one_class ? 0 : (uniform() < 0.2 + 0.6 * score[i]) ? 1 : 0;
+        y[i] = (double)label[i];
+        proba[2 * i] = 1 - score[i];
+        proba[2 * i + 1] = score[i];
+        pred[i] = score[i] > 0.5;
+    }
+    sf_stream_metrics m;
+    sf_auc_window ref;
+    assert_int_equal(sf_stream_metrics_init(&m, 2, W), SF_OK);
+    assert_int_equal(sf_auc_window_init(&ref, W), SF_OK);
+    size_t done = 0, recounts = 0, steps = 0;
+    for (size_t k = 0; done < N; k++) {
+        size_t n = sizes[k % (sizeof sizes / sizeof *sizes)];
+        if (n > N - done) n = N - done;
+        sf_stream_metrics_add(&m, y + done, pred + done, proba + 2 * done, n);
+        for (size_t i = done; i < done + n; i++) {
+            if (i >= W) sf_auc_window_remove(&ref, score[i - W], label[i - W] == 1);
+            sf_auc_window_add(&ref, score[i], label[i] == 1);
+        }
+        done += n;
+        recounts += m.auc_window.counted_only;
+        steps += !m.auc_window.counted_only;
+        double got = sf_auc_window_value(&m.auc_window), want = sf_auc_window_value(&ref);
+        size_t from = done > W ? done - W : 0;
+        double sorted = sf_binary_auc(label + from, score + from, done - from);
+        if (isnan(want)) {
+            if (!isnan(got) || !isnan(sorted)) fail_msg("after %zu rows: expected NaN", done);
+            continue;
+        }
+        if (memcmp(&got, &want, sizeof got) != 0)
+            fail_msg("after %zu rows (batch of %zu): got %.17g, record by record %.17g", done, n,
+                     got, want);
+        if (!(fabs(got - sorted) <= 1e-12))
+            fail_msg("after %zu rows: got %.17g, sorted %.17g", done, got, sorted);
+    }
+    assert_true(recounts > 0 && steps > 0); /* both paths ran */
+    sf_auc_window_free(&ref);
+    sf_stream_metrics_free(&m);
+    free(y);
+    free(proba);
+    free(pred);
+    free(score);
+    free(label);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -290,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_classification_binary),
         cmocka_unit_test(test_latency_histogram_quantiles),
         cmocka_unit_test(test_auc_window_matches_sort),
+        cmocka_unit_test(test_stream_metrics_window_auc_recount),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -146,7 +146,11 @@ sf_status sf_auc_window_init(sf_auc_window *w, size_t capacity)
     memset(w, 0, sizeof *w);
     w->capacity = capacity;
     w->nodes = malloc(sizeof(sf_auc_node) * (capacity + 2));
-    if (!w->nodes) return SF_ERR_NO_MEMORY;
+    w->keys = malloc(sizeof(double) * (capacity + 1));
+    if (!w->nodes || !w->keys) {
+        sf_auc_window_free(w);
+        return SF_ERR_NO_MEMORY;
+    }
     sf_auc_window_clear(w);
     return SF_OK;
 }
@@ -161,11 +165,13 @@ void sf_auc_window_clear(sf_auc_window *w)
     w->count[0] = w->count[1] = 0;
     w->pairs = 0;
     w->seed = 0x9E3779B97F4A7C15ull;
+    w->counted_only = false;
 }
 
 void sf_auc_window_free(sf_auc_window *w)
 {
     free(w->nodes);
+    free(w->keys);
     memset(w, 0, sizeof *w);
 }
 
@@ -199,6 +205,47 @@ void sf_auc_window_remove(sf_auc_window *w, double score, bool positive)
     w->root[cls] = erase(w, w->root[cls], key);
     w->count[cls]--;
     w->pairs -= pairs_with_other(w, key, cls);
+}
+
+static int by_key(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void sf_auc_window_recount(sf_auc_window *w, const double *score, size_t stride,
+                           const double *label, size_t n)
+{
+    sf_auc_window_clear(w);
+    w->counted_only = true;
+    if (n > w->capacity) n = w->capacity; /* the caller broke the contract */
+    /* Positives' keys from the front of the scratch, negatives' from the back. */
+    size_t np = 0, nn = 0;
+    for (size_t i = 0; i < n; i++) {
+        double key = key_of(score[i * stride]);
+        if (label[i] == 1)
+            w->keys[np++] = key;
+        else
+            w->keys[n - 1 - nn++] = key;
+    }
+    double *pos = w->keys, *neg = w->keys + np;
+    qsort(pos, np, sizeof(double), by_key);
+    qsort(neg, nn, sizeof(double), by_key);
+    /* Each positive adds 2 #(neg below) + #(neg equal), as sf_auc_window_add
+     * does: every term is an integer, so the sum is exact in any order. */
+    size_t below = 0, upto = 0;
+    double pairs = 0;
+    for (size_t i = 0; i < np; i++) {
+        while (below < nn && neg[below] < pos[i])
+            below++;
+        if (upto < below) upto = below;
+        while (upto < nn && neg[upto] <= pos[i])
+            upto++;
+        pairs += 2.0 * (double)below + (double)(upto - below);
+    }
+    w->count[1] = np;
+    w->count[0] = nn;
+    w->pairs = pairs;
 }
 
 double sf_auc_window_value(const sf_auc_window *w)

@@ -4,7 +4,8 @@
  * window of the last N scored records; plus the per-batch metrics.
  * Cumulative AUC uses 1000 score bins per class (exact AUC needs every
  * score); window and batch AUC are exact, the window's kept up to date as
- * records enter and leave (auc_window.h).
+ * records enter and leave, or counted afresh after a batch of a fifth of the
+ * window or more (auc_window.h).
  */
 #ifndef STREAMFIT_STREAM_METRICS_H
 #define STREAMFIT_STREAM_METRICS_H
