@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auc_count.h"
 #include "auc_window.h"
 #include "latency_histogram.h"
 #include "metrics.h"
@@ -352,6 +353,40 @@ static void test_stream_metrics_window_auc_recount(void **state)
     free(label);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The radix sort behind the exact AUCs orders every kind of double as a
+ * comparison sort does: negatives, zeros of both signs, infinities,
+ * subnormals, repeats. */
+static void test_sort_doubles(void **state)
+{
+    (void)state;
+    enum { N = 3001 };
+    double *v = malloc(sizeof(double) * N), *want = malloc(sizeof(double) * N);
+    uint64_t *scratch = malloc(sizeof(uint64_t) * 2 * N);
+    assert_non_null(v);
+    assert_non_null(want);
+    assert_non_null(scratch);
+    const double special[] = {0.0, -0.0, INFINITY, -INFINITY, 4.9e-324, -4.9e-324, 1.0, -1.0};
+    for (size_t i = 0; i < N; i++) {
+        double u = uniform();
+        v[i] = i % 7 == 0 ? special[i / 7 % 8] : (u - 0.5) * pow(10.0, floor(uniform() * 40 - 20));
+        if (i % 11 == 0) v[i] = floor(u * 5); /* repeats */
+    }
+    memcpy(want, v, sizeof(double) * N);
+    qsort(want, N, sizeof(double), cmp_double);
+    sf_sort_doubles(v, N, scratch);
+    for (size_t i = 0; i < N; i++)
+        if (!(v[i] == want[i])) fail_msg("position %zu: %.17g, expected %.17g", i, v[i], want[i]);
+    free(v);
+    free(want);
+    free(scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -362,6 +397,7 @@ int main(void)
         cmocka_unit_test(test_latency_histogram_quantiles),
         cmocka_unit_test(test_auc_window_matches_sort),
         cmocka_unit_test(test_stream_metrics_window_auc_recount),
+        cmocka_unit_test(test_sort_doubles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

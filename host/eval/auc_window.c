@@ -10,6 +10,8 @@
  */
 #include "auc_window.h"
 
+#include "auc_count.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +149,8 @@ sf_status sf_auc_window_init(sf_auc_window *w, size_t capacity)
     w->capacity = capacity;
     w->nodes = malloc(sizeof(sf_auc_node) * (capacity + 2));
     w->keys = malloc(sizeof(double) * (capacity + 1));
-    if (!w->nodes || !w->keys) {
+    w->sort_scratch = malloc(sizeof(uint64_t) * (2 * capacity + 1));
+    if (!w->nodes || !w->keys || !w->sort_scratch) {
         sf_auc_window_free(w);
         return SF_ERR_NO_MEMORY;
     }
@@ -172,6 +175,7 @@ void sf_auc_window_free(sf_auc_window *w)
 {
     free(w->nodes);
     free(w->keys);
+    free(w->sort_scratch);
     memset(w, 0, sizeof *w);
 }
 
@@ -207,12 +211,6 @@ void sf_auc_window_remove(sf_auc_window *w, double score, bool positive)
     w->pairs -= pairs_with_other(w, key, cls);
 }
 
-static int by_key(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 void sf_auc_window_recount(sf_auc_window *w, const double *score, size_t stride,
                            const double *label, size_t n)
 {
@@ -228,24 +226,9 @@ void sf_auc_window_recount(sf_auc_window *w, const double *score, size_t stride,
         else
             w->keys[n - 1 - nn++] = key;
     }
-    double *pos = w->keys, *neg = w->keys + np;
-    qsort(pos, np, sizeof(double), by_key);
-    qsort(neg, nn, sizeof(double), by_key);
-    /* Each positive adds 2 #(neg below) + #(neg equal), as sf_auc_window_add
-     * does: every term is an integer, so the sum is exact in any order. */
-    size_t below = 0, upto = 0;
-    double pairs = 0;
-    for (size_t i = 0; i < np; i++) {
-        while (below < nn && neg[below] < pos[i])
-            below++;
-        if (upto < below) upto = below;
-        while (upto < nn && neg[upto] <= pos[i])
-            upto++;
-        pairs += 2.0 * (double)below + (double)(upto - below);
-    }
+    w->pairs = sf_auc_pairs2(w->keys, np, w->keys + np, nn, w->sort_scratch);
     w->count[1] = np;
     w->count[0] = nn;
-    w->pairs = pairs;
 }
 
 double sf_auc_window_value(const sf_auc_window *w)

@@ -29,8 +29,9 @@ typedef struct sf_auc_window {
     uint64_t count[2];
     double pairs; /* positive-negative pairs ordered right, ties counted 1/2, times 2 */
     uint64_t seed;
-    double *keys;      /* recount's scratch: capacity scores */
-    bool counted_only; /* count and pairs from a recount; the trees are empty */
+    double *keys;           /* recount's scratch: capacity scores */
+    uint64_t *sort_scratch; /* and 2 capacity for sorting them */
+    bool counted_only;      /* count and pairs from a recount; the trees are empty */
 } sf_auc_window;
 
 /* capacity: the most records in the window at once. */

@@ -3,8 +3,11 @@
  */
 #include "metrics.h"
 
+#include "auc_count.h"
+
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,46 +35,30 @@ void sf_metrics_regression(const double *y, const double *pred, size_t n,
     out->r2 = sst > 0 ? 1.0 - sse / sst : (sse == 0 ? 1.0 : 0.0);
 }
 
-typedef struct scored {
-    double score;
-    size_t label;
-} scored;
-
-static int by_score(const void *a, const void *b)
-{
-    double x = ((const scored *)a)->score, y = ((const scored *)b)->score;
-    return (x > y) - (x < y);
-}
-
 double sf_binary_auc(const size_t *label, const double *score, size_t n)
 {
-    scored *s = malloc(sizeof *s * (n + 1));
-    if (!s) return NAN;
-    size_t pos = 0;
-    for (size_t i = 0; i < n; i++) {
-        s[i].score = score[i];
-        s[i].label = label[i];
-        pos += label[i] == 1;
-    }
-    size_t neg = n - pos;
-    if (pos == 0 || neg == 0) {
-        free(s);
+    double *keys = malloc(sizeof(double) * (n + 1));
+    uint64_t *scratch = malloc(sizeof(uint64_t) * (2 * n + 1));
+    if (!keys || !scratch) {
+        free(keys);
+        free(scratch);
         return NAN;
     }
-    qsort(s, n, sizeof *s, by_score);
-    /* Mann-Whitney: sum of the positives' ranks, ties given their mean rank. */
-    double rank_sum = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i;
-        while (j < n && s[j].score == s[i].score)
-            j++;
-        double mid = 0.5 * (double)(i + 1 + j);
-        for (size_t k = i; k < j; k++)
-            if (s[k].label == 1) rank_sum += mid;
-        i = j;
+    /* Positives' scores from the front, negatives' from the back; a NaN
+     * score ranks below every other. */
+    size_t pos = 0, neg = 0;
+    for (size_t i = 0; i < n; i++) {
+        double s = isnan(score[i]) ? -INFINITY : score[i];
+        if (label[i] == 1)
+            keys[pos++] = s;
+        else
+            keys[n - 1 - neg++] = s;
     }
-    free(s);
-    return (rank_sum - 0.5 * (double)pos * (double)(pos + 1)) / ((double)pos * (double)neg);
+    double pairs2 = pos && neg ? sf_auc_pairs2(keys, pos, keys + pos, neg, scratch) : NAN;
+    free(keys);
+    free(scratch);
+    /* Mann-Whitney: the pairs ordered right, ties counted one half. */
+    return 0.5 * pairs2 / ((double)pos * (double)neg);
 }
 
 static sf_status classification(const size_t *label, const double *proba, size_t n, size_t K,

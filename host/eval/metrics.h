@@ -39,7 +39,8 @@ sf_status sf_metrics_classification_without_auc(const size_t *label, const doubl
                                                 size_t K, sf_classification_metrics *out);
 void sf_classification_metrics_free(sf_classification_metrics *m);
 
-/* Area under the ROC curve of scores for the positive class (ties averaged). */
+/* Area under the ROC curve of scores for the positive class (ties averaged;
+ * a NaN score ranks below every other); NaN when a class is absent. */
 double sf_binary_auc(const size_t *label, const double *score, size_t n);
 
 #endif
