@@ -224,7 +224,7 @@ sf_status sf_cu_qr_small(sf_backend *be, size_t m, size_t n, double *A, double *
 /* ftrl_kernels.cu */
 sf_status sf_cu_ftrl_step(sf_backend *be, sf_dbatch *b, size_t d, size_t K, const double *shift,
                           const double *scale, const sf_ftrl_params *prm, double *theta, double *z,
-                          double *n, double *loss);
+                          double *n, double *loss, double *scores);
 
 /* staging_ring.cu */
 sf_status sf_cu_ring_create(sf_backend *be, size_t d, size_t rows_per_slot, size_t slots,

@@ -7,16 +7,17 @@
  *                      loss, and the row's gradient e_k [z, 1] added to its
  *                      warp's running sums in shared memory (each lane owns
  *                      its columns: no atomics); each block then writes the
- *                      sum of its warps, in warp order
+ *                      sum of its warps, in warp order; the row's scores
+ *                      written out when asked (the batch's prediction)
  *   ftrl_apply_kernel  one thread per parameter: the blocks' sums in block
  *                      order, divided by the rows (the mean gradient), and
  *                      the FTRL-Proximal rule of ftrl_rule.h on theta, z, n
  *
  * Every sum runs in a fixed order, so results do not depend on scheduling.
  * theta, z and n travel to the device and back once per batch, with the
- * loss (P + P + P + 1 values). When the per-warp sums do not fit in shared
- * memory (K (d + 1) > kMaxSharedParams) or there are more than kMaxClasses
- * classes, the step falls back to the batch ops and the rule on the host.
+ * loss (P + P + P + 1 values), and the scores when asked (rows x K). When the per-warp sums do not
+ * fit in shared memory (K (d + 1) > kMaxSharedParams) or there are more than kMaxClasses classes,
+ * the step falls back to the batch ops and the rule on the host.
  */
 #include <math.h>
 
@@ -48,10 +49,11 @@ __device__ __forceinline__ double feature(const double *xi, size_t j, const doub
 
 /* K == 1: binary logistic (labels 0/1); K >= 2: softmax (labels 0..K-1, any
  * other label gives a NaN loss). partial: gridDim.x x K p; loss_partial:
- * gridDim.x. Dynamic shared memory: kWarps x K p doubles. */
+ * gridDim.x; scores (NULL: not asked for): n x K. Dynamic shared memory:
+ * kWarps x K p doubles. */
 __global__ void ftrl_grad_kernel(const double *X, const double *y, size_t n, size_t d, size_t K,
                                  const double *theta, const double *shift, const double *scale,
-                                 double *partial, double *loss_partial)
+                                 double *partial, double *loss_partial, double *scores)
 {
     extern __shared__ double sh[];
     __shared__ double warp_loss[kWarps];
@@ -69,6 +71,7 @@ __global__ void ftrl_grad_kernel(const double *X, const double *y, size_t n, siz
             for (size_t j = lane; j < d; j += 32)
                 s += feature(xi, j, shift, scale) * theta[k * p + j];
             t[k] = warp_sum(s) + theta[k * p + d];
+            if (scores && lane == 0) scores[i * K + k] = t[k];
         }
         double yi = y[i];
         if (K == 1) {
@@ -137,12 +140,12 @@ __global__ void ftrl_apply_kernel(const double *partial, unsigned blocks, size_t
 
 sf_status sf_cu_ftrl_step(sf_backend *be, sf_dbatch *b, size_t d, size_t K, const double *shift,
                           const double *scale, const sf_ftrl_params *prm, double *theta, double *z,
-                          double *n, double *loss)
+                          double *n, double *loss, double *scores)
 {
     sf_cuda_backend *cb = sf_cu(be);
     size_t outs = K ? K : 1, p = d + 1, P = outs * p, rows = b->rows;
     if (outs > kMaxClasses || P > kMaxSharedParams || d != b->d)
-        return sf_ftrl_step_host(be, b, d, K, shift, scale, prm, theta, z, n, loss);
+        return sf_ftrl_step_host(be, b, d, K, shift, scale, prm, theta, z, n, loss, scores);
     if (loss) *loss = 0;
     if (rows == 0) return SF_OK;
     SF_TRY(sf_cu_wait_batch(cb, b));
@@ -155,14 +158,15 @@ sf_status sf_cu_ftrl_step(sf_backend *be, sf_dbatch *b, size_t d, size_t K, cons
     SF_TRY(sf_cu_push_params(cb, params, 5));
     size_t want = (rows + 8 * kWarps - 1) / (8 * kWarps); /* about 8 rows per warp */
     unsigned blocks = (unsigned)(want < 1 ? 1 : want > kMaxBlocks ? kMaxBlocks : want);
-    double *partial = nullptr, *loss_partial = nullptr, *dloss = nullptr;
+    double *partial = nullptr, *loss_partial = nullptr, *dloss = nullptr, *dscores = nullptr;
     SF_TRY(sf_cu_scratch(cb, [&](sf_cu_arena &a) {
         partial = a.take<double>((size_t)blocks * P);
         loss_partial = a.take<double>(blocks);
         dloss = a.take<double>(1);
+        if (scores) dscores = a.take<double>(rows * outs);
     }));
     ftrl_grad_kernel<<<blocks, kThreads, sizeof(double) * kWarps * P, cb->compute>>>(
-        b->X, b->y, rows, d, outs, dtheta, dshift, dscale, partial, loss_partial);
+        b->X, b->y, rows, d, outs, dtheta, dshift, dscale, partial, loss_partial, dscores);
     SF_TRY(SF_CUDA_LAUNCH(be, "ftrl_grad_kernel"));
     unsigned apply_blocks = sf_cu_blocks(P, 256);
     ftrl_apply_kernel<<<apply_blocks, 256, 0, cb->compute>>>(
@@ -172,8 +176,9 @@ sf_status sf_cu_ftrl_step(sf_backend *be, sf_dbatch *b, size_t d, size_t K, cons
     sf_cu_fetch out[] = {{dtheta, sizeof(double) * P, theta, nullptr},
                          {dz, sizeof(double) * P, z, nullptr},
                          {dn, sizeof(double) * P, n, nullptr},
-                         {dloss, sizeof(double), &hloss, nullptr}};
-    SF_TRY(sf_cu_fetch_results(cb, out, 4));
+                         {dloss, sizeof(double), &hloss, nullptr},
+                         {dscores, scores ? sizeof(double) * rows * outs : 0, scores, nullptr}};
+    SF_TRY(sf_cu_fetch_results(cb, out, 5));
     if (loss) *loss = hloss;
     return SF_OK;
 }

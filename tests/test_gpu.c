@@ -1172,8 +1172,8 @@ static void test_predict_update(void **state)
 
 /* ftrl_step as an op: the fused kernels (logistic, softmax, standardized on
  * the fly, L1 and L2, intercept held) and the fallback for wide models
- * against the CPU backend, several steps in a row: theta, z, n and the loss
- * within TOL_OP. */
+ * against the CPU backend, several steps in a row: theta, z, n, the loss and
+ * (every other step) the scores of the step's pass within TOL_OP. */
 static void ftrl_steps(size_t n, size_t d, size_t K, bool standardize, bool intercept)
 {
     size_t outs = K ? K : 1, P = outs * (d + 1);
@@ -1192,15 +1192,18 @@ static void ftrl_steps(size_t n, size_t d, size_t K, bool standardize, bool inte
         .alpha = 0.2, .beta = 1.0, .l1 = 1e-3, .l2 = 1e-2, .fit_intercept = intercept};
     sf_backend *be[2] = {g_gpu, g_cpu};
     size_t step = n / 4;
+    double *scores[2] = {alloc_doubles(step * outs), alloc_doubles(step * outs)};
     for (size_t i = 0; i + step <= n; i += step) {
         double loss[2];
+        bool with_scores = (i / step) % 2 == 1; /* every other step asks for the scores */
         for (int b = 0; b < 2; b++) {
             sf_dbatch *bt = NULL;
             assert_int_equal(be[b]->ops->batch_upload(be[b], X + i * d, y + i, step, d, &bt),
                              SF_OK);
             assert_int_equal(be[b]->ops->ftrl_step(be[b], bt, d, K, standardize ? shift : NULL,
                                                    standardize ? scale : NULL, &prm, st[b][0],
-                                                   st[b][1], st[b][2], &loss[b]),
+                                                   st[b][1], st[b][2], &loss[b],
+                                                   with_scores ? scores[b] : NULL),
                              SF_OK);
             be[b]->ops->batch_free(be[b], bt);
         }
@@ -1210,7 +1213,11 @@ static void ftrl_steps(size_t n, size_t d, size_t K, bool standardize, bool inte
         expect_close("ftrl_step: z", st[0][1], st[1][1], P, TOL_OP);
         expect_close("ftrl_step: n", st[0][2], st[1][2], P, TOL_OP);
         expect_close("ftrl_step: loss", &loss[0], &loss[1], 1, TOL_OP);
+        if (with_scores)
+            expect_close("ftrl_step: scores", scores[0], scores[1], step * outs, TOL_OP);
     }
+    free(scores[0]);
+    free(scores[1]);
     if (!intercept) /* held intercepts stay where they were */
         for (size_t k = 0; k < outs; k++)
             assert_true(st[0][0][k * (d + 1) + d] == 0.0);

@@ -5,7 +5,13 @@
  * a warm-up fit and from a cold start, each batch's predictions must equal
  * sf_predict with a snapshot taken before the batch, and the model after it
  * the one sf_trainer_update gives on a twin trainer fed the same batches.
- * Both comparisons are exact (bit for bit): same backend, same operations.
+ * The models are compared exactly (bit for bit): same backend, same
+ * operations. Least-squares predictions are exact too; a classifier's come
+ * from its FTRL step's own pass over the batch (the same parameters in
+ * standardized units), so they equal sf_predict's within 1e-12 (values
+ * exactly, but for a probability that close to a tie). The backend's
+ * ftrl_step with scores asked for leaves theta, z and n bit for bit as
+ * without, on the CPU backend's fused pass and on the generic host step.
  * Also: a bad label changes nothing, and the least-squares streaming state
  * keeps no R factor unless the condition estimate (or --solver qr) asks.
  */
@@ -83,6 +89,32 @@ static void expect_same_model(const char *what, sf_model *a, sf_model *b)
     assert_int_equal(sf_model_rows_seen(a), sf_model_rows_seen(b));
 }
 
+#define PROBA_TOL 1e-12
+
+/* Probabilities within PROBA_TOL, and the same class unless the two best
+ * probabilities of the row are that close. */
+static void expect_same_classes(const char *what, const double *va, const double *vb,
+                                const double *pa, const double *pb, size_t rows, size_t K)
+{
+    for (size_t i = 0; i < rows; i++) {
+        const double *a = pa + i * K, *b = pb + i * K;
+        double best = 0, second = 0;
+        for (size_t k = 0; k < K; k++) {
+            if (!(fabs(a[k] - b[k]) <= PROBA_TOL))
+                fail_msg("%s: row %zu class %zu: probability %.17g, sf_predict %.17g", what, i, k,
+                         a[k], b[k]);
+            if (b[k] > best) {
+                second = best;
+                best = b[k];
+            } else if (b[k] > second) {
+                second = b[k];
+            }
+        }
+        if (va[i] != vb[i] && best - second > 2 * PROBA_TOL)
+            fail_msg("%s: row %zu: class %g, sf_predict %g", what, i, va[i], vb[i]);
+    }
+}
+
 /* One model family: trainer A learns by predict_update, twin B by snapshot +
  * sf_predict + update; warm-up rows first when `warm`. */
 static void check_family(sf_model_kind kind, bool standardize, bool warm)
@@ -130,8 +162,8 @@ static void check_family(sf_model_kind kind, bool standardize, bool warm)
         assert_int_equal(sf_trainer_update(b, X + at * D, y + at, B), SF_OK);
         assert_int_equal(sf_trainer_predict_update(a, X + at * D, y + at, B, va, K ? pa : NULL),
                          SF_OK);
-        if (!same_bits(va, vb, B)) fail_msg("%s: predicted values differ", what);
-        if (K && !same_bits(pa, pb, B * K)) fail_msg("%s: probabilities differ", what);
+        if (!K && !same_bits(va, vb, B)) fail_msg("%s: predicted values differ", what);
+        if (K) expect_same_classes(what, va, vb, pa, pb, B, K);
         sf_model *ma = NULL, *mb = NULL;
         assert_int_equal(sf_trainer_snapshot(a, &ma), SF_OK);
         assert_int_equal(sf_trainer_snapshot(b, &mb), SF_OK);
@@ -146,7 +178,7 @@ static void check_family(sf_model_kind kind, bool standardize, bool warm)
     assert_int_equal(sf_trainer_save_state(b, &sb, &lb), SF_OK);
     assert_int_equal(la, lb);
     assert_memory_equal(sa, sb, la);
-    printf("predict_update %-8s standardize %d warm %d: %d batches equal bit for bit\n",
+    printf("predict_update %-8s standardize %d warm %d: %d batches, models equal bit for bit\n",
            sf_model_kind_name(kind), standardize, warm, BATCHES - (warm ? 0 : 1));
     free(sa);
     free(sb);
@@ -259,12 +291,79 @@ static void test_lsq_keeps_r_only_when_asked(void **state)
     free(v);
 }
 
+/* ftrl_step with scores asked for, on the CPU backend (scores from the
+ * gradient's pass) and through the generic host step (scores from
+ * batch_scores): theta, z and n bit for bit those of the step without
+ * scores, several steps in a row; the scores those of the parameters before
+ * each step, against a long-double evaluation within 1e-12. */
+static void ftrl_scores_case(size_t K, bool standardize)
+{
+    enum { D = 5, N = 900, STEP = 300 };
+    sf_backend *be = g_ctx->be;
+    size_t outs = K ? K : 1, p = D + 1, P = outs * p;
+    double X[N * D], y[N], shift[D], scale[D], scores[2][STEP * 4];
+    double st[3][3][4 * (D + 1)]; /* variant (none, fused, host) x (theta, z, n) */
+    gen_rows(40 + K + standardize, N, D, K ? K : 2, X, y);
+    for (size_t j = 0; j < D; j++) {
+        shift[j] = (double)j;
+        scale[j] = 1.0 + 0.5 * (double)j;
+    }
+    memset(st, 0, sizeof st);
+    sf_ftrl_params prm = {.alpha = 0.3, .beta = 1.0, .l1 = 1e-3, .l2 = 1e-2, .fit_intercept = true};
+    for (size_t at = 0; at + STEP <= N; at += STEP) {
+        double before[4 * (D + 1)];
+        memcpy(before, st[0][0], sizeof(double) * P);
+        for (int v = 0; v < 3; v++) {
+            sf_dbatch *b = NULL;
+            assert_int_equal(be->ops->batch_upload(be, X + at * D, y + at, STEP, D, &b), SF_OK);
+            double *sc = v == 0 ? NULL : scores[v - 1];
+            const double *sh = standardize ? shift : NULL, *sl = standardize ? scale : NULL;
+            sf_status r = v == 2 ? sf_ftrl_step_host(be, b, D, K, sh, sl, &prm, st[v][0], st[v][1],
+                                                     st[v][2], NULL, sc)
+                                 : be->ops->ftrl_step(be, b, D, K, sh, sl, &prm, st[v][0], st[v][1],
+                                                      st[v][2], NULL, sc);
+            assert_int_equal(r, SF_OK);
+            be->ops->batch_free(be, b);
+        }
+        for (int v = 1; v < 3; v++)
+            for (int k = 0; k < 3; k++)
+                if (!same_bits(st[v][k], st[0][k], P))
+                    fail_msg("K=%zu standardize %d rows %zu: state %d of variant %d differs", K,
+                             standardize, at, k, v);
+        for (size_t i = 0; i < STEP; i++)
+            for (size_t k = 0; k < outs; k++) {
+                long double t = before[k * p + D];
+                for (size_t j = 0; j < D; j++) {
+                    double x = X[(at + i) * D + j];
+                    if (standardize) x = (x - shift[j]) / scale[j];
+                    t += (long double)x * before[k * p + j];
+                }
+                for (int v = 0; v < 2; v++) {
+                    double got = scores[v][i * outs + k];
+                    if (!(fabsl(got - t) <= 1e-12L * (1 + fabsl(t))))
+                        fail_msg("K=%zu row %zu: score %.17g, expected %.17Lg", K, at + i, got, t);
+                }
+            }
+    }
+    printf("ftrl_step K=%zu standardize %d: scores asked for change nothing\n", K, standardize);
+}
+
+static void test_ftrl_step_scores(void **state)
+{
+    (void)state;
+    for (int stdz = 0; stdz < 2; stdz++) {
+        ftrl_scores_case(0, stdz);
+        ftrl_scores_case(3, stdz);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_matches_snapshot_then_update),
         cmocka_unit_test(test_bad_label_changes_nothing),
         cmocka_unit_test(test_lsq_keeps_r_only_when_asked),
+        cmocka_unit_test(test_ftrl_step_scores),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

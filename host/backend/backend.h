@@ -21,7 +21,7 @@
 /* Bumped whenever sf_backend_ops or struct sf_backend change: the CUDA module,
  * built separately, reports the version it was compiled against and the
  * loader refuses a module of another version (backend_cuda_loader.c). */
-#define SF_BACKEND_INTERFACE_VERSION 3
+#define SF_BACKEND_INTERFACE_VERSION 4
 
 typedef struct sf_backend sf_backend;
 typedef struct sf_dbatch sf_dbatch; /* a batch living on the backend */
@@ -106,10 +106,14 @@ typedef struct sf_backend_ops {
      * standardized by (x - shift) / scale first when shift is not NULL (the
      * batch may be left standardized). theta, z and n (P each, host arrays)
      * are updated in place by sf_ftrl_rule; loss (may be NULL) gets the
-     * batch's summed loss at the old theta. */
+     * batch's summed loss at the old theta. scores (may be NULL; a host
+     * array of rows x max(K, 1), row-major) gets the scores that pass
+     * computed, t_k = [z, 1].theta_k at the old theta with z the row as
+     * standardized: the test-then-train prediction of the batch comes from
+     * the same pass over it as the step (trainer.c). */
     sf_status (*ftrl_step)(sf_backend *be, sf_dbatch *b, size_t d, size_t K, const double *shift,
                            const double *scale, const sf_ftrl_params *prm, double *theta, double *z,
-                           double *n, double *loss);
+                           double *n, double *loss, double *scores);
 
     /* Solve A X = B for symmetric positive definite A (n x n), B n x nrhs, in
      * place (B <- X, A <- its Cholesky factor). SF_ERR_NOT_POSITIVE_DEFINITE
@@ -224,7 +228,11 @@ sf_status sf_backend_cpu_create(int threads, sf_backend **out);
  * (ftrl_host.c): the CPU backend's ftrl_step, and the CUDA fallback. */
 sf_status sf_ftrl_step_host(sf_backend *be, sf_dbatch *b, size_t d, size_t K, const double *shift,
                             const double *scale, const sf_ftrl_params *prm, double *theta,
-                            double *z, double *n, double *loss);
+                            double *z, double *n, double *loss, double *scores);
+/* The rule of ftrl_step applied on the host to every parameter, from the
+ * batch's summed gradient g (P = max(K, 1) (d + 1)) over `rows` rows. */
+void sf_ftrl_apply_host(const sf_ftrl_params *prm, size_t d, size_t P, const double *g, double rows,
+                        double *theta, double *z, double *n);
 
 sf_status sf_ring_host_create(sf_backend *be, size_t d, size_t rows_per_slot, size_t slots,
                               sf_ring_input input, unsigned flags, sf_ring **out);

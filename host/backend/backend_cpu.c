@@ -409,9 +409,10 @@ static sf_status weighted_gram(const sf_dbatch *b, const double *s, double *H, s
 
 /* Logistic pieces of rows [r0, r0 + nb): loss and gradient added to acc
  * (d + 2: loss, then the d + 1 gradient), sqrt-weighted rows into S and
- * their Gram matrix added to hess (p x p upper) when hess is not NULL. */
+ * their Gram matrix added to hess (p x p upper) when hess is not NULL; the
+ * rows' scores into scores[r0 ..) when scores is not NULL. */
 static void logistic_block(const sf_dbatch *b, const double *theta, size_t r0, size_t nb, double *t,
-                           double *e, double *S, double *acc, double *hess)
+                           double *e, double *S, double *acc, double *hess, double *scores)
 {
     size_t d = b->d, p = d + 1;
     const double *Xb = b->X + r0 * d, *yb = b->y + r0;
@@ -420,6 +421,7 @@ static void logistic_block(const sf_dbatch *b, const double *theta, size_t r0, s
     if (d)
         cblas_dgemv(CblasColMajor, CblasTrans, (int)d, (int)nb, 1.0, Xb, (int)d, theta, 1, 1.0, t,
                     1);
+    if (scores) memcpy(scores + r0, t, sizeof(double) * nb);
     double loss = 0, gb = 0;
     for (size_t i = 0; i < nb; i++) {
         double l1pe, pr = sf_sigmoid_log1pexp(t[i], &l1pe);
@@ -443,8 +445,9 @@ static void logistic_block(const sf_dbatch *b, const double *theta, size_t r0, s
                     hess, (int)p);
 }
 
-static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
-                                    double *loss, double *grad, double *hess)
+/* logistic_terms, and the scores of the same pass when scores is not NULL. */
+static sf_status logistic_terms_scored(sf_backend *be, const sf_dbatch *b, const double *theta,
+                                       double *loss, double *grad, double *hess, double *scores)
 {
     blas_threads_for(be, b->d);
     size_t n = b->rows, d = b->d, p = d + 1, B = n < SF_CPU_BLOCK_ROWS ? n : SF_CPU_BLOCK_ROWS;
@@ -470,7 +473,7 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
         size_t r0 = (size_t)k * B, nb = n - r0 < B ? n - r0 : B;
         double *w = work + (size_t)omp_get_thread_num() * per_thread; /* scratch */
         double *a = acc + (parts > 1 ? (size_t)k * acc_len : 0);
-        logistic_block(b, theta, r0, nb, w, w + B, w + 2 * B, a, hess ? a + 1 + p : NULL);
+        logistic_block(b, theta, r0, nb, w, w + B, w + 2 * B, a, hess ? a + 1 + p : NULL, scores);
     }
     add_partials(acc, parts, acc_len, sum); /* in block order: reproducible */
     *loss = sum[0];
@@ -485,8 +488,16 @@ static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const do
     return SF_OK;
 }
 
-static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
-                                   size_t K, double *loss, double *grad, double *hess)
+static sf_status cpu_logistic_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
+                                    double *loss, double *grad, double *hess)
+{
+    return logistic_terms_scored(be, b, theta, loss, grad, hess, NULL);
+}
+
+/* softmax_terms, and the scores (n x K) of the same pass when scores is not NULL. */
+static sf_status softmax_terms_scored(sf_backend *be, const sf_dbatch *b, const double *theta,
+                                      size_t K, double *loss, double *grad, double *hess,
+                                      double *scores)
 {
     blas_threads_for(be, b->d);
     size_t n = b->rows, d = b->d, p = d + 1, P = K * p;
@@ -498,6 +509,7 @@ static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const dou
         bias[k] = theta[k * p + d];
     }
     sf_status st = cpu_batch_scores(be, b, W, bias, K, T);
+    if (scores && n) memcpy(scores, T, sizeof(double) * n * K);
     double acc = 0;
     for (size_t i = 0; i < n; i++) {
         double *ti = T + i * K;
@@ -541,6 +553,35 @@ static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const dou
             }
     }
     free(W);
+    return st;
+}
+
+static sf_status cpu_softmax_terms(sf_backend *be, const sf_dbatch *b, const double *theta,
+                                   size_t K, double *loss, double *grad, double *hess)
+{
+    return softmax_terms_scored(be, b, theta, K, loss, grad, hess, NULL);
+}
+
+/* sf_ftrl_step_host's operations in the same order (so the same results, bit
+ * for bit), with the scores taken from the pass that computes the gradient
+ * instead of a pass of their own. */
+static sf_status cpu_ftrl_step(sf_backend *be, sf_dbatch *b, size_t d, size_t K,
+                               const double *shift, const double *scale, const sf_ftrl_params *prm,
+                               double *theta, double *z, double *n, double *loss, double *scores)
+{
+    size_t P = (K ? K : 1) * (d + 1);
+    double sum_loss = 0;
+    if (loss) *loss = 0;
+    if (b->rows == 0) return SF_OK;
+    if (d != b->d) return SF_ERR_INVALID_ARGUMENT;
+    if (shift) cpu_batch_standardize(be, b, shift, scale);
+    double *g = malloc(sizeof(double) * P);
+    if (!g) return SF_ERR_NO_MEMORY;
+    sf_status st = K ? softmax_terms_scored(be, b, theta, K, &sum_loss, g, NULL, scores)
+                     : logistic_terms_scored(be, b, theta, &sum_loss, g, NULL, scores);
+    if (st == SF_OK) sf_ftrl_apply_host(prm, d, P, g, (double)b->rows, theta, z, n);
+    if (st == SF_OK && loss) *loss = sum_loss;
+    free(g);
     return st;
 }
 
@@ -624,7 +665,7 @@ static const sf_backend_ops cpu_ops = {
     .batch_scores = cpu_batch_scores,
     .logistic_terms = cpu_logistic_terms,
     .softmax_terms = cpu_softmax_terms,
-    .ftrl_step = sf_ftrl_step_host,
+    .ftrl_step = cpu_ftrl_step,
     .solve_spd = cpu_solve_spd,
     .solve_lstsq = cpu_solve_lstsq,
     .solve_triangular = cpu_solve_triangular,

@@ -115,7 +115,9 @@ sf_status sf_trainer_drain(sf_trainer *t);
 sf_status sf_lsq_fit(sf_trainer *t, sf_model *m);
 sf_status sf_logit_fit(sf_trainer *t, sf_model *m);
 sf_status sf_logit_theta_to_model(sf_trainer *t, const double *theta, sf_model *m);
-sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b);
+/* One FTRL step on the batch; scores (NULL: none) gets the batch's scores at
+ * the parameters of before the step (rows x outputs, standardized units). */
+sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b, double *scores);
 /* Fix the scaler (mean or 0, population std or 1) from the merged moments, once. */
 sf_status sf_logit_fix_scaler(sf_trainer *t);
 

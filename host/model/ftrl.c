@@ -3,7 +3,9 @@
  * (McMahan et al., 2013) per micro-batch on the batch's mean gradient, with
  * per-coordinate learning rates, L1 (the l1 parameter) and L2 (lambda) on the
  * weights, none on intercepts. It starts from the last exact fit when there
- * is one. The step itself is the backend's (ftrl_step: on a GPU, two kernels).
+ * is one. The step itself is the backend's (ftrl_step: on a GPU, two kernels),
+ * and its pass over the batch can hand back the scores at the parameters of
+ * before the step (the batch's test-then-train prediction).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -28,7 +30,7 @@ static sf_status ftrl_init(sf_trainer *t, size_t P)
     return t->par.standardize ? sf_logit_fix_scaler(t) : SF_OK;
 }
 
-sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b_in)
+sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b_in, double *scores)
 {
     sf_backend *be = t->be;
     size_t outs = t->par.model == SF_MODEL_SOFTMAX ? t->K : 1, P = outs * (t->d + 1);
@@ -44,7 +46,7 @@ sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b_in)
     /* The batch is the trainer's own upload: it may be left standardized. */
     st =
         be->ops->ftrl_step(be, (sf_dbatch *)b_in, t->d, t->par.model == SF_MODEL_SOFTMAX ? t->K : 0,
-                           t->shift, t->scale, &prm, t->theta, t->ftrl_z, t->ftrl_n, NULL);
+                           t->shift, t->scale, &prm, t->theta, t->ftrl_z, t->ftrl_n, NULL, scores);
     if (st == SF_OK) t->has_theta = true;
     return st;
 }

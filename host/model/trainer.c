@@ -167,16 +167,17 @@ static sf_status add_statistics(sf_trainer *t, const sf_dbatch *b)
 }
 
 /* Learn from one device batch: its statistics merged (and R when kept),
- * then the classifier's mini-batch step when `step`. The one learning step
- * of sf_trainer_update and sf_trainer_predict_update. */
-static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, bool step)
+ * then the classifier's mini-batch step when `step` (scores: see
+ * sf_ftrl_update). The one learning step of sf_trainer_update and
+ * sf_trainer_predict_update. */
+static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, bool step, double *scores)
 {
     sf_status st = first_streamed_batch(t) ? keep_r_if_ill(t, b) : SF_OK;
     if (st == SF_OK) st = add_statistics(t, b);
     if (st != SF_OK) return st;
     t->rows += t->be->ops->batch_rows(b);
     t->live_valid = false;
-    if (step && !is_least_squares(t->par.model)) st = sf_ftrl_update(t, b);
+    if (step && !is_least_squares(t->par.model)) st = sf_ftrl_update(t, b, scores);
     return st;
 }
 
@@ -316,7 +317,7 @@ static sf_status ingest_one(sf_trainer *t, const double *X, const double *y, siz
         return borrow ? keep_borrowed(t, b, X, y, rows) : keep_batch(t, b);
     }
     uint64_t before = t->rows;
-    st = learn_batch(t, b, step);
+    st = learn_batch(t, b, step, NULL);
     *merged = t->rows != before;
     be->ops->batch_free(be, b);
     return st;
@@ -493,9 +494,8 @@ sf_status sf_trainer_snapshot(sf_trainer *t, sf_model **out)
     return *out ? SF_OK : SF_ERR_NO_MEMORY;
 }
 
-/* Scores of a device batch under the live model, into value / proba. */
-static sf_status predict_batch(sf_trainer *t, const sf_dbatch *b, size_t rows, double *value,
-                               double *proba)
+/* t->scores with room for the scores of `rows` rows under the live model. */
+static sf_status reserve_scores(sf_trainer *t, size_t rows)
 {
     size_t need = rows * t->live->outputs;
     if (need > t->scores_cap) {
@@ -504,8 +504,17 @@ static sf_status predict_batch(sf_trainer *t, const sf_dbatch *b, size_t rows, d
         t->scores = s;
         t->scores_cap = need;
     }
-    sf_status st = t->be->ops->batch_scores(t->be, b, t->live->coef, t->live->intercept,
-                                            t->live->outputs, t->scores);
+    return SF_OK;
+}
+
+/* Scores of a device batch under the live model, into value / proba. */
+static sf_status predict_batch(sf_trainer *t, const sf_dbatch *b, size_t rows, double *value,
+                               double *proba)
+{
+    sf_status st = reserve_scores(t, rows);
+    if (st != SF_OK) return st;
+    st = t->be->ops->batch_scores(t->be, b, t->live->coef, t->live->intercept, t->live->outputs,
+                                  t->scores);
     if (st == SF_OK) sf_model_classify_rows(t->live, t->scores, rows, value, proba);
     return st;
 }
@@ -533,6 +542,16 @@ static sf_status predict_only(sf_trainer *t, const double *X, const double *y, s
     return st;
 }
 
+/* Whether a classifier's test-then-train prediction can come from its FTRL
+ * step's scores: the step then runs with the scaler the live model was made
+ * with (fixed already, or none at all). A scaler still to be fixed by the
+ * first step (ftrl.c) would score the batch with parameters read in other
+ * units than the live model's; that batch is predicted on its own. */
+static bool fused_predict_step(const sf_trainer *t)
+{
+    return !is_least_squares(t->par.model) && (t->shift || !t->par.standardize);
+}
+
 sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double *y, size_t rows,
                                     double *value, double *proba)
 {
@@ -556,8 +575,17 @@ sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double
         st = predict_only(t, X, y, rows, value, proba);
         return st == SF_OK ? ingest(t, X, y, rows, false, true, false) : st;
     }
-    if (st == SF_OK) st = predict_batch(t, b, rows, value, proba);
-    if (st == SF_OK) st = learn_batch(t, b, true);
+    if (st == SF_OK && fused_predict_step(t)) {
+        /* The step's own pass over the batch scores it at the parameters of
+         * before the batch: the live model's scores in standardized units
+         * (equal up to rounding), so the batch is read once for both. */
+        st = reserve_scores(t, rows);
+        if (st == SF_OK) st = learn_batch(t, b, true, t->scores);
+        if (st == SF_OK) sf_model_classify_rows(t->live, t->scores, rows, value, proba);
+    } else {
+        if (st == SF_OK) st = predict_batch(t, b, rows, value, proba);
+        if (st == SF_OK) st = learn_batch(t, b, true, NULL);
+    }
     if (b) be->ops->batch_free(be, b);
     return st;
 }
