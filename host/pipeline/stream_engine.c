@@ -64,6 +64,7 @@ static sf_status warmup_step(sf_run *r)
     if (!enough && !should_stop(r)) return SF_OK;
     if (r->warm_rows == 0) return SF_OK;
     sf_status st = sf_run_fit_warmup(r);
+    if (st == SF_OK) st = sf_run_update_version(r);
     /* The first model is in a checkpoint before the first batch is scored. */
     if (st == SF_OK && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
     return st;
@@ -90,10 +91,14 @@ static sf_status process_batch(sf_run *r)
         return st;
     }
     if (b->rows == 0) return SF_OK;
+    /* The model about to predict this batch: its version goes with them. */
+    memcpy(r->pred_version, r->version, sizeof r->version);
     st = stream_step(r);
     if (st != SF_OK) return st;
     r->rows_total += b->rows;
     r->batches++;
+    st = sf_run_update_version(r);
+    if (st != SF_OK) return st;
     sf_run_write_metrics(r);
     if (r->o->model_out && r->o->save_every && r->batches % r->o->save_every == 0)
         st = sf_run_save_model(r);
@@ -233,6 +238,7 @@ static sf_status run_finish(sf_run *r)
     pthread_mutex_lock(&r->lock);
     /* A run that ends inside its warm-up still fits what it has. */
     if (!r->trainer && r->warm_rows > 0) st = sf_run_fit_warmup(r);
+    if (st == SF_OK && r->trainer && !r->version[0]) st = sf_run_update_version(r);
     if (st == SF_OK && r->trainer && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
     if (st == SF_OK && r->trainer && r->o->model_out) st = sf_run_save_model(r);
     pthread_mutex_unlock(&r->lock);

@@ -129,6 +129,9 @@ struct sf_stream {
     /* refit window ring (class indices) */
     double *ring_X, *ring_y;
     size_t ring_head, ring_count;
+    /* the current model's version (sf_model_version), and that of the model
+     * that made the current batch's predictions */
+    char version[SF_MODEL_VERSION_LEN], pred_version[SF_MODEL_VERSION_LEN];
     /* predictions of the current batch */
     double *pred, *proba;
     sf_prediction_text pred_text;
@@ -195,6 +198,8 @@ sf_status sf_run_write_predictions(sf_run *r);
 void sf_run_write_metrics(sf_run *r);
 void sf_run_emit_batch(sf_run *r); /* on_batch for the batch sf_run_write_metrics saw */
 sf_status sf_run_save_model(sf_run *r);
+/* r->version from the trainer's current model and r->batches. */
+sf_status sf_run_update_version(sf_run *r);
 /* The trainer's model with classes, feature names and counts (caller owns).
  * rows_skipped: the run's own count on its thread, the published one on
  * another (the live count changes outside the lock). */
