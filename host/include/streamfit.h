@@ -93,8 +93,9 @@ typedef enum sf_status {
     SF_ERR_EMPTY = 11,
     SF_ERR_BAD_LABEL = 12,
     SF_ERR_LAPACK = 13,
-    SF_ERR_NOT_FINITE = 14, /* values overflowed float64: statistics or a solution not finite */
-    SF_ERR_DATA_LOST = 15,  /* a source skipped records (e.g. deleted by retention first) */
+    SF_ERR_NOT_FINITE = 14,  /* values overflowed float64: statistics or a solution not finite */
+    SF_ERR_DATA_LOST = 15,   /* a source skipped records (e.g. deleted by retention first) */
+    SF_ERR_UNREACHABLE = 16, /* no broker answered for longer than the limit */
 } sf_status;
 
 SF_API const char *sf_strerror(sf_status status);

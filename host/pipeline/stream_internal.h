@@ -65,6 +65,9 @@ typedef struct sf_fill {
     size_t n_lost;
     char lost_first[160];
     bool lost_stop;
+    /* the source cannot go on (SF_ERR_UNREACHABLE): this batch is the last,
+     * the run ends with this status after its checkpoint; err says why */
+    sf_status stop_status;
 } sf_fill;
 
 /* Log lines said on the filling thread, waiting for the run's thread (the
@@ -143,8 +146,10 @@ struct sf_stream {
     uint64_t rows_lost;
     sf_lost_range lost[8]; /* since the last metrics line (the first 8) */
     size_t n_lost;
-    char lost_first[160]; /* the first loss, for the final message */
-    bool lost_stop;       /* stop after this batch: records were lost */
+    char lost_first[160];  /* the first loss, for the final message */
+    bool lost_stop;        /* stop after this batch: records were lost */
+    sf_status stop_status; /* the source gave up (sf_fill): the run's final status */
+    char stop_err[512];    /* ... and why */
     /* counters */
     uint64_t rows_total, rows_skipped, batches, bad_shown;
     int64_t start_us, last_progress_us;

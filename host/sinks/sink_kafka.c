@@ -251,7 +251,7 @@ sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms)
                  "kafka: %d messages to '%s' still undelivered after %d ms%s%s",
                  rd_kafka_outq_len(s->rk), s->topic, timeout_ms, s->last_issue[0] ? "; " : "",
                  s->last_issue);
-        return SF_ERR_IO;
+        return SF_ERR_UNREACHABLE;
     }
     if (e) {
         snprintf(s->error, sizeof s->error, "kafka: flush: %s", rd_kafka_err2str(e));
