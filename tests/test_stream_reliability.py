@@ -26,7 +26,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 
@@ -60,6 +59,14 @@ def batch_of(version):
     if not m:
         raise AssertionError(f"not a model version: {version!r}")
     return int(m.group(1))
+
+
+def metrics_lines_safe(p):
+    try:
+        with open(p) as f:
+            return [line for line in f if line.endswith("\n")]
+    except OSError:
+        return []
 
 
 def metrics_lines(p):
@@ -163,12 +170,15 @@ class BrokerTimeout(unittest.TestCase):
                     "--predictions", f"kafka://{out.bootstrap}/out", "--metrics-out", metrics,
                     "--model-out", model, "--max-rows", str(n), "--broker-timeout-ms", "3000"]
             err = open(path("bt-1.err"), "w")
+            # kcat gives up when every broker is down: the records come in two parts, the
+            # second after the outage. The first part ends mid-batch (250 rows waiting).
+            first_part = 6250
+            kcat_produce(a.bootstrap, "in", recs[:first_part])
             s = subprocess.Popen(base, stdout=subprocess.DEVNULL, stderr=err)
-            producer = threading.Thread(target=bf.kcat_produce_steady,
-                                        args=(a.bootstrap, "in", recs, 6))
-            t0 = time.monotonic()
-            producer.start()
-            time.sleep(max(0.0, t0 + 2.0 - time.monotonic()))
+            deadline = time.monotonic() + 60
+            while len(metrics_lines_safe(metrics)) < 10 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(0.5)
             for i in (1, 2, 3):
                 a.fault(f"down {i}")
             t_down = time.monotonic()
@@ -189,11 +199,12 @@ class BrokerTimeout(unittest.TestCase):
             self.assertRegex(stderr, r"reachable for \d+\.\d s \(limit 3\.0 s\)")
             self.assertRegex(stderr, r"stopped at partition@next offset: \d+@\d+")
             self.assertGreaterEqual(took, 3.0)
+            said = [line for line in stderr.splitlines() if "no broker of" in line]
+            print("  stderr: " + said[-1], flush=True)
             first = metrics_lines(metrics)
             rows_first = first[-1]["rows_total"] if first else 0
-            self.assertGreater(rows_first, 1000)
-            self.assertLess(rows_first, n)
-            producer.join(timeout=120)
+            self.assertEqual(rows_first, first_part, "the batch in hand is learned")
+            kcat_produce(a.bootstrap, "in", recs[first_part:])
             # The restart resumes from the checkpoint written at the stop.
             r = subprocess.run(base, capture_output=True, text=True, timeout=120)
             self.assertEqual(r.returncode, 0, r.stderr[-2000:])
