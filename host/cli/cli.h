@@ -12,7 +12,9 @@
 #include "parse.h"
 #include "streamfit.h"
 
-enum { SF_EXIT_OK = 0, SF_EXIT_FAILURE = 1, SF_EXIT_USAGE = 2 };
+/* 3: a stream stopped because no broker answered for longer than
+ * --broker-timeout-ms (checkpointed; a restart resumes). */
+enum { SF_EXIT_OK = 0, SF_EXIT_FAILURE = 1, SF_EXIT_USAGE = 2, SF_EXIT_UNREACHABLE = 3 };
 
 int cmd_train(int argc, char **argv);
 int cmd_predict(int argc, char **argv);

@@ -50,6 +50,10 @@ static const char stream_help[] =
     "                        reported at once (partition, offsets, count); stop: end the\n"
     "                        run after checkpointing, exit status 1 (default); continue:\n"
     "                        go on after them\n"
+    "  --broker-timeout-ms T  Kafka: when no broker of the source has answered for T ms\n"
+    "                        (default 60000; 0: wait for ever), finish the batch, write\n"
+    "                        the checkpoint and exit with status 3, naming the brokers\n"
+    "                        and the offsets reached; outputs wait as long for delivery\n"
     "  --follow              file/stdin: wait for more data at the end instead of stopping\n"
     "\n"
     "Records:\n"
@@ -113,6 +117,7 @@ static const char stream_help[] =
 
 enum {
     OPT_SOURCE = 5000,
+    OPT_BROKER_TIMEOUT,
     OPT_BROKER,
     OPT_FEED,
     OPT_FEED_RATE,
@@ -365,6 +370,12 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
         if (!ms_arg(arg, &o->max_ms)) return bad_value(name, arg);
         break;
     case OPT_QUIET: a->quiet = true; break;
+    case OPT_BROKER_TIMEOUT: {
+        long v;
+        if (!cli_parse_long(arg, 0, 1L << 40, &v)) return bad_value(name, arg);
+        o->broker_timeout_ms = v;
+        break;
+    }
     case OPT_NO_PIPELINE: o->pipeline = false; break;
     default: return -2;
     }
@@ -423,6 +434,7 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         {"producer-X", required_argument, 0, OPT_PRODUCER_X},
         {"on-lag-loss", required_argument, 0, OPT_ON_LAG_LOSS},
         {"predictions-per-message", required_argument, 0, OPT_PRED_PER_MESSAGE},
+        {"broker-timeout-ms", required_argument, 0, OPT_BROKER_TIMEOUT},
         {0, 0, 0, 0},
     };
     int opt, idx = 0;
@@ -552,7 +564,9 @@ static int run_stream(stream_args *a)
     }
     sf_stream_destroy(s);
     sf_context_destroy(ctx);
-    return st == SF_OK ? SF_EXIT_OK : SF_EXIT_FAILURE;
+    return st == SF_OK                ? SF_EXIT_OK
+           : st == SF_ERR_UNREACHABLE ? SF_EXIT_UNREACHABLE
+                                      : SF_EXIT_FAILURE;
 }
 
 int cmd_stream(int argc, char **argv)

@@ -36,6 +36,7 @@ struct sf_model {
     double *scaler_mean; /* d, when standardize */
     double *scaler_std;  /* d, when standardize */
     uint64_t rows_seen, rows_skipped;
+    uint64_t batches; /* stream batches learned after the fit (model_version.c) */
     sf_fit_report report;
 };
 

@@ -26,6 +26,7 @@ const char *sf_strerror(sf_status status)
         return "values too large for float64 (statistics or solution not finite): rescale the "
                "columns";
     case SF_ERR_DATA_LOST: return "records were lost before they were read";
+    case SF_ERR_UNREACHABLE: return "no broker reachable for longer than the limit";
     }
     return "unknown status";
 }

@@ -93,8 +93,9 @@ typedef enum sf_status {
     SF_ERR_EMPTY = 11,
     SF_ERR_BAD_LABEL = 12,
     SF_ERR_LAPACK = 13,
-    SF_ERR_NOT_FINITE = 14, /* values overflowed float64: statistics or a solution not finite */
-    SF_ERR_DATA_LOST = 15,  /* a source skipped records (e.g. deleted by retention first) */
+    SF_ERR_NOT_FINITE = 14,  /* values overflowed float64: statistics or a solution not finite */
+    SF_ERR_DATA_LOST = 15,   /* a source skipped records (e.g. deleted by retention first) */
+    SF_ERR_UNREACHABLE = 16, /* no broker answered for longer than the limit */
 } sf_status;
 
 SF_API const char *sf_strerror(sf_status status);
@@ -323,6 +324,17 @@ SF_API const char *sf_model_feature_name(const sf_model *m, size_t j);
 SF_API const char *sf_model_label_name(const sf_model *m);
 SF_API void sf_model_set_counts(sf_model *m, uint64_t rows_seen, uint64_t rows_skipped);
 SF_API uint64_t sf_model_rows_seen(const sf_model *m);
+/* The version of a model, "b<batches>-<hash>" (e.g. "b1234-3fa9c2d1"): the
+ * stream batches learned after its fit (sf_model_set_batches; 0 for a model
+ * from sf_trainer_fit) and 8 hex digits of a 64-bit FNV-1a hash, folded to
+ * 32 bits, over its kind name, shape, classes, intercepts and coefficients
+ * (the float64 bytes as stored, little-endian). Equal parameters give equal
+ * versions on every run; the model file keeps it ("model_version"). buf
+ * needs SF_MODEL_VERSION_LEN bytes. */
+#define SF_MODEL_VERSION_LEN 32
+SF_API void sf_model_set_batches(sf_model *m, uint64_t batches);
+SF_API uint64_t sf_model_batches(const sf_model *m);
+SF_API void sf_model_version(const sf_model *m, char *buf, size_t len);
 SF_API double sf_model_lambda(const sf_model *m);
 SF_API bool sf_model_standardized(const sf_model *m);
 SF_API bool sf_model_has_intercept(const sf_model *m);

@@ -112,6 +112,13 @@ typedef struct sf_stream_options {
      * default): the run then stops after checkpointing with SF_ERR_DATA_LOST;
      * true: it goes on after them. */
     bool continue_on_lag_loss;
+    /* Kafka: when no broker of the source has answered for longer than this
+     * (default 60000; 0: wait for ever), the run finishes the batch it has,
+     * writes the checkpoint and returns SF_ERR_UNREACHABLE, sf_stream_error
+     * naming the brokers, how long, and the offsets it stopped at. The
+     * outputs wait as long for their deliveries before a checkpoint
+     * (undelivered: SF_ERR_UNREACHABLE, the previous checkpoint kept). */
+    int64_t broker_timeout_ms;
     bool follow; /* file:/stdin: wait for more data at the end */
 
     /* records */

@@ -56,6 +56,7 @@ sf_model *sf_model_clone(const sf_model *m)
     c->standardize = m->standardize;
     c->rows_seen = m->rows_seen;
     c->rows_skipped = m->rows_skipped;
+    c->batches = m->batches;
     c->report = m->report;
     bool ok = sf_model_set_feature_names(c, (const char *const *)m->names, m->label) == SF_OK;
     if (m->scaler_mean) {

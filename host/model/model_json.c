@@ -5,8 +5,11 @@
  *  "feature_names": [...], "label": "y", "classes": [...], "intercept": b | [b_k],
  *  "coefficients": [...] | [[...], ...], "lambda": x, "fit_intercept": true,
  *  "standardize": false, "scaler": {"mean": [...], "std": [...]},
- *  "rows_seen": n, "rows_skipped": n, "solver": "qr", ...}
- * Numbers are written with enough digits to read back bit for bit.
+ *  "rows_seen": n, "rows_skipped": n, "batches": n, "model_version": "b<n>-<hash>",
+ *  "fit": {"solver": "qr", ...}}
+ * "batches" and "model_version" (model_version.c) are optional when read: a
+ * file without them is a model of 0 batches; the version is always
+ * recomputed from the parameters. Numbers are written with enough digits to read back bit for bit.
  */
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -81,6 +84,10 @@ static cJSON *model_to_json(const sf_model *m)
     }
     cJSON_AddNumberToObject(o, "rows_seen", (double)m->rows_seen);
     cJSON_AddNumberToObject(o, "rows_skipped", (double)m->rows_skipped);
+    char version[SF_MODEL_VERSION_LEN];
+    sf_model_version(m, version, sizeof version);
+    cJSON_AddNumberToObject(o, "batches", (double)m->batches);
+    cJSON_AddStringToObject(o, "model_version", version);
     cJSON *fit = cJSON_AddObjectToObject(o, "fit");
     cJSON_AddStringToObject(fit, "solver", sf_solver_kind_name(m->report.solver_used));
     cJSON_AddNumberToObject(fit, "iterations", m->report.iterations);
@@ -289,6 +296,8 @@ static sf_status model_from_json(const cJSON *o, const char *path, sf_model **ou
     const cJSON *rk = cJSON_GetObjectItemCaseSensitive(o, "rows_skipped");
     if (rs && !read_count(rs, &m->rows_seen)) BAD("'%s': bad \"rows_seen\"", path);
     if (rk && !read_count(rk, &m->rows_skipped)) BAD("'%s': bad \"rows_skipped\"", path);
+    const cJSON *nb = cJSON_GetObjectItemCaseSensitive(o, "batches");
+    if (nb && !read_count(nb, &m->batches)) BAD("'%s': bad \"batches\"", path);
     *out = m;
     return SF_OK;
 fail:

@@ -62,6 +62,7 @@ sf_status sf_checkpoint_write(const char *dir, const sf_checkpoint *c, char *err
     put_string(&b, c->source);
     put_string(&b, c->classes);
     put_string(&b, c->names);
+    put_string(&b, c->model_version);
     uint64_t sum = b.failed ? 0 : fnv1a(b.p, b.len);
     put(&b, &sum, sizeof sum);
     if (b.failed) {
@@ -188,6 +189,10 @@ sf_status sf_checkpoint_read(const char *dir, sf_checkpoint *c, char *err, size_
     c->source = (char *)take_section(&cur, NULL, true);
     c->classes = (char *)take_section(&cur, NULL, true);
     c->names = (char *)take_section(&cur, NULL, true);
+    /* Checkpoints from before the model version end here. */
+    c->model_version =
+        cur.p == cur.end && !cur.failed ? strdup("") : (char *)take_section(&cur, NULL, true);
+    if (!c->model_version) cur.failed = true;
     bool failed = cur.failed || cur.p != cur.end;
     free(data);
     if (failed) {
@@ -209,5 +214,6 @@ void sf_checkpoint_free(sf_checkpoint *c)
     free(c->source);
     free(c->classes);
     free(c->names);
+    free(c->model_version);
     memset(c, 0, sizeof *c);
 }

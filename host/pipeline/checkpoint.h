@@ -24,6 +24,9 @@ typedef struct sf_checkpoint {
     char *source;  /* source position blob */
     char *classes; /* class labels, comma-separated ("" for regression) */
     char *names;   /* feature names then label, comma-separated */
+    /* the model's version (sf_model_version); a trailing section that
+     * checkpoints written before it do not have ("" when read from those) */
+    char *model_version;
 } sf_checkpoint;
 
 sf_status sf_checkpoint_write(const char *dir, const sf_checkpoint *c, char *err, size_t errlen);

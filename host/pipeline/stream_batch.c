@@ -177,6 +177,11 @@ sf_status sf_run_fill_batch(sf_run *r, sf_fill *f)
             f->lost_stop = true;
             break;
         }
+        if (st == SF_ERR_UNREACHABLE) { /* said by `gone`: finish this batch, then stop */
+            f->stop_status = st;
+            if (!f->err[0]) snprintf(f->err, sizeof f->err, "source: %s", sf_strerror(st));
+            break;
+        }
         if (st != SF_OK) {
             if (!f->err[0]) snprintf(f->err, sizeof f->err, "source: %s", sf_strerror(st));
             return st;

@@ -59,6 +59,7 @@ sf_status sf_run_checkpoint(sf_run *r)
     c.source = at->blob;
     c.classes = r->K ? join_doubles(r->classes, r->K) : NULL;
     c.names = r->schema.columns ? join_columns(&r->schema) : NULL;
+    c.model_version = r->version;
     if (st == SF_OK) st = sf_checkpoint_write(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
     /* Only now is it safe to tell the broker these records are done. */
     if (st == SF_OK) st = r->source->ops->commit(r->source, at);
@@ -149,6 +150,15 @@ sf_status sf_run_restore(sf_run *r, bool *resumed)
         r->rows_total = c.rows_total;
         r->rows_skipped = c.rows_skipped;
         r->batches = c.batches;
+        st = sf_run_update_version(r);
+    }
+    /* The same state gives the same model: a different version means a
+     * different machine or backend (the run goes on with the model it has). */
+    if (st == SF_OK && c.model_version[0] && strcmp(c.model_version, r->version) != 0)
+        sf_run_log(r, SF_LOG_WARN,
+                   "the checkpoint's model version %s differs from the restored model's %s",
+                   c.model_version, r->version);
+    if (st == SF_OK) {
         r->source_resume = c.source;
         c.source = NULL;
         *resumed = true;

@@ -36,6 +36,7 @@ void sf_stream_options_init(sf_stream_options *o)
     o->window = 10000;
     o->save_every = 100;
     o->checkpoint_every = 1;
+    o->broker_timeout_ms = 60000;
     o->progress_every_ms = 1000;
     o->pipeline = true;
 }
@@ -53,7 +54,7 @@ static bool should_stop(const sf_run *r)
     if (r->prefetch) return r->pipeline_ended;
     if (sf_run_stop_requested(r)) return true;
     if (r->o->max_rows && r->rows_total >= r->o->max_rows) return true;
-    return out_of_time(r) || r->eof || r->lost_stop;
+    return out_of_time(r) || r->eof || r->lost_stop || r->stop_status != SF_OK;
 }
 
 static sf_status warmup_step(sf_run *r)
@@ -64,6 +65,7 @@ static sf_status warmup_step(sf_run *r)
     if (!enough && !should_stop(r)) return SF_OK;
     if (r->warm_rows == 0) return SF_OK;
     sf_status st = sf_run_fit_warmup(r);
+    if (st == SF_OK) st = sf_run_update_version(r);
     /* The first model is in a checkpoint before the first batch is scored. */
     if (st == SF_OK && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
     return st;
@@ -90,10 +92,14 @@ static sf_status process_batch(sf_run *r)
         return st;
     }
     if (b->rows == 0) return SF_OK;
+    /* The model about to predict this batch: its version goes with them. */
+    memcpy(r->pred_version, r->version, sizeof r->version);
     st = stream_step(r);
     if (st != SF_OK) return st;
     r->rows_total += b->rows;
     r->batches++;
+    st = sf_run_update_version(r);
+    if (st != SF_OK) return st;
     sf_run_write_metrics(r);
     if (r->o->model_out && r->o->save_every && r->batches % r->o->save_every == 0)
         st = sf_run_save_model(r);
@@ -210,6 +216,11 @@ static sf_status next_batch(sf_run *r)
     if (f->lost_stop) r->lost_stop = true;
     _Static_assert(sizeof f->err == sizeof r->err, "one message size");
     if (f->status != SF_OK && !r->err[0]) memcpy(r->err, f->err, sizeof r->err);
+    if (f->stop_status != SF_OK && r->stop_status == SF_OK) {
+        r->stop_status = f->stop_status;
+        _Static_assert(sizeof f->err == sizeof r->stop_err, "one message size");
+        memcpy(r->stop_err, f->err, sizeof r->stop_err);
+    }
     return f->status;
 }
 
@@ -233,6 +244,7 @@ static sf_status run_finish(sf_run *r)
     pthread_mutex_lock(&r->lock);
     /* A run that ends inside its warm-up still fits what it has. */
     if (!r->trainer && r->warm_rows > 0) st = sf_run_fit_warmup(r);
+    if (st == SF_OK && r->trainer && !r->version[0]) st = sf_run_update_version(r);
     if (st == SF_OK && r->trainer && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
     if (st == SF_OK && r->trainer && r->o->model_out) st = sf_run_save_model(r);
     pthread_mutex_unlock(&r->lock);
@@ -270,6 +282,16 @@ sf_status sf_stream_run(sf_stream *r)
     sf_status fst = sf_run_flush(r);
     if (st == SF_OK) st = fst;
     if (st == SF_OK && r->lost_stop) st = sf_run_lost_error(r); /* after the checkpoint */
+    if (r->stop_status != SF_OK) { /* the source gave up: why, and what ending did */
+        if (st == SF_OK) {
+            memcpy(r->err, r->stop_err, sizeof r->err);
+        } else {
+            char then[sizeof r->err];
+            memcpy(then, r->err, sizeof then);
+            snprintf(r->err, sizeof r->err, "%.250s; then: %.250s", r->stop_err, then);
+        }
+        st = r->stop_status;
+    }
     sf_run_progress(r, true);
     if (st != SF_OK && !r->err[0]) snprintf(r->err, sizeof r->err, "%s", sf_strerror(st));
     publish(r, false);

@@ -65,6 +65,9 @@ typedef struct sf_fill {
     size_t n_lost;
     char lost_first[160];
     bool lost_stop;
+    /* the source cannot go on (SF_ERR_UNREACHABLE): this batch is the last,
+     * the run ends with this status after its checkpoint; err says why */
+    sf_status stop_status;
 } sf_fill;
 
 /* Log lines said on the filling thread, waiting for the run's thread (the
@@ -129,6 +132,9 @@ struct sf_stream {
     /* refit window ring (class indices) */
     double *ring_X, *ring_y;
     size_t ring_head, ring_count;
+    /* the current model's version (sf_model_version), and that of the model
+     * that made the current batch's predictions */
+    char version[SF_MODEL_VERSION_LEN], pred_version[SF_MODEL_VERSION_LEN];
     /* predictions of the current batch */
     double *pred, *proba;
     sf_prediction_text pred_text;
@@ -140,8 +146,10 @@ struct sf_stream {
     uint64_t rows_lost;
     sf_lost_range lost[8]; /* since the last metrics line (the first 8) */
     size_t n_lost;
-    char lost_first[160]; /* the first loss, for the final message */
-    bool lost_stop;       /* stop after this batch: records were lost */
+    char lost_first[160];  /* the first loss, for the final message */
+    bool lost_stop;        /* stop after this batch: records were lost */
+    sf_status stop_status; /* the source gave up (sf_fill): the run's final status */
+    char stop_err[512];    /* ... and why */
     /* counters */
     uint64_t rows_total, rows_skipped, batches, bad_shown;
     int64_t start_us, last_progress_us;
@@ -195,6 +203,8 @@ sf_status sf_run_write_predictions(sf_run *r);
 void sf_run_write_metrics(sf_run *r);
 void sf_run_emit_batch(sf_run *r); /* on_batch for the batch sf_run_write_metrics saw */
 sf_status sf_run_save_model(sf_run *r);
+/* r->version from the trainer's current model and r->batches. */
+sf_status sf_run_update_version(sf_run *r);
 /* The trainer's model with classes, feature names and counts (caller owns).
  * rows_skipped: the run's own count on its thread, the published one on
  * another (the live count changes outside the lock). */

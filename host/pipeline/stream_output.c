@@ -25,9 +25,12 @@ sf_status sf_run_write_predictions(sf_run *r)
                                    .pred = r->pred,
                                    .proba = r->K ? r->proba : NULL,
                                    .pos = b->pos,
-                                   .json = r->o->predictions_json};
+                                   .json = r->o->predictions_json,
+                                   .model_version = r->pred_version};
         size_t per = r->o->predictions_per_message, n = b->rows;
         st = sf_prediction_format(&r->pred_text, &rows);
+        if (st == SF_OK)
+            st = sf_sink_set_header(r->predictions, "streamfit-model-version", r->pred_version);
         if (st == SF_OK && per > 1) n = sf_prediction_text_group(&r->pred_text, b->rows, per);
         if (st == SF_OK)
             st = sf_sink_write_batch(r->predictions, r->pred_text.text, r->pred_text.len,
@@ -107,6 +110,11 @@ void sf_run_write_metrics(sf_run *r)
     else
         fputs("\"processing_ms\":null,", f);
     write_lost(r, f);
+    /* model_version: the model after this batch (the checkpoint's and the
+     * model file's at this batch); predictions_model_version: the one that
+     * made this batch's predictions (their Kafka header and JSON field). */
+    fprintf(f, "\"model_version\":\"%s\",\"predictions_model_version\":\"%s\",", r->version,
+            r->batch.rows ? r->pred_version : "");
     fprintf(f, "\"throughput_rps\":%.1f,\"metrics\":{\"batch\":", rps);
     sf_stream_metrics_write_batch(r->K, r->batch.y, r->pred, r->proba, r->batch.rows, f);
     fputs(",\"window\":", f);
@@ -176,7 +184,21 @@ sf_status sf_run_model(const sf_run *r, uint64_t rows_skipped, sf_model **out)
         free(names);
     }
     sf_model_set_counts(m, sf_trainer_rows(r->trainer), rows_skipped);
+    sf_model_set_batches(m, r->batches);
     *out = m;
+    return SF_OK;
+}
+
+sf_status sf_run_update_version(sf_run *r)
+{
+    sf_model *m = NULL;
+    sf_status st = sf_run_model(r, r->rows_skipped, &m);
+    if (st != SF_OK) {
+        snprintf(r->err, sizeof r->err, "model snapshot failed: %s", sf_strerror(st));
+        return st;
+    }
+    sf_model_version(m, r->version, sizeof r->version);
+    sf_model_destroy(m);
     return SF_OK;
 }
 

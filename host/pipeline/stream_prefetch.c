@@ -45,7 +45,9 @@ static bool filled_last(const sf_prefetch *p)
     const sf_run *r = p->r;
     const sf_stream_options *o = r->o;
     const sf_fill *f = &p->fill;
-    if (f->status != SF_OK || f->eof || f->lost_stop || sf_run_stop_requested(r)) return true;
+    if (f->status != SF_OK || f->eof || f->lost_stop || f->stop_status != SF_OK ||
+        sf_run_stop_requested(r))
+        return true;
     if (o->max_rows && p->rows_filled >= o->max_rows) return true;
     return o->max_ms > 0 && sf_clock_mono_us() - r->start_us >= o->max_ms * 1000;
 }
@@ -64,6 +66,7 @@ static void fill_one(sf_prefetch *p)
     f->n_lost = 0;
     f->lost_first[0] = '\0';
     f->lost_stop = false;
+    f->stop_status = SF_OK;
     f->status = sf_run_fill_batch(r, f);
     p->rows_filled += p->buf.rows;
     /* The positions right after this batch, before the next poll moves them. */

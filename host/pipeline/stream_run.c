@@ -45,6 +45,18 @@ static void lost(void *user, int32_t partition, int64_t first, int64_t count)
     if (!r->o->continue_on_lag_loss) f->lost_stop = true;
 }
 
+/* The source gave up on its brokers (source.h's `gone`): said at once, and
+ * kept as the batch's reason to end the run (on the thread that fills). */
+static void gone(void *user, const char *msg)
+{
+    sf_run *r = user;
+    sf_fill *f = r->filling;
+    sf_run_log(r, SF_LOG_ERROR, "%s; finishing this batch, then checkpointing and stopping", msg);
+    if (f)
+        snprintf(f->err, sizeof f->err, "%s; stopped after the last batch read%s", msg,
+                 r->o->checkpoint_dir ? " and its checkpoint (a restart resumes there)" : "");
+}
+
 sf_status sf_run_lost_error(sf_run *r)
 {
     snprintf(r->err, sizeof r->err,
@@ -160,6 +172,8 @@ sf_status sf_run_open(sf_run *r)
     so.kafka_conf_own = o->consumer_conf;
     so.lost = lost;
     so.continue_on_loss = o->continue_on_lag_loss;
+    so.broker_timeout_ms = o->broker_timeout_ms;
+    so.gone = gone;
     /* an empty fetch waits a fraction of the batch budget */
     so.fetch_wait_ms = o->batch_ms >= 400 ? 100 : o->batch_ms >= 8 ? (int)(o->batch_ms / 4) : 1;
     if (st == SF_OK && !o->source) {

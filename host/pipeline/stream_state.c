@@ -118,10 +118,14 @@ sf_status sf_run_flush(sf_run *r)
 {
     sf_status st = SF_OK, s2;
     const sf_sink *bad = NULL; /* the sink whose error is reported */
-    if (r->predictions && (s2 = sf_sink_flush(r->predictions, 30000)) != SF_OK)
+    /* Deliveries wait as long as the source waits for its brokers. */
+    int wait_ms = r->o->broker_timeout_ms > 0 && r->o->broker_timeout_ms < INT32_MAX
+                      ? (int)r->o->broker_timeout_ms
+                      : INT32_MAX;
+    if (r->predictions && (s2 = sf_sink_flush(r->predictions, wait_ms)) != SF_OK)
         st = s2, bad = r->predictions;
     pthread_mutex_lock(&r->dead_letter_lock); /* the filling thread may write to it */
-    if (r->dead_letter && (s2 = sf_sink_flush(r->dead_letter, 30000)) != SF_OK)
+    if (r->dead_letter && (s2 = sf_sink_flush(r->dead_letter, wait_ms)) != SF_OK)
         st = s2, bad = bad ? bad : r->dead_letter;
     if (r->metrics_file) fflush(r->metrics_file);
     if (st != SF_OK && !r->err[0]) {

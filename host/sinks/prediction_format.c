@@ -11,7 +11,8 @@
 
 #include "float_text.h"
 
-#define RECORD_OVERHEAD 96 /* JSON names, brackets, the position */
+#define RECORD_OVERHEAD 96  /* JSON names, brackets, the position */
+#define VERSION_OVERHEAD 24 /* ",\"model_version\":\"\"" */
 
 static char *put_str(char *p, const char *s, size_t n)
 {
@@ -79,6 +80,11 @@ static char *format_one(const sf_prediction_rows *r, size_t i, char *p)
         p = PUT_LIT(p, ",\"line\":");
         p += sf_int_text((int64_t)pos->line, p);
     }
+    if (r->model_version) { /* letters, digits and '-' only: no escaping */
+        p = PUT_LIT(p, ",\"model_version\":\"");
+        p = put_str(p, r->model_version, strlen(r->model_version));
+        *p++ = '"';
+    }
     *p++ = '}';
     return p;
 }
@@ -87,6 +93,7 @@ sf_status sf_prediction_format(sf_prediction_text *t, const sf_prediction_rows *
 {
     size_t K = r->proba ? r->K : 0;
     size_t per_record = (K + 1) * (SF_FLOAT_TEXT_MAX + 1) + 2 * SF_FLOAT_TEXT_MAX + RECORD_OVERHEAD;
+    if (r->json && r->model_version) per_record += strlen(r->model_version) + VERSION_OVERHEAD;
     t->len = 0;
     sf_status st = reserve(t, r->rows + 1, r->rows * per_record + 1);
     if (st != SF_OK) return st;

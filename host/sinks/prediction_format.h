@@ -1,9 +1,9 @@
 /*
  * prediction_format.h — a batch of predictions as text in one buffer, one
  * record after the other, each followed by '\n': CSV "prediction[,p1,...]"
- * or JSON {"prediction":..,"proba":[..],"partition":..,"offset":..}
- * ("line" for file sources). Numbers have the shortest digits that read
- * back exactly (float_text.h); nothing goes through printf.
+ * or JSON {"prediction":..,"proba":[..],"partition":..,"offset":..,
+ * "model_version":".."} ("line" for file sources; model_version when given). Numbers have the
+ * shortest digits that read back exactly (float_text.h); nothing goes through printf.
  */
 #ifndef STREAMFIT_PREDICTION_FORMAT_H
 #define STREAMFIT_PREDICTION_FORMAT_H
@@ -27,6 +27,7 @@ typedef struct sf_prediction_rows {
     const double *proba;      /* rows x K, or NULL */
     const sf_record_pos *pos; /* rows; for JSON */
     bool json;
+    const char *model_version; /* JSON: the model that made them (NULL: none) */
 } sf_prediction_rows;
 
 /* Replace t's contents by the rows' text (buffers are kept between batches). */

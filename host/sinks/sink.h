@@ -29,6 +29,9 @@ sf_status sf_sink_write(sf_sink *s, const char *key, size_t key_len, const char 
 sf_status sf_sink_write_batch(sf_sink *s, const char *text, size_t text_len, const size_t *off,
                               const size_t *len, const char *keys, const size_t *key_off,
                               const size_t *key_len, size_t n);
+/* From now on every Kafka message carries this header (name, value: NUL-
+ * terminated text, copied; both NULL: none). Files and stdout ignore it. */
+sf_status sf_sink_set_header(sf_sink *s, const char *name, const char *value);
 /* Wait until everything written is delivered (Kafka) or flushed (files). */
 sf_status sf_sink_flush(sf_sink *s, int timeout_ms);
 void sf_sink_destroy(sf_sink *s);

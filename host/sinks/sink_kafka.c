@@ -26,6 +26,10 @@ struct sink_kafka {
     unsigned writes;
     rd_kafka_message_t *msgs; /* a batch for rd_kafka_produce_batch */
     size_t msgs_cap;
+    /* A header every message carries (sf_sink_set_header), or none. With one
+     * a batch goes message by message (rd_kafka_produce_batch takes no
+     * headers). */
+    char *header_name, *header_value;
     uint64_t failed;      /* delivery failures */
     char last_issue[256]; /* the latest broker trouble, to explain a failure */
     char error[768];
@@ -132,6 +136,56 @@ sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, co
     return s->failed ? SF_ERR_IO : SF_OK;
 }
 
+/* One message with the sink's header; waits for room when the local queue is full. */
+static sf_status produce_with_header(sink_kafka *s, const char *key, size_t key_len,
+                                     const char *value, size_t value_len)
+{
+    for (;;) {
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_KEY(key, key ? key_len : 0),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADER(s->header_name, s->header_value, (ssize_t)strlen(s->header_value)),
+            RD_KAFKA_V_END);
+        if (!e) return SF_OK;
+        if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+            snprintf(s->error, sizeof s->error, "kafka: cannot produce to '%s': %s", s->topic,
+                     rd_kafka_err2str(e));
+            return SF_ERR_IO;
+        }
+        rd_kafka_poll(s->rk, 10); /* full: let deliveries drain, then retry */
+        if (s->failed) return SF_ERR_IO;
+    }
+}
+
+static sf_status write_batch_with_header(sink_kafka *s, const char *text, const size_t *off,
+                                         const size_t *len, const char *keys, const size_t *key_off,
+                                         const size_t *key_len, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        bool keyed = keys && key_off[i] != SIZE_MAX;
+        sf_status st = produce_with_header(s, keyed ? keys + key_off[i] : NULL,
+                                           keyed ? key_len[i] : 0, text + off[i], len[i]);
+        if (st != SF_OK) return st;
+    }
+    rd_kafka_poll(s->rk, 0); /* delivery reports */
+    return s->failed ? SF_ERR_IO : SF_OK;
+}
+
+sf_status sf_sink_kafka_set_header(sink_kafka *s, const char *name, const char *value)
+{
+    char *n = name ? strdup(name) : NULL, *v = value ? strdup(value) : NULL;
+    if ((name && !n) || (value && !v) || (!name != !value)) {
+        free(n);
+        free(v);
+        return name && value ? SF_ERR_NO_MEMORY : SF_ERR_INVALID_ARGUMENT;
+    }
+    free(s->header_name);
+    free(s->header_value);
+    s->header_name = n;
+    s->header_value = v;
+    return SF_OK;
+}
+
 static sf_status reserve_msgs(sink_kafka *s, size_t n)
 {
     if (n <= s->msgs_cap) return SF_OK;
@@ -148,6 +202,8 @@ sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_
 {
     if (s->failed) return SF_ERR_IO;
     if (n == 0) return SF_OK;
+    if (s->header_name)
+        return write_batch_with_header(s, text, off, len, keys, key_off, key_len, n);
     if (n > INT_MAX || reserve_msgs(s, n) != SF_OK) return SF_ERR_NO_MEMORY;
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = &s->msgs[i];
@@ -195,7 +251,7 @@ sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms)
                  "kafka: %d messages to '%s' still undelivered after %d ms%s%s",
                  rd_kafka_outq_len(s->rk), s->topic, timeout_ms, s->last_issue[0] ? "; " : "",
                  s->last_issue);
-        return SF_ERR_IO;
+        return SF_ERR_UNREACHABLE;
     }
     if (e) {
         snprintf(s->error, sizeof s->error, "kafka: flush: %s", rd_kafka_err2str(e));
@@ -216,6 +272,8 @@ void sf_sink_kafka_destroy(sink_kafka *s)
     }
     free(s->msgs);
     free(s->topic);
+    free(s->header_name);
+    free(s->header_value);
     free(s);
 }
 

@@ -18,6 +18,7 @@ sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_
                                     const size_t *key_len, size_t n);
 sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
                               size_t value_len);
+sf_status sf_sink_kafka_set_header(sink_kafka *s, const char *name, const char *value);
 sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms);
 const char *sf_sink_kafka_error(const sink_kafka *s);
 void sf_sink_kafka_destroy(sink_kafka *s);

@@ -88,6 +88,18 @@ sf_status sf_sink_write_batch(sf_sink *s, const char *text, size_t text_len, con
     return sf_sink_file_write_text(s->file, text, text_len);
 }
 
+sf_status sf_sink_set_header(sf_sink *s, const char *name, const char *value)
+{
+    if (!s) return SF_ERR_INVALID_ARGUMENT;
+#ifdef STREAMFIT_HAVE_KAFKA
+    if (s->kafka) return sf_sink_kafka_set_header(s->kafka, name, value);
+#else
+    (void)name;
+    (void)value;
+#endif
+    return SF_OK;
+}
+
 sf_status sf_sink_flush(sf_sink *s, int timeout_ms)
 {
     if (!s) return SF_ERR_INVALID_ARGUMENT;

@@ -92,6 +92,11 @@ typedef struct sf_source_options {
      * records read before, unless continue_on_loss (reading goes on after them). */
     void (*lost)(void *user, int32_t partition, int64_t first, int64_t count);
     bool continue_on_loss;
+    /* Kafka: no broker reachable for longer than this (0: wait for ever):
+     * `gone` is called once with what happened (brokers, how long, the
+     * positions reached), then poll returns SF_ERR_UNREACHABLE. */
+    int64_t broker_timeout_ms;
+    void (*gone)(void *user, const char *msg);
     void *notice_user;
 } sf_source_options;
 

@@ -12,8 +12,12 @@
  * Position blob: "kafka v1\nTOPIC\nPARTITION NEXT_OFFSET\n..." where
  * NEXT_OFFSET is the offset after the last record handed out.
  *
- * Broker loss is reported once through the notice callback and waited out:
- * the source never gives up and never skips records because of it. Memory is
+ * Broker loss is reported once through the notice callback and waited out,
+ * up to broker_timeout_ms: when no broker has answered for longer (a
+ * metadata request is the proof of one answering; messages already fetched
+ * are not), the `gone` callback hears which brokers, for how long and the
+ * positions reached, and poll returns SF_ERR_UNREACHABLE after the records
+ * it handed out. The source never skips records because of it. Memory is
  * bounded by librdkafka's pre-fetch queue (queued.max.messages.kbytes).
  *
  * Records deleted by the broker before they were read (retention, a
@@ -75,6 +79,10 @@ typedef struct kafka_source {
     /* health */
     bool down;
     int64_t next_probe_us;
+    int64_t unreachable_since_us; /* all brokers down since (0: a broker answers) */
+    int64_t broker_timeout_us;    /* 0: wait for ever */
+    char *brokers;                /* the bootstrap list, for messages */
+    void (*gone)(void *user, const char *msg);
     bool topic_missing;
     bool debug_logs;  /* the user asked for librdkafka debug output (-X debug=...) */
     int last_error;   /* last informational error reported (deduplicated) */
@@ -151,6 +159,7 @@ static void on_error(rd_kafka_t *rk, int code, const char *reason, void *opaque)
     case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
         if (!ks->down) notice(ks, "kafka: brokers unreachable (%s); waiting", reason);
         ks->down = true;
+        if (!ks->unreachable_since_us) ks->unreachable_since_us = sf_clock_mono_us();
         ks->next_probe_us = sf_clock_mono_us() + KAFKA_PROBE_INTERVAL_US;
         break;
     case RD_KAFKA_RESP_ERR__AUTHENTICATION:
@@ -330,6 +339,36 @@ static sf_status report_failure(kafka_source *ks)
     return ks->failed;
 }
 
+/* No broker for longer than the limit: say what and where, once, and fail
+ * the source with SF_ERR_UNREACHABLE. */
+static bool gone_too_long(kafka_source *ks)
+{
+    if (!ks->broker_timeout_us || !ks->unreachable_since_us || ks->failed != SF_OK) return false;
+    int64_t away = sf_clock_mono_us() - ks->unreachable_since_us;
+    if (away < ks->broker_timeout_us) return false;
+    char at[256] = "";
+    size_t len = 0, shown = 0, more = 0;
+    for (size_t p = 0; p < ks->nparts; p++) {
+        if (!ks->parts[p].assigned && ks->parts[p].next < 0) continue;
+        if (shown == 8 || len + 40 >= sizeof at) {
+            more++;
+            continue;
+        }
+        len += (size_t)snprintf(at + len, sizeof at - len, "%s%zu@%lld", shown ? ", " : "", p,
+                                (long long)ks->parts[p].next);
+        shown++;
+    }
+    if (more) snprintf(at + len, sizeof at - len, ", and %zu more", more);
+    fail(ks, SF_ERR_UNREACHABLE,
+         "kafka: no broker of %s reachable for %.1f s (limit %.1f s); topic '%s' stopped at "
+         "partition@next offset: %s",
+         ks->brokers, (double)away / 1e6, (double)ks->broker_timeout_us / 1e6, ks->topic,
+         shown ? at : "(nothing read yet)");
+    ks->failure_reported = true; /* said through `gone`, not as a notice */
+    if (ks->gone) ks->gone(ks->notice_user, ks->failure);
+    return true;
+}
+
 static void release_held(kafka_source *ks)
 {
     for (size_t i = 0; i < ks->nheld; i++)
@@ -492,14 +531,16 @@ static sf_status kafka_poll(sf_source *s, sf_record *out, size_t max, int timeou
         int tmo = timeout_ms < 100 ? 100 : timeout_ms > 5000 ? 5000 : timeout_ms;
         ks->next_assign_us = sf_clock_mono_us() + KAFKA_ASSIGN_RETRY_US;
         if (assign_all(ks, tmo)) set_up_again(ks);
-    } else if (ks->down && t0 >= ks->next_probe_us) {
+    } else if ((ks->down || ks->unreachable_since_us) && t0 >= ks->next_probe_us) {
         const struct rd_kafka_metadata *md = NULL;
         if (rd_kafka_metadata(ks->rk, 0, NULL, &md, 200) == RD_KAFKA_RESP_ERR_NO_ERROR) {
             rd_kafka_metadata_destroy(md);
             set_up_again(ks);
+            ks->unreachable_since_us = 0;
         }
         ks->next_probe_us = sf_clock_mono_us() + KAFKA_PROBE_INTERVAL_US;
     }
+    if (gone_too_long(ks)) return report_failure(ks);
     int left = timeout_ms - (int)((sf_clock_mono_us() - t0) / 1000);
     if (!ks->group && !ks->assigned_all) { /* not assigned yet: back in time to retry */
         int64_t until = (ks->next_assign_us - sf_clock_mono_us() + 999) / 1000;
@@ -615,6 +656,7 @@ static void kafka_destroy(sf_source *s)
     free(ks->held);
     free(ks->parts);
     free(ks->topic);
+    free(ks->brokers);
     free(ks);
 }
 
@@ -757,6 +799,14 @@ sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, s
     ks->notice_user = opt->notice_user;
     ks->lost = opt->lost;
     ks->continue_on_loss = opt->continue_on_loss;
+    ks->broker_timeout_us = opt->broker_timeout_ms > 0 ? opt->broker_timeout_ms * 1000 : 0;
+    ks->gone = opt->gone;
+    ks->brokers = strdup(brokers);
+    if (!ks->brokers) {
+        free(brokers);
+        kafka_destroy(&ks->base);
+        return SF_ERR_NO_MEMORY;
+    }
     ks->start_offset = strcmp(start, "latest") == 0      ? RD_KAFKA_OFFSET_END
                        : strcmp(start, "committed") == 0 ? RD_KAFKA_OFFSET_STORED
                                                          : RD_KAFKA_OFFSET_BEGINNING;
