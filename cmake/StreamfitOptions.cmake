@@ -3,6 +3,9 @@ include(CheckLanguage)
 
 set(STREAMFIT_CUDA AUTO CACHE STRING "Build the CUDA backend (AUTO, ON, OFF)")
 set_property(CACHE STREAMFIT_CUDA PROPERTY STRINGS AUTO ON OFF)
+# MPI (Open MPI from Debian's libopenmpi-dev): AUTO builds it in when found.
+set(STREAMFIT_MPI AUTO CACHE STRING "Build in MPI for multi-process and multi-node runs (AUTO, ON, OFF)")
+set_property(CACHE STREAMFIT_MPI PROPERTY STRINGS AUTO ON OFF)
 option(STREAMFIT_KAFKA "Build the Kafka source, sink and development broker (librdkafka)" ON)
 set(STREAMFIT_SANITIZE "" CACHE STRING "Sanitizers to build with, e.g. address,undefined")
 option(STREAMFIT_BENCH "Build the Google Benchmark harness" ON)

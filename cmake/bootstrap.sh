@@ -28,7 +28,8 @@ case "$mode" in
 esac
 
 packages=(build-essential cmake pkg-config python3 libopenblas-dev liblapacke-dev libcjson-dev
-          libfast-float-dev libfmt-dev librdkafka-dev kcat libcmocka-dev libbenchmark-dev)
+          libfast-float-dev libfmt-dev librdkafka-dev kcat libcmocka-dev libbenchmark-dev
+          libopenmpi-dev openmpi-bin iproute2)
 
 install_missing_packages() {
   local missing=()

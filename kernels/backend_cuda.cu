@@ -53,7 +53,19 @@ void runtime_reason(cudaError_t err, char *why, size_t len)
         say(why, len, "%s (%s)", cudaGetErrorString(err), cudaGetErrorName(err));
 }
 
-/* Device 0 when it can run this build's kernels, else false and the reason. */
+/* The device this process takes: STREAMFIT_CUDA_DEVICE modulo the device
+ * count (an MPI rank sets it to its local rank, so that ranks on one node
+ * spread over its GPUs), else 0. */
+static int chosen_device(int count)
+{
+    const char *v = getenv("STREAMFIT_CUDA_DEVICE");
+    char *end = NULL;
+    long i = v ? strtol(v, &end, 10) : 0;
+    if (!v || end == v || *end != '\0' || i < 0) i = 0;
+    return (int)(i % count);
+}
+
+/* The chosen device when it can run this build's kernels, else false and the reason. */
 bool usable_device(char *why, size_t len)
 {
     int count = 0;
@@ -66,31 +78,32 @@ bool usable_device(char *why, size_t len)
         say(why, len, "no CUDA device");
         return false;
     }
+    int dev = chosen_device(count);
     cudaDeviceProp prop;
-    err = cudaGetDeviceProperties(&prop, 0);
+    err = cudaGetDeviceProperties(&prop, dev);
     if (err != cudaSuccess) {
         (void)cudaGetLastError();
-        say(why, len, "cuda:0: %s", cudaGetErrorString(err));
+        say(why, len, "cuda:%d: %s", dev, cudaGetErrorString(err));
         return false;
     }
     if (prop.major * 10 + prop.minor < kMinCapability) {
-        say(why, len, "cuda:0 %s: compute capability %d.%d < %d.%d", prop.name, prop.major,
+        say(why, len, "cuda:%d %s: compute capability %d.%d < %d.%d", dev, prop.name, prop.major,
             prop.minor, kMinCapability / 10, kMinCapability % 10);
         return false;
     }
-    err = cudaSetDevice(0);
+    err = cudaSetDevice(dev);
     if (err == cudaSuccess) err = sf_cu_probe_kernels();
     if (err == cudaErrorNoKernelImageForDevice || err == cudaErrorInvalidDeviceFunction) {
         (void)cudaGetLastError();
         say(why, len,
-            "cuda:0 %s: this build has no kernels for compute capability %d.%d (configure with "
+            "cuda:%d %s: this build has no kernels for compute capability %d.%d (configure with "
             "CMAKE_CUDA_ARCHITECTURES including %d%d)",
-            prop.name, prop.major, prop.minor, prop.major, prop.minor);
+            dev, prop.name, prop.major, prop.minor, prop.major, prop.minor);
         return false;
     }
     if (err != cudaSuccess) {
         (void)cudaGetLastError();
-        say(why, len, "cuda:0 %s: %s (%s)", prop.name, cudaGetErrorString(err),
+        say(why, len, "cuda:%d %s: %s (%s)", dev, prop.name, cudaGetErrorString(err),
             cudaGetErrorName(err));
         return false;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "sf_mpi.h"
 
 static const char main_help[] =
     "Usage: streamfit COMMAND [options]\n"
@@ -49,8 +50,17 @@ int main(int argc, char **argv)
         printf("streamfit %s\n", sf_version_string());
         return SF_EXIT_OK;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(name, commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(name, commands[i].name) != 0) continue;
+        /* Under mpirun or srun every rank runs the same command; alone, one rank. */
+        if (sf_mpi_init(&argc, &argv) != SF_OK) {
+            fprintf(stderr, "streamfit: MPI initialization failed\n");
+            return SF_EXIT_FAILURE;
+        }
+        int rc = commands[i].run(argc - 1, argv + 1);
+        sf_mpi_finalize();
+        return rc;
+    }
     fprintf(stderr, "streamfit: unknown command '%s' (see 'streamfit --help')\n", name);
     return SF_EXIT_USAGE;
 }
