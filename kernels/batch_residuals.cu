@@ -5,7 +5,8 @@
  *
  * The CPU backend uses long double; here every row's residual and every sum
  * is a double-double (dd_arith.cuh), which is at least as accurate. Only the
- * 2(d+1) sums, rounded to double, come back to the host.
+ * 2(d+1) sums come back to the host: rounded to double, and their low parts
+ * when the caller asks.
  */
 #include <string.h>
 
@@ -90,6 +91,8 @@ __global__ void resid_finish_kernel(const double *partial, size_t chunks, size_t
         }
         out[j] = ur.hi; /* a normalized double-double's hi is its value rounded */
         out[p + j] = u_sum.hi;
+        out[2 * p + j] = ur.lo;
+        out[3 * p + j] = u_sum.lo;
     }
 }
 
@@ -97,7 +100,7 @@ __global__ void resid_finish_kernel(const double *partial, size_t chunks, size_t
 
 sf_status sf_cu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double *w, double b0,
                                 const double *center, double *sum_r, double *sum_r2, double *g,
-                                double *sxc)
+                                double *sxc, double *lo)
 {
     sf_cuda_backend *cb = sf_cu(be);
     size_t d = b->d, p = d + 1, n = b->rows;
@@ -107,6 +110,7 @@ sf_status sf_cu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double
         memset(g, 0, sizeof(double) * d);
         memset(sxc, 0, sizeof(double) * d);
     }
+    if (lo) memset(lo, 0, sizeof(double) * (2 * d + 1));
     if (n == 0) return SF_OK;
     SF_TRY(sf_cu_wait_batch(cb, b));
     double *dw = nullptr, *dcenter = nullptr;
@@ -119,7 +123,7 @@ sf_status sf_cu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double
         r_hi = a.take<double>(n);
         r_lo = a.take<double>(n);
         partial = a.take<double>(chunks * p * 4);
-        sums = a.take<double>(2 * p);
+        sums = a.take<double>(4 * p);
     }));
     resid_rows_kernel<<<sf_cu_blocks(n, kThreads), kThreads, 0, cb->compute>>>(b->X, b->y, n, d, dw,
                                                                                b0, r_hi, r_lo);
@@ -132,7 +136,7 @@ sf_status sf_cu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double
                                                                                  sums);
     SF_TRY(SF_CUDA_LAUNCH(be, "resid_finish_kernel"));
     const void *h = nullptr;
-    sf_cu_fetch out[] = {{sums, sizeof(double) * 2 * p, nullptr, &h}};
+    sf_cu_fetch out[] = {{sums, sizeof(double) * 4 * p, nullptr, &h}};
     SF_TRY(sf_cu_fetch_results(cb, out, 1));
     const double *s = (const double *)h;
     for (size_t j = 0; j < d; j++) {
@@ -141,5 +145,12 @@ sf_status sf_cu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double
     }
     *sum_r2 = s[d];
     *sum_r = s[p + d];
+    if (lo) {
+        lo[0] = s[3 * p + d];
+        for (size_t j = 0; j < d; j++) {
+            lo[1 + j] = s[2 * p + j];
+            lo[1 + d + j] = s[3 * p + j];
+        }
+    }
     return SF_OK;
 }

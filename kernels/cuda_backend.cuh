@@ -202,7 +202,7 @@ cudaError_t sf_cu_probe_kernels(void);
 /* batch_residuals.cu */
 sf_status sf_cu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double *w, double b0,
                                 const double *center, double *sum_r, double *sum_r2, double *g,
-                                double *sxc);
+                                double *sxc, double *lo);
 
 /* logit_kernels.cu */
 sf_status sf_cu_batch_scores(sf_backend *be, const sf_dbatch *b, const double *W,

@@ -450,9 +450,9 @@ static void hdd_residual_sums(const double *X, const double *y, size_t n, size_t
 static void residual_sums(sf_backend *be, sf_dbatch *b, size_t d, const double *w, double b0,
                           const double *center, double *out)
 {
-    assert_int_equal(
-        be->ops->batch_residuals(be, b, w, b0, center, &out[0], &out[1], out + 2, out + 2 + d),
-        SF_OK);
+    assert_int_equal(be->ops->batch_residuals(be, b, w, b0, center, &out[0], &out[1], out + 2,
+                                              out + 2 + d, NULL),
+                     SF_OK);
 }
 
 static void compare_sums(const char *what, const double *got, const double *ref, size_t d,

@@ -78,10 +78,12 @@ typedef struct sf_backend_ops {
 
     /* Least-squares residuals r_i = y_i - b0 - x_i.w in extended precision:
      * sum_r = sum r_i, sum_r2 = sum r_i^2, g_j = sum (x_ij - center_j) r_i,
-     * sxc_j = sum (x_ij - center_j). */
+     * sxc_j = sum (x_ij - center_j). lo (NULL: not wanted) receives what
+     * rounding the sums to double dropped, [sum_r, g (d), sxc (d)], so that
+     * sums of several batches or ranks, which cancel, keep their digits. */
     sf_status (*batch_residuals)(sf_backend *be, const sf_dbatch *b, const double *w, double b0,
                                  const double *center, double *sum_r, double *sum_r2, double *g,
-                                 double *sxc);
+                                 double *sxc, double *lo);
 
     /* Scores T = X W^T + bias (rows x k, row-major), W k x d row-major. */
     sf_status (*batch_scores)(sf_backend *be, const sf_dbatch *b, const double *W,

@@ -325,7 +325,7 @@ static sf_status cpu_batch_qr(sf_backend *be, const sf_dbatch *b, const double *
 
 static sf_status cpu_batch_residuals(sf_backend *be, const sf_dbatch *b, const double *w, double b0,
                                      const double *center, double *sum_r, double *sum_r2, double *g,
-                                     double *sxc)
+                                     double *sxc, double *lo)
 {
     (void)be;
     size_t d = b->d;
@@ -350,6 +350,13 @@ static sf_status cpu_batch_residuals(sf_backend *be, const sf_dbatch *b, const d
     for (size_t j = 0; j < d; j++) {
         g[j] = (double)lg[j];
         sxc[j] = (double)lsxc[j];
+    }
+    if (lo) { /* the long double's bits past the double: exact differences */
+        lo[0] = (double)(sr - (long double)*sum_r);
+        for (size_t j = 0; j < d; j++) {
+            lo[1 + j] = (double)(lg[j] - (long double)g[j]);
+            lo[1 + d + j] = (double)(lsxc[j] - (long double)sxc[j]);
+        }
     }
     free(lg);
     return SF_OK;

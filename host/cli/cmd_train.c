@@ -14,6 +14,7 @@
 
 #include "class_labels.h"
 #include "cli.h"
+#include "sf_mpi.h"
 #include "train.h"
 
 static const char train_help[] =
@@ -358,5 +359,6 @@ int cmd_train(int argc, char **argv)
     a.batch_rows = 65536;
     int rc = parse_train_args(argc, argv, &a);
     if (rc != SF_EXIT_OK) return rc < 0 ? SF_EXIT_OK : rc;
+    if (sf_mpi_size() > 1) return train_mpi(&a);
     return train_may_stream(&a) ? train_maybe_streamed(&a) : train_from_table(&a, NULL, NULL, NULL);
 }

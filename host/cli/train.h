@@ -27,6 +27,10 @@ bool train_may_stream(const train_args *a);
 bool train_streams(const train_args *a, const sf_context *ctx);
 int train_stream(train_args *a, sf_context *ctx, sf_row_stream *rs, sf_table *info);
 
+/* Under MPI with several ranks: each rank parses its part of the file and
+ * the fit spans the ranks (train_mpi.c). */
+int train_mpi(train_args *a);
+
 /* Fit, say what the solver did (--verbose), name the features, count the
  * rows, save. info: the input's names and row counts. */
 int train_finish(const train_args *a, sf_context *ctx, sf_trainer *tr, const sf_table *info,

@@ -1,12 +1,14 @@
 /*
  * train_finish.c — the ending both input paths of `streamfit train` share:
  * fit, report what the solver did, name the features, count the rows, and
- * save the model file.
+ * save the model file. Across MPI ranks every rank fits (the fit is
+ * collective) and rank 0 alone reports and writes.
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "sf_mpi.h"
 #include "train.h"
 
 int train_finish(const train_args *a, sf_context *ctx, sf_trainer *tr, const sf_table *info,
@@ -15,6 +17,10 @@ int train_finish(const train_args *a, sf_context *ctx, sf_trainer *tr, const sf_
     sf_model *m = NULL;
     double t0 = sf_clock_mono_s();
     sf_status st = sf_trainer_fit(tr, &m);
+    if (sf_mpi_rank() != 0) {
+        sf_model_destroy(m);
+        return st == SF_OK ? SF_EXIT_OK : SF_EXIT_FAILURE;
+    }
     if (a->verbose && st == SF_OK)
         fprintf(stderr, "streamfit: fitted in %.1f ms (batches uploaded before)\n",
                 (sf_clock_mono_s() - t0) * 1e3);

@@ -106,6 +106,9 @@ struct sf_trainer {
     /* Least squares streaming without an R factor: the one warning that the
      * condition estimate asked for the QR path it cannot take was given. */
     bool warned_no_r;
+    /* sf_trainer_span_ranks: the fit combines every MPI rank's rows, and
+     * whether the statistics were combined already (once). */
+    bool span_ranks, ranks_merged;
 };
 
 /* Merge what the staging ring has folded on the device into t->mom (the

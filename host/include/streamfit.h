@@ -235,6 +235,13 @@ SF_API sf_status sf_trainer_commit(sf_trainer *t, size_t rows);
 
 /* The exact fit over everything added so far. */
 SF_API sf_status sf_trainer_fit(sf_trainer *t, sf_model **out);
+/* Make the next sf_trainer_fit one fit over the rows of every MPI rank: each
+ * rank adds its own rows (rows never move), then every rank calls
+ * sf_trainer_fit, which combines the least-squares statistics (the same
+ * pairwise merges, rank by rank) or sums each iteration's loss, gradient and
+ * Hessian, so that every rank gets the same model. Needs keep_batches; one
+ * fit per trainer. Without MPI or with one rank, nothing changes. */
+SF_API sf_status sf_trainer_span_ranks(sf_trainer *t);
 
 /* Streaming update with one micro-batch: least squares merges the batch's
  * statistics exactly; logistic/softmax take one FTRL-Proximal step. The first

@@ -4,13 +4,16 @@
  *   f(theta) = (1/n) sum_i loss_i + (lambda/2) sum_k ||w_k||^2
  * over the rows it names (the trainer's kept batches, or a subsample of
  * them; intercepts unpenalized), with its gradient and, when asked, its
- * Hessian. The per-batch terms come from the backend.
+ * Hessian. The per-batch terms come from the backend. Spanning MPI ranks,
+ * the sums of loss, gradient and Hessian over each rank's rows are summed
+ * across ranks (bit-identical everywhere), so every rank takes the same step.
  * theta holds `outputs` blocks [w_k (d), b_k].
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "sf_mpi.h"
 
 size_t sf_logit_outputs(const sf_trainer *t) { return t->par.model == SF_MODEL_SOFTMAX ? t->K : 1; }
 
@@ -37,7 +40,8 @@ sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *
     sf_trainer *t = o->t;
     sf_backend *be = t->be;
     size_t P = o->P, d = t->d, p = d + 1, outs = sf_logit_outputs(t);
-    double *gb = malloc(sizeof(double) * (P + (H ? P * P : 0)));
+    size_t nH = H ? P * P : 0;
+    double *gb = malloc(sizeof(double) * (P + nH + 2 + P + nH));
     if (!gb) return SF_ERR_NO_MEMORY;
     double *Hb = H ? gb + P : NULL;
     double loss = 0;
@@ -56,6 +60,20 @@ sf_status sf_objective_eval(const sf_objective *o, const double *theta, double *
         if (H)
             for (size_t j = 0; j < P * P; j++)
                 H[j] += Hb[j];
+    }
+    if (t->span_ranks) {
+        /* [failed, loss, g, H] summed across ranks in one message */
+        double *all = gb + P + nH;
+        all[0] = st != SF_OK;
+        all[1] = loss;
+        memcpy(all + 2, g, sizeof(double) * P);
+        if (H) memcpy(all + 2 + P, H, sizeof(double) * nH);
+        sf_status ast = sf_mpi_allreduce_sum(all, 2 + P + nH);
+        if (ast != SF_OK) st = ast;
+        if (st == SF_OK && all[0] > 0) st = SF_ERR_IO;
+        loss = all[1];
+        memcpy(g, all + 2, sizeof(double) * P);
+        if (H) memcpy(H, all + 2 + P, sizeof(double) * nH);
     }
     free(gb);
     if (st != SF_OK) return st;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal.h"
+#include "sf_mpi.h"
 
 sf_status sf_logit_fix_scaler(sf_trainer *t)
 {
@@ -130,12 +131,25 @@ static sf_status presolve_on_sample(sf_trainer *t, sf_solver_kind solver, size_t
     if (!sample) return SF_ERR_NO_MEMORY;
     sf_status st = SF_OK;
     double n = 0;
-    size_t base = 0; /* rows before this batch: the stride runs across batches */
+    /* Rows before this batch: the stride runs across batches, and across
+     * ranks, from the rows of the ranks before this one. */
+    uint64_t before = 0;
+    if (t->span_ranks) st = sf_mpi_exscan_sum_u64(t->rows, &before);
+    size_t base = (size_t)before;
     for (size_t i = 0; i < t->n_batches && st == SF_OK; i++) {
         size_t offset = (SF_PRESOLVE_STRIDE - base % SF_PRESOLVE_STRIDE) % SF_PRESOLVE_STRIDE;
         st = be->ops->batch_sample(be, t->batches[i], SF_PRESOLVE_STRIDE, offset, &sample[i]);
         if (st == SF_OK) n += (double)be->ops->batch_rows(sample[i]);
         base += be->ops->batch_rows(t->batches[i]);
+    }
+    /* Across ranks the sample is the union of the ranks' samples: the rows
+     * one process would take, counted together. */
+    if (t->span_ranks) {
+        double v[2] = {st != SF_OK, n};
+        sf_status ast = sf_mpi_allreduce_sum(v, 2);
+        if (ast != SF_OK) st = ast;
+        if (st == SF_OK && v[0] > 0) st = SF_ERR_IO;
+        n = v[1];
     }
     sf_objective o = {.t = t,
                       .P = P,

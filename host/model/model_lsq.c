@@ -9,6 +9,12 @@
  * system falls back to a rank-revealing minimum-norm solve. With the batches
  * at hand (train on a file), the solution is refined with residuals computed
  * in extended precision until the correction stops shrinking.
+ *
+ * Spanning MPI ranks (sf_trainer_span_ranks), the statistics are merged
+ * before this runs; the R factor of the kept rows is each rank's own,
+ * stacked across ranks; the refinement's residual sums are summed across
+ * ranks; rank 0's solution and decisions are broadcast, so that every rank
+ * walks the same path through the collectives.
  */
 #include <float.h>
 #include <math.h>
@@ -16,7 +22,10 @@
 #include <string.h>
 
 #include "backend_util.h"
+#include "dd_sum.h"
 #include "internal.h"
+#include "mpi_stats.h"
+#include "sf_mpi.h"
 
 /* SF_LSQ_RCOND_QR (internal.h): below this reciprocal condition of the
  * scaled normal matrix, Cholesky (even refined) loses digits on
@@ -120,6 +129,9 @@ static sf_status stack_rows(sf_backend *be, size_t p, double *R, const double *r
     return st;
 }
 
+/* Whether the rows are at hand (kept batches), on some rank. */
+static bool rows_kept(const sf_trainer *t) { return t->n_batches > 0 || t->span_ranks; }
+
 /* The R factor of ([x, y] - center) / scale over all data, with the
  * no-intercept and ridge rows added; scale[] receives the scaling used. */
 static sf_status build_r(sf_trainer *t, const lsq_system *sys, double *R, double *scale)
@@ -131,7 +143,7 @@ static sf_status build_r(sf_trainer *t, const lsq_system *sys, double *R, double
     double *buf = calloc(p * p + 2 * p + d * p, sizeof(double));
     if (!buf) return SF_ERR_NO_MEMORY;
     double *Rb = buf, *center = Rb + p * p, *row = center + p, *pen_rows = row + p;
-    if (t->n_batches > 0) {
+    if (rows_kept(t)) {
         for (size_t j = 0; j < p; j++) {
             double sd = sf_moments_std(mo, j);
             scale[j] = sd > 0 ? sd : 1.0;
@@ -141,6 +153,13 @@ static sf_status build_r(sf_trainer *t, const lsq_system *sys, double *R, double
         for (size_t i = 0; i < t->n_batches && st == SF_OK; i++) {
             st = be->ops->batch_qr(be, t->batches[i], center, scale, Rb);
             if (st == SF_OK) st = stack_rows(be, p, R, Rb, p);
+        }
+        if (t->span_ranks) { /* every rank's status first: no rank waits alone */
+            double failed = st != SF_OK;
+            sf_status ast = sf_mpi_allreduce_sum(&failed, 1);
+            if (ast != SF_OK) st = ast;
+            if (st == SF_OK && failed > 0) st = SF_ERR_IO;
+            if (st == SF_OK) st = sf_mpi_reduce_r(be, p, R);
         }
     } else if (mo->has_r) {
         memcpy(R, mo->R, sizeof(double) * p * p);
@@ -207,40 +226,67 @@ static sf_status qr_path(sf_trainer *t, lsq_system *sys, double *w)
     return st;
 }
 
-/* w += correction from residuals in extended precision; returns the
- * relative size of the last correction applied. */
+/* Residual sums of the refinement, m = 1 + 2d of them ([sum_r, g, sxc]), as
+ * double-doubles: rec = [failed, hi (m), lo (m)]. Summed over batches and
+ * ranks in double-double, since the parts cancel (the gradient is near 0
+ * at the solution while each part's is not): rounding each part to double
+ * first would cost the digits the refinement is there to win. */
+static sf_status merge_residual_sums(double *acc, const double *b, size_t n, void *user)
+{
+    (void)user;
+    size_t m = (n - 1) / 2;
+    acc[0] = acc[0] > b[0] ? acc[0] : b[0];
+    for (size_t k = 0; k < m; k++)
+        sf_dd_accumulate(&acc[1 + k], &acc[1 + m + k], b[1 + k], b[1 + m + k]);
+    return SF_OK;
+}
+
+static sf_status residual_sums(sf_trainer *t, const double *w, double b0, const double *center,
+                               double *rec, double *part)
+{
+    size_t d = t->d, m = 1 + 2 * d;
+    sf_status st = SF_OK;
+    memset(rec, 0, sizeof(double) * (1 + 2 * m));
+    for (size_t i = 0; i < t->n_batches && st == SF_OK; i++) {
+        double sr2; /* the residuals' squares are not needed here */
+        st = t->be->ops->batch_residuals(t->be, t->batches[i], w, b0, center, &part[0], &sr2,
+                                         part + 1, part + 1 + d, part + m);
+        for (size_t k = 0; st == SF_OK && k < m; k++)
+            sf_dd_accumulate(&rec[1 + k], &rec[1 + m + k], part[k], part[m + k]);
+    }
+    rec[0] = st != SF_OK;
+    if (t->span_ranks) {
+        sf_status ast = sf_mpi_tree_merge(rec, 1 + 2 * m, merge_residual_sums, NULL);
+        if (ast != SF_OK) return ast;
+    }
+    if (st == SF_OK && rec[0] > 0) st = SF_ERR_IO; /* another rank failed */
+    return st;
+}
+
+/* w += correction from residuals in extended precision, until the
+ * correction stops shrinking. */
 static sf_status refine(sf_trainer *t, const lsq_system *sys, double *w, double *b0)
 {
     sf_backend *be = t->be;
-    size_t d = sys->d;
-    double *buf = calloc(5 * d, sizeof(double));
+    size_t d = sys->d, m = 1 + 2 * d;
+    double *buf = calloc((1 + 2 * m) + 2 * m + 2 * d, sizeof(double));
     if (!buf) return SF_ERR_NO_MEMORY;
-    double *g = buf, *sxc = g + d, *acc_g = sxc + d, *acc_sxc = acc_g + d, *dw = acc_sxc + d;
-    double *center = calloc(d, sizeof(double));
-    if (!center) {
-        free(buf);
-        return SF_ERR_NO_MEMORY;
-    }
+    double *rec = buf, *part = rec + 1 + 2 * m, *center = part + 2 * m, *dw = center + d;
     if (sys->intercept) memcpy(center, sys->mean, sizeof(double) * d);
     double prev = INFINITY;
     sf_status st = SF_OK;
     for (int it = 0; it < SF_LSQ_MAX_REFINE && st == SF_OK; it++) {
-        double sum_r = 0;
-        memset(acc_g, 0, sizeof(double) * 2 * d);
-        for (size_t i = 0; i < t->n_batches && st == SF_OK; i++) {
-            double sr, sr2; /* sr2 (the residuals' squares) is not needed here */
-            st = be->ops->batch_residuals(be, t->batches[i], w, *b0, center, &sr, &sr2, g, sxc);
-            sum_r += sr;
-            for (size_t j = 0; j < d; j++) {
-                acc_g[j] += g[j];
-                acc_sxc[j] += sxc[j];
-            }
-        }
+        st = residual_sums(t, w, *b0, center, rec, part);
         if (st != SF_OK) break;
+        const double *hi = rec + 1, *lo = rec + 1 + m;
+        double sum_r = hi[0] + lo[0];
         double rbar = sys->intercept ? sum_r / sys->n : 0.0;
-        for (size_t j = 0; j < d; j++)
-            dw[j] = acc_g[j] - rbar * acc_sxc[j] - sys->pen[j] * w[j];
+        for (size_t j = 0; j < d; j++) {
+            double g = hi[1 + j] + lo[1 + j], sxc = hi[1 + d + j] + lo[1 + d + j];
+            dw[j] = g - rbar * sxc - sys->pen[j] * w[j];
+        }
         st = gram_solve(be, sys, dw);
+        if (st == SF_OK && t->span_ranks) st = sf_mpi_bcast(dw, d, 0); /* rank 0 decides */
         if (st != SF_OK) break;
         double nd = 0, nw = 0;
         for (size_t j = 0; j < d; j++) {
@@ -259,9 +305,35 @@ static sf_status refine(sf_trainer *t, const lsq_system *sys, double *w, double 
         t->report.refinement_steps = it + 1;
         if (rel < 1e-17) break;
     }
-    free(center);
     free(buf);
     return st;
+}
+
+/* Across ranks: rank 0's status, solution and what decides the next steps
+ * (condition estimate, rank deficiency) on every rank. */
+static sf_status agree_on_solve(sf_trainer *t, lsq_system *sys, sf_status st, double *w,
+                                bool *not_pd)
+{
+    size_t d = sys->d, k = 5;
+    double *v = malloc(sizeof(double) * (d + k));
+    if (!v) return SF_ERR_NO_MEMORY; /* reported; the job stops on it */
+    v[0] = (double)st;
+    v[1] = t->report.rcond;
+    v[2] = *not_pd;
+    v[3] = t->report.rank_deficient;
+    v[4] = sys->have_factor;
+    memcpy(v + k, w, sizeof(double) * d);
+    sf_status bst = sf_mpi_bcast(v, d + k, 0);
+    if (bst == SF_OK) {
+        st = (sf_status)(int)v[0];
+        t->report.rcond = v[1];
+        *not_pd = v[2] != 0;
+        t->report.rank_deficient = v[3] != 0;
+        sys->have_factor = v[4] != 0;
+        memcpy(w, v + k, sizeof(double) * d);
+    }
+    free(v);
+    return bst != SF_OK ? bst : st;
 }
 
 /* The ridge penalty per coefficient in raw units. */
@@ -320,13 +392,14 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
     sys.pen = sys.s + d;
     double *w = sys.pen + d;
     penalties(t, mo, sys.pen);
-    bool can_qr = t->n_batches > 0 || mo->has_r;
+    bool can_qr = rows_kept(t) || mo->has_r;
     sf_solver_kind solver = t->par.solver;
     sf_status st = SF_OK;
     bool not_pd = false;
     if (solver != SF_SOLVER_QR) {
         t->report.solver_used = SF_SOLVER_CHOLESKY;
         st = cholesky_path(t, &sys, w, &not_pd);
+        if (t->span_ranks) st = agree_on_solve(t, &sys, st, w, &not_pd);
     }
     bool ill = not_pd || t->report.rcond < SF_LSQ_RCOND_QR;
     if (solver == SF_SOLVER_AUTO && ill && !can_qr && !t->warned_no_r) {
@@ -342,6 +415,8 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
         t->report.rank_deficient = false;
         sys.have_factor = false;
         st = qr_path(t, &sys, w);
+        bool unused = false;
+        if (t->span_ranks) st = agree_on_solve(t, &sys, st, w, &unused);
     }
     double b0 = 0;
     if (st == SF_OK && sys.intercept) {
@@ -353,7 +428,7 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
      * the direct solve is already accurate to rounding. */
     bool worth_refining =
         t->report.solver_used == SF_SOLVER_QR || t->report.rcond < SF_LSQ_RCOND_REFINE;
-    if (st == SF_OK && t->n_batches > 0 && sys.have_factor && !t->report.rank_deficient &&
+    if (st == SF_OK && rows_kept(t) && sys.have_factor && !t->report.rank_deficient &&
         worth_refining)
         st = refine(t, &sys, w, &b0);
     if (st == SF_OK && (!sf_all_finite(w, d) || !isfinite(b0))) st = SF_ERR_NOT_FINITE;

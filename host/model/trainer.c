@@ -9,6 +9,8 @@
 #include <string.h>
 
 #include "internal.h"
+#include "mpi_stats.h"
+#include "sf_mpi.h"
 
 void sf_fit_params_init(sf_fit_params *p)
 {
@@ -433,6 +435,12 @@ sf_status sf_trainer_fit(sf_trainer *t, sf_model **out)
     if (!t || !out) return SF_ERR_INVALID_ARGUMENT;
     sf_status st = sf_trainer_drain(t);
     if (st != SF_OK) return st;
+    if (st == SF_OK && t->span_ranks && !t->ranks_merged) {
+        /* Every rank's statistics, merged in rank order, on every rank. */
+        st = sf_mpi_reduce_moments(t->be, &t->mom);
+        t->ranks_merged = st == SF_OK;
+        if (st != SF_OK) return st;
+    }
     if (t->mom.n == 0) return SF_ERR_EMPTY;
     sf_model *m = new_model(t);
     if (!m) return SF_ERR_NO_MEMORY;
@@ -445,6 +453,14 @@ sf_status sf_trainer_fit(sf_trainer *t, sf_model **out)
     else
         st = sf_logit_fit(t, m);
     return finish_model(t, st, m, out);
+}
+
+sf_status sf_trainer_span_ranks(sf_trainer *t)
+{
+    if (!t) return SF_ERR_INVALID_ARGUMENT;
+    if (!t->par.keep_batches || t->mom.has_r) return SF_ERR_UNSUPPORTED;
+    t->span_ranks = sf_mpi_active();
+    return SF_OK;
 }
 
 sf_status sf_trainer_update(sf_trainer *t, const double *X, const double *y, size_t rows)

@@ -19,9 +19,9 @@
 static struct {
     bool initialized_here;
     bool active;
-    int rank, size, local_rank;
+    int rank, size, local_rank, local_size;
     sf_mpi_traffic traffic;
-} g = {.size = 1};
+} g = {.size = 1, .local_size = 1};
 
 bool sf_mpi_built(void)
 {
@@ -66,6 +66,7 @@ bool sf_mpi_active(void) { return g.active && g.size > 1; }
 int sf_mpi_rank(void) { return g.rank; }
 int sf_mpi_size(void) { return g.size; }
 int sf_mpi_local_rank(void) { return g.local_rank; }
+int sf_mpi_local_size(void) { return g.local_size; }
 
 void sf_mpi_traffic_get(sf_mpi_traffic *t) { *t = g.traffic; }
 
@@ -100,6 +101,7 @@ sf_status sf_mpi_init(int *argc, char ***argv)
     if (MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, g.rank, MPI_INFO_NULL, &node) ==
         MPI_SUCCESS) {
         MPI_Comm_rank(node, &g.local_rank);
+        MPI_Comm_size(node, &g.local_size);
         MPI_Comm_free(&node);
     }
     /* Errors come back as codes (reported, then every rank stopped by the
@@ -126,10 +128,15 @@ void sf_mpi_finalize(void)
 sf_status sf_mpi_allreduce_sum(double *v, size_t n)
 {
     if (!sf_mpi_active() || n == 0) return SF_OK;
+    /* A sum on rank 0, then its bits to everyone: MPI_Allreduce may round
+     * differently on different ranks, and ranks whose steps differ in the
+     * last bit could take different branches and stall a collective. */
     int rc_;
-    SF_MPI_CALL(n * sizeof(double),
-                MPI_Allreduce(MPI_IN_PLACE, v, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
-    return status_of(rc_);
+    SF_MPI_CALL(g.rank == 0 ? 0 : n * sizeof(double),
+                MPI_Reduce(g.rank == 0 ? MPI_IN_PLACE : v, v, (int)n, MPI_DOUBLE, MPI_SUM, 0,
+                           MPI_COMM_WORLD));
+    if (rc_ != MPI_SUCCESS) return SF_ERR_IO;
+    return sf_mpi_bcast(v, n, 0);
 }
 
 sf_status sf_mpi_allreduce_sum_u64(uint64_t *v, size_t n)

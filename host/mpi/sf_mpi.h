@@ -37,10 +37,12 @@ int sf_mpi_rank(void);
 int sf_mpi_size(void);
 /* Rank among the ranks on the same host (0 without MPI). */
 int sf_mpi_local_rank(void);
+/* How many ranks run on this rank's host (1 without MPI). */
+int sf_mpi_local_size(void);
 /* This rank's host name. */
 void sf_mpi_host(char *buf, size_t len);
 
-/* v[0..n) <- its sum over all ranks (in place). */
+/* v[0..n) <- its sum over all ranks (in place), bit-identical on every rank. */
 sf_status sf_mpi_allreduce_sum(double *v, size_t n);
 /* v[0..n) <- its sum over all ranks, for counters. */
 sf_status sf_mpi_allreduce_sum_u64(uint64_t *v, size_t n);

@@ -66,6 +66,20 @@ sf_status sf_parse_file(const char *path, const sf_parse_options *opt, sf_table 
 
 void sf_table_free(sf_table *t);
 
+/* Part `part` of `parts` of a regular file's data lines, cut at line
+ * boundaries into runs of about equal size, for one of several processes
+ * (MPI ranks) that each parse their own: header and names as for the whole
+ * file. Line numbers (rows and bad records) count as if the part followed
+ * the header directly: add the *part_lines of the parts before it to get the
+ * file's. A part without data rows is an empty table, not an error. */
+sf_status sf_parse_file_part(const char *path, const sf_parse_options *opt, unsigned part,
+                             unsigned parts, sf_table *out, uint64_t *part_lines, char *err,
+                             size_t errlen);
+
+/* LIBSVM parts may see different largest indices: widen a table to d
+ * features (new columns zero, names x1..xd). */
+sf_status sf_table_widen(sf_table *t, size_t d);
+
 /* CSV rows a window at a time, parsed (by all threads) straight into the
  * caller's memory — a staging slot, say — instead of one table.
  *

@@ -395,9 +395,9 @@ static void init_chunks(sf_chunk *ch, parse_job *jobs, size_t n, const sf_parse_
     }
 }
 
-static sf_status parse_data(const char *b, size_t len, uint64_t lines_before,
-                            const sf_parse_options *o, const sf_csv_layout *lay, sf_table *out,
-                            char *err, size_t errlen)
+sf_status sf_parse_data_lines(const char *b, size_t len, uint64_t lines_before,
+                              const sf_parse_options *o, const sf_csv_layout *lay, sf_table *out,
+                              char *err, size_t errlen)
 {
     size_t n = chunk_count(o, len);
     sf_chunk *ch = calloc(n, sizeof *ch);
@@ -459,7 +459,8 @@ sf_status sf_parse_buffer(const char *data, size_t len, const sf_parse_options *
                           errlen);
     data_off += off;
     if (st == SF_OK)
-        st = parse_data(data + data_off, len - data_off, lines_before, &o, &lay, out, err, errlen);
+        st = sf_parse_data_lines(data + data_off, len - data_off, lines_before, &o, &lay, out, err,
+                                 errlen);
     if (st != SF_OK) {
         sf_table_free(out);
         return st;

@@ -121,6 +121,12 @@ void sf_chunk_free(sf_chunk *c);
  * Returns the rows. */
 size_t sf_chunks_compact(const sf_chunk *ch, size_t n, const uint64_t *first, double *X, size_t d,
                          double *y, uint64_t *line);
+/* The data lines [b, b + len) (whole lines; lines_before: lines of the input
+ * before them) parsed by the thread pool into out (layout and names set
+ * already). SF_ERR_EMPTY when they hold no data row. */
+sf_status sf_parse_data_lines(const char *b, size_t len, uint64_t lines_before,
+                              const sf_parse_options *o, const sf_csv_layout *lay, sf_table *out,
+                              char *err, size_t errlen);
 /* A one-line message into err (when err is not NULL). */
 void sf_parse_set_err(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
