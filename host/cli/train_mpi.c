@@ -199,6 +199,18 @@ static int fit_across_ranks(train_args *a, sf_table *t, const double *classes, s
     snprintf(msg, sizeof msg, "training failed: %s", sf_strerror(st));
     int rc =
         all_ok(st == SF_OK, msg) ? train_finish(a, ctx, tr, info, classes, K) : SF_EXIT_FAILURE;
+    if (a->verbose) { /* what this rank spent on MPI; the bound is O(d^2) per iteration */
+        sf_mpi_traffic tf;
+        sf_mpi_traffic_get(&tf);
+        sf_fit_report rep;
+        sf_trainer_report(tr, &rep);
+        size_t P = (K > 2 ? K : 1) * (t->d + 1);
+        fprintf(stderr,
+                "streamfit: MPI: rank %d sent %llu bytes in %llu calls, %.3f s in MPI calls "
+                "(%d iterations; d^2 bound per iteration %zu bytes)\n",
+                sf_mpi_rank(), (unsigned long long)tf.bytes_sent, (unsigned long long)tf.calls,
+                tf.seconds, rep.iterations, sizeof(double) * (P * P + P + 2));
+    }
     sf_trainer_destroy(tr);
     sf_context_destroy(ctx);
     return rc;
