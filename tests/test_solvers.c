@@ -296,70 +296,6 @@ static void test_nist_wampler1(void **state)
     nist_check("Wampler1");
 }
 
-/* The streaming (no rows kept) least-squares state of n rows fed in
- * batches of `batch`, solved: the min LRE against the certified values. */
-static double nist_streamed_lre(const double *X, const double *y, size_t n, size_t d, size_t batch,
-                                const double *cert)
-{
-    sf_fit_params par;
-    sf_fit_params_init(&par);
-    par.model = SF_MODEL_OLS;
-    par.keep_batches = false;
-    par.solver = SF_SOLVER_QR; /* keeps and merges the R factor */
-    sf_trainer *t = NULL;
-    assert_int_equal(sf_trainer_create(g_ctx, &par, d, 0, &t), SF_OK);
-    for (size_t i = 0; i < n; i += batch) {
-        size_t b = n - i < batch ? n - i : batch;
-        assert_int_equal(sf_trainer_update(t, X + i * d, y + i, b), SF_OK);
-    }
-    sf_model *m = NULL;
-    assert_int_equal(sf_trainer_snapshot(t, &m), SF_OK);
-    double lre = nist_min_lre(m, cert, d);
-    sf_model_destroy(m);
-    sf_trainer_destroy(t);
-    return lre;
-}
-
-/* NIST StRD through the streaming path, batches of 3 rows merged one at a
- * time: merging must lose no digits against the same statistics taken in
- * one batch (half a digit; or the exact fit's bar, LRE 9, Filip 7, when
- * one batch holds more), however few rows each batch holds (the means are
- * merged in double-double). Without the rows there is no refinement: what one batch's
- * double statistics hold is the limit (Wampler4/5, large residuals on a
- * degree-5 polynomial, keep 6-8 digits; the exact fit, with its rows,
- * refines to >= 9: nist_check and test_mpi_train). */
-static void test_nist_streaming_merge(void **state)
-{
-    (void)state;
-    static const char *const sets[] = {"Longley",  "Norris",   "Pontius",  "Filip",   "Wampler1",
-                                       "Wampler2", "Wampler3", "Wampler4", "Wampler5"};
-    int failed = 0;
-    for (size_t k = 0; k < sizeof sets / sizeof sets[0]; k++) {
-        char path[1024];
-        double *X, *y;
-        size_t n, d;
-        snprintf(path, sizeof path, "%s/nist/%s.csv", SF_TEST_DATA, sets[k]);
-        read_csv(path, &X, &y, &n, &d);
-        snprintf(path, sizeof path, "%s/nist/%s.json", SF_TEST_DATA, sets[k]);
-        char *json = read_text(path);
-        assert_non_null(json);
-        double cert[32];
-        size_t nc = json_array_after(json, "\"coefficients\"", cert, 32);
-        free(json);
-        assert_int_equal(nc, d + 1);
-        double whole = nist_streamed_lre(X, y, n, d, n, cert);
-        double by3 = nist_streamed_lre(X, y, n, d, 3, cert);
-        double bar = strcmp(sets[k], "Filip") == 0 ? 7 : 9; /* the exact fit's bars */
-        double need = whole - 0.5 < bar ? whole - 0.5 : bar;
-        printf("NIST %-8s streaming: min LRE %.2f in one batch, %.2f in batches of 3 (need %.2f)\n",
-               sets[k], whole, by3, need);
-        if (by3 < need) failed++;
-        free(X);
-        free(y);
-    }
-    if (failed) fail_msg("%d NIST sets lost digits in the streaming merge", failed);
-}
-
 /* ----------------------------------------------------------- breast cancer */
 
 static void test_breast_cancer_logistic(void **state)
@@ -1054,7 +990,6 @@ int main(void)
         cmocka_unit_test(test_nist_longley),
         cmocka_unit_test(test_nist_norris),
         cmocka_unit_test(test_nist_wampler1),
-        cmocka_unit_test(test_nist_streaming_merge),
         cmocka_unit_test(test_breast_cancer_logistic),
         cmocka_unit_test(test_random_least_squares),
         cmocka_unit_test(test_random_classifiers),

@@ -45,9 +45,8 @@ struct sf_model {
 typedef struct sf_moments {
     size_t p;
     double n;
-    double *mean;    /* p */
-    double *mean_lo; /* p: what rounding mean to double dropped (double-double) */
-    double *m2;      /* p x p column-major */
+    double *mean; /* p */
+    double *m2;   /* p x p column-major */
     bool has_r;
     double *R;     /* p x p upper, column-major, of ([x,y] - mean) / scale */
     double *scale; /* p, fixed at the first batch */
@@ -56,19 +55,11 @@ typedef struct sf_moments {
 
 sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r);
 void sf_moments_free(sf_moments *m);
-/* Chan-Golub-LeVeque pairwise merge of a batch's (n, mean, m2[, R]); the
- * merged mean is kept in double-double (mean, mean_lo), so that it does not
- * drift over many merges of few rows each. */
+/* Chan-Golub-LeVeque pairwise merge of a batch's (n, mean, m2[, R]). */
 sf_status sf_moments_merge(sf_backend *be, sf_moments *acc, double n, const double *mean,
                            const double *m2, const double *R);
 /* Add one device batch: its moments (and R when acc->has_r) merged into acc. */
 sf_status sf_moments_add_batch(sf_backend *be, sf_moments *acc, const sf_dbatch *b);
-/* The same merge on bare arrays (acc: na, mean_a + mean_a_lo, m2_a; b: nb,
- * mean_b + mean_b_lo (NULL: 0), m2_b); delta (p) is work space and ends as
- * mean_b - mean_a. Returns the merged count. */
-double sf_moments_merge_dd(size_t p, double na, double *mean_a, double *mean_a_lo, double *m2_a,
-                           double nb, const double *mean_b, const double *mean_b_lo,
-                           const double *m2_b, double *delta);
 /* Population std of feature j (0 when constant). */
 double sf_moments_std(const sf_moments *m, size_t j);
 /* Start keeping R: the factor of the rows in `batches`, centered at the

@@ -5,16 +5,12 @@
  *   M2 = M2a + M2b + (na nb / n) delta delta^T
  *   R  = qr([Ra; Rb; sqrt(na nb / n) delta^T / scale])
  * with delta = mean_b - mean_a. Nothing is squared before it is centered.
- * The merged mean is a double-double, (na mean_a + nb mean_b) / n: with
- * batches of a few rows, a mean updated in double drifts by a rounding per
- * merge, and an intercept of large-valued data (NIST Wampler5) lost digits.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend_util.h"
-#include "dd_sum.h"
 #include "internal.h"
 
 sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r)
@@ -23,7 +19,6 @@ sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r)
     m->p = d + 1;
     size_t p = m->p;
     m->mean = calloc(p, sizeof(double));
-    m->mean_lo = calloc(p, sizeof(double));
     m->m2 = calloc(p * p, sizeof(double));
     m->has_r = with_r;
     m->decay = 1.0;
@@ -31,7 +26,7 @@ sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r)
         m->R = calloc(p * p, sizeof(double));
         m->scale = calloc(p, sizeof(double));
     }
-    if (!m->mean || !m->mean_lo || !m->m2 || (with_r && (!m->R || !m->scale))) {
+    if (!m->mean || !m->m2 || (with_r && (!m->R || !m->scale))) {
         sf_moments_free(m);
         return SF_ERR_NO_MEMORY;
     }
@@ -41,7 +36,6 @@ sf_status sf_moments_init(sf_moments *m, size_t d, bool with_r)
 void sf_moments_free(sf_moments *m)
 {
     free(m->mean);
-    free(m->mean_lo);
     free(m->m2);
     free(m->R);
     free(m->scale);
@@ -74,33 +68,6 @@ static sf_status merge_r(sf_backend *be, sf_moments *acc, const double *Rb, cons
     return st;
 }
 
-double sf_moments_merge_dd(size_t p, double na, double *mean_a, double *mean_a_lo, double *m2_a,
-                           double nb, const double *mean_b, const double *mean_b_lo,
-                           const double *m2_b, double *delta)
-{
-    if (nb <= 0) return na;
-    double n = na + nb, f = na * nb / n;
-    for (size_t j = 0; j < p; j++) {
-        double blo = mean_b_lo ? mean_b_lo[j] : 0.0;
-        /* delta = mean_b - mean_a, from both double-doubles */
-        double dh = mean_b[j], dl = blo;
-        sf_dd_accumulate(&dh, &dl, -mean_a[j], -mean_a_lo[j]);
-        delta[j] = dh + dl;
-        /* mean = (na mean_a + nb mean_b) / n */
-        double hi = mean_a[j], lo = mean_a_lo[j], ph = mean_b[j], pl = blo;
-        sf_dd_scale(&hi, &lo, na);
-        sf_dd_scale(&ph, &pl, nb);
-        sf_dd_accumulate(&hi, &lo, ph, pl);
-        sf_dd_divide(&hi, &lo, n);
-        mean_a[j] = hi;
-        mean_a_lo[j] = lo;
-    }
-    for (size_t c = 0; c < p; c++)
-        for (size_t r = 0; r < p; r++)
-            m2_a[c * p + r] += m2_b[c * p + r] + f * delta[r] * delta[c];
-    return n;
-}
-
 sf_status sf_moments_merge(sf_backend *be, sf_moments *acc, double nb, const double *mean_b,
                            const double *m2_b, const double *R_b)
 {
@@ -118,8 +85,7 @@ sf_status sf_moments_merge(sf_backend *be, sf_moments *acc, double nb, const dou
     double na = acc->n;
     double *delta = malloc(sizeof(double) * p);
     if (!delta) return SF_ERR_NO_MEMORY;
-    acc->n =
-        sf_moments_merge_dd(p, na, acc->mean, acc->mean_lo, acc->m2, nb, mean_b, NULL, m2_b, delta);
+    acc->n = sf_chan_merge(p, na, acc->mean, acc->m2, nb, mean_b, m2_b, delta);
     sf_status st = SF_OK;
     if (acc->has_r && R_b) st = merge_r(be, acc, R_b, delta, sqrt(na * nb / acc->n));
     free(delta);

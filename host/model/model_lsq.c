@@ -420,15 +420,9 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
     }
     double b0 = 0;
     if (st == SF_OK && sys.intercept) {
-        /* b0 = mean_y - mean_x . w in double-double: the means are large
-         * next to the intercept on data such as NIST Wampler5. */
-        double hi = mo->mean[d], lo = mo->mean_lo[d];
-        for (size_t j = 0; j < d; j++) {
-            double ph = mo->mean[j], pl = mo->mean_lo[j];
-            sf_dd_scale(&ph, &pl, -w[j]);
-            sf_dd_accumulate(&hi, &lo, ph, pl);
-        }
-        b0 = hi + lo;
+        b0 = mo->mean[d];
+        for (size_t j = 0; j < d; j++)
+            b0 -= mo->mean[j] * w[j];
     }
     /* Refinement pays when conditioning cost digits; on well-conditioned data
      * the direct solve is already accurate to rounding. */

@@ -133,7 +133,6 @@ static void forget_state(sf_trainer *t)
     sf_moments *m = &t->mom;
     m->n = 0;
     memset(m->mean, 0, sizeof(double) * m->p);
-    memset(m->mean_lo, 0, sizeof(double) * m->p);
     memset(m->m2, 0, sizeof(double) * m->p * m->p);
     free(m->R);
     free(m->scale);
@@ -160,7 +159,6 @@ sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t 
     t->rows = get_u64(&r);
     get(&r, &m->n, sizeof m->n);
     get(&r, m->mean, p * sizeof(double));
-    memset(m->mean_lo, 0, sizeof(double) * p); /* a saved state holds the means in double */
     get(&r, m->m2, p * p * sizeof(double));
     get_array(&r, &m->R, p * p);
     get_array(&r, &m->scale, p);
