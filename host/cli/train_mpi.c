@@ -51,7 +51,7 @@ static int report_bad(const train_args *a, const sf_parse_error *errs, size_t n_
     memset(&mine, 0, sizeof mine);
     mine.bad = bad;
     mine.kept = n_errs < BAD_KEPT ? n_errs : BAD_KEPT;
-    memcpy(mine.e, errs, sizeof(sf_parse_error) * mine.kept);
+    if (mine.kept) memcpy(mine.e, errs, sizeof(sf_parse_error) * mine.kept);
     size_t ranks = (size_t)sf_mpi_size();
     bad_report *all = sf_mpi_rank() == 0 ? calloc(ranks, sizeof *all) : NULL;
     bad_report scratch;
@@ -100,7 +100,7 @@ static sf_status global_classes(const train_args *a, const sf_table *t, double *
     if (st == SF_OK) {
         double *me = rows + (size_t)sf_mpi_rank() * w;
         me[0] = (double)n;
-        memcpy(me + 1, mine, sizeof(double) * n);
+        if (n) memcpy(me + 1, mine, sizeof(double) * n);
         st = sf_mpi_allreduce_sum(rows, ranks * w);
     }
     free(mine);
