@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "streamfit_http.h"
 
 int cmd_info(int argc, char **argv)
 {
@@ -18,8 +19,8 @@ int cmd_info(int argc, char **argv)
     sf_build_info bi;
     sf_get_build_info(&bi);
     printf("streamfit %s\n", bi.version);
-    printf("build: cuda=%s kafka=%s\n", bi.cuda_built ? "on" : "off",
-           bi.kafka_built ? "on" : "off");
+    printf("build: cuda=%s kafka=%s http=%s\n", bi.cuda_built ? "on" : "off",
+           bi.kafka_built ? "on" : "off", sf_http_available() ? "on" : "off");
     printf("blas: %s\n", bi.blas ? bi.blas : "unknown");
     printf("threads: %d (cores online: %d)\n", bi.blas_threads, bi.cores);
     char devices[2048];
