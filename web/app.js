@@ -52,11 +52,19 @@ function chart(id, type, options) {
   return charts[id];
 }
 
+/* The canvas says how many values it holds (data-points), for tests and
+   for anyone checking that a chart has data. */
+function update(c) {
+  c.update('none');
+  c.canvas.dataset.points = String(c.data.datasets.reduce(
+    (n, d) => n + d.data.filter((v) => v !== null && (v.y === undefined || v.y !== null)).length, 0));
+}
+
 function setSeries(c, series) {
   c.data.datasets = series.map((s, i) => Object.assign({
     borderColor: COLORS[i % COLORS.length], backgroundColor: COLORS[i % COLORS.length],
     pointRadius: 0, borderWidth: 1.5, showLine: true }, s));
-  c.update('none');
+  update(c);
 }
 
 const timeAxis = (t0) => ({ type: 'linear', title: { display: true, text: 'seconds' },
@@ -117,7 +125,7 @@ function drawPartitions(s) {
     title: { display: true, text: 'records behind' } } }, plugins: { legend: { display: false } } });
   c.data.labels = s.partitions.map((p) => `${p.topic || ''}[${p.partition}]`);
   c.data.datasets = [{ label: 'lag', data: s.partitions.map((p) => p.lag), backgroundColor: COLORS[0] }];
-  c.update('none');
+  update(c);
 }
 
 function drawLatency(s, t0) {
@@ -179,7 +187,7 @@ function drawRegression(s) {
   const hc = chart('c-hist', 'bar', { plugins: { legend: { display: false } } });
   hc.data.labels = h.counts.map((_, i) => fmt(h.lo + (i + 0.5) * (h.hi - h.lo) / n, 3));
   hc.data.datasets = [{ label: 'records', data: h.counts, backgroundColor: COLORS[0] }];
-  hc.update('none');
+  update(hc);
 }
 
 function drawClassification(s) {
