@@ -7,6 +7,9 @@ set_property(CACHE STREAMFIT_CUDA PROPERTY STRINGS AUTO ON OFF)
 set(STREAMFIT_MPI AUTO CACHE STRING "Build in MPI for multi-process and multi-node runs (AUTO, ON, OFF)")
 set_property(CACHE STREAMFIT_MPI PROPERTY STRINGS AUTO ON OFF)
 option(STREAMFIT_KAFKA "Build the Kafka source, sink and development broker (librdkafka)" ON)
+# The live page and /metrics (libmicrohttpd + Debian's libjs-chart.js): on when both are found.
+set(STREAMFIT_HTTP AUTO CACHE STRING "Build the HTTP server of streamfit stream --http (AUTO, ON, OFF)")
+set_property(CACHE STREAMFIT_HTTP PROPERTY STRINGS AUTO ON OFF)
 set(STREAMFIT_SANITIZE "" CACHE STRING "Sanitizers to build with, e.g. address,undefined")
 option(STREAMFIT_BENCH "Build the Google Benchmark harness" ON)
 # Warnings are errors by default; a build on an unknown compiler (a GPU machine

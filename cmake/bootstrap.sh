@@ -29,7 +29,8 @@ esac
 
 packages=(build-essential cmake pkg-config python3 libopenblas-dev liblapacke-dev libcjson-dev
           libfast-float-dev libfmt-dev librdkafka-dev kcat libcmocka-dev libbenchmark-dev
-          libopenmpi-dev openmpi-bin iproute2)
+          libopenmpi-dev openmpi-bin iproute2
+          libmicrohttpd-dev libjs-chart.js curl prometheus chromium)
 
 install_missing_packages() {
   local missing=()
@@ -67,8 +68,14 @@ demo() {
   echo
   echo "== stream: development Kafka broker + data feed in this process, logistic regression,"
   echo "   warm-up on 10000 records, then test-then-train on every micro-batch (20 s)"
+  local http=()
+  if "$sf" info | grep -q "http=on"; then
+    echo "   live page: open the URL printed below (it stays up 60 s after the run; Ctrl-C ends)"
+    http=(--http "${SF_DEMO_HTTP:-0}" --http-linger 60)
+  fi
   "$sf" stream --broker embedded --model logistic --feed-rate 50000 --batch-ms 250 \
-    --max-ms 20000 --metrics-out "$out/metrics.jsonl" --model-out "$out/stream.model.json"
+    --max-ms 20000 --refit-every 20 --metrics-out "$out/metrics.jsonl" \
+    --model-out "$out/stream.model.json" "${http[@]}"
   echo "per-batch metrics: $out/metrics.jsonl (last line below); model: $out/stream.model.json"
   tail -n 1 "$out/metrics.jsonl"
   echo

@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "sf_mpi.h"
+#include "streamfit_http.h"
 
 int cmd_info(int argc, char **argv)
 {
@@ -40,8 +41,8 @@ int cmd_info(int argc, char **argv)
     sf_build_info bi;
     sf_get_build_info(&bi);
     printf("streamfit %s\n", bi.version);
-    printf("build: cuda=%s kafka=%s\n", bi.cuda_built ? "on" : "off",
-           bi.kafka_built ? "on" : "off");
+    printf("build: cuda=%s kafka=%s http=%s\n", bi.cuda_built ? "on" : "off",
+           bi.kafka_built ? "on" : "off", sf_http_available() ? "on" : "off");
     char lib[256];
     sf_mpi_library(lib, sizeof lib);
     printf("mpi: %s%s%s%s\n", sf_mpi_built() ? "on" : "off", lib[0] ? " (" : "", lib,

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "record.h"
 #include "stream_demo.h"
+#include "stream_http.h"
 #include "streamfit_stream.h"
 
 static const char stream_help[] =
@@ -112,6 +113,16 @@ static const char stream_help[] =
     "  --max-ms T            stop after T milliseconds\n"
     "  --quiet               no status line\n"
     "\n"
+    "Live page (builds with HTTP support: streamfit info says http=on):\n"
+    "  --http [ADDR:]PORT    serve a live page (/), its JSON (/api/status), the model\n"
+    "                        (/api/model), /healthz and Prometheus /metrics; PORT 0\n"
+    "                        picks a free port; the URL is printed; ADDR 127.0.0.1 by\n"
+    "                        default (another address prints a warning)\n"
+    "  --http-token TOKEN    every request needs 'Authorization: Bearer TOKEN' (default:\n"
+    "                        the environment's STREAMFIT_HTTP_TOKEN, if set)\n"
+    "  --http-linger S       after the run, keep showing its final state for S seconds\n"
+    "                        (default 0; Ctrl-C ends it sooner)\n"
+    "\n"
     "The development broker (streamfit broker, --broker embedded) keeps data in memory\n"
     "and is for development and tests; production uses a real Kafka cluster.\n";
 
@@ -166,6 +177,7 @@ enum {
     OPT_PRODUCER_X,
     OPT_ON_LAG_LOSS,
     OPT_PRED_PER_MESSAGE,
+    OPT_HTTP, /* --http, --http-token, --http-linger (stream_http.c) */
 };
 
 /* The run a signal asks to stop (set while sf_stream_run goes), and a
@@ -196,6 +208,9 @@ typedef struct stream_args {
     bool model_set, embedded;
     const char *feed;
     long feed_rate;
+    stream_http_args http;
+    int argc;
+    char **argv;
 } stream_args;
 
 static bool size_arg(const char *s, long lo, long hi, size_t *out)
@@ -377,6 +392,7 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
         break;
     }
     case OPT_NO_PIPELINE: o->pipeline = false; break;
+    case OPT_HTTP: return stream_http_option(&a->http, name, arg);
     default: return -2;
     }
     return SF_EXIT_OK;
@@ -435,6 +451,9 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         {"on-lag-loss", required_argument, 0, OPT_ON_LAG_LOSS},
         {"predictions-per-message", required_argument, 0, OPT_PRED_PER_MESSAGE},
         {"broker-timeout-ms", required_argument, 0, OPT_BROKER_TIMEOUT},
+        {"http", required_argument, 0, OPT_HTTP},
+        {"http-token", required_argument, 0, OPT_HTTP},
+        {"http-linger", required_argument, 0, OPT_HTTP},
         {0, 0, 0, 0},
     };
     int opt, idx = 0;
@@ -533,13 +552,19 @@ static int run_stream(stream_args *a)
     if (threads == 0 && a->o.pipeline) threads = cores > 2 ? (int)cores - 1 : 1;
     sf_context *ctx = cli_context(a->device, threads, cli_log, NULL);
     if (!ctx) return SF_EXIT_FAILURE;
+    if (stream_http_start(&a->http, &a->o, ctx, a->argc, a->argv) != SF_EXIT_OK) {
+        sf_context_destroy(ctx);
+        return SF_EXIT_FAILURE;
+    }
     sf_stream *s = NULL;
     sf_status st = sf_stream_create(ctx, &a->o, &s);
     if (st != SF_OK) {
         cli_error("%s", sf_strerror(st));
+        stream_http_finish(&a->http, st, sf_strerror(st), &stop_before_start);
         sf_context_destroy(ctx);
         return SF_EXIT_FAILURE;
     }
+    sf_http_set_stream(a->http.server, s);
     running_stream = s;
     if (stop_before_start) sf_stream_request_stop(s);
     st = sf_stream_run(s);
@@ -562,6 +587,7 @@ static int run_stream(stream_args *a)
                     (unsigned long long)c.rows_lost);
         fputc('\n', stderr);
     }
+    stream_http_finish(&a->http, st, sf_stream_error(s), &stop_before_start);
     sf_stream_destroy(s);
     sf_context_destroy(ctx);
     return st == SF_OK                ? SF_EXIT_OK
@@ -579,6 +605,8 @@ int cmd_stream(int argc, char **argv)
     a.o.consumer_conf = a.consumer.kv;
     a.o.producer_conf = a.producer.kv;
     a.feed_rate = 50000;
+    a.argc = argc;
+    a.argv = argv;
     int rc = parse_stream_args(argc, argv, &a);
     if (rc != SF_EXIT_OK) {
         free_confs(&a);

@@ -150,6 +150,8 @@ bool sf_step_acceptable(double f0, double f1, double slope, double alpha, double
 
 sf_model *sf_model_alloc(sf_model_kind kind, size_t d, size_t K);
 sf_model *sf_model_clone(const sf_model *m);
+/* The model file's text (what sf_model_save writes); cJSON_free it. NULL: no memory. */
+char *sf_model_json_text(const sf_model *m);
 /* Values (and class probabilities) of rows from their scores T (rows x
  * outputs, overwritten). */
 void sf_model_classify_rows(const sf_model *m, double *T, size_t rows, double *value,

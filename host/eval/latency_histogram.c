@@ -4,6 +4,7 @@
  * bit at e falls in one of 64 buckets of width 2^(e-6) between 2^e and 2^(e+1).
  */
 #include "latency_histogram.h"
+#include "streamfit_stream.h"
 
 #include <string.h>
 
@@ -71,4 +72,13 @@ int64_t sf_latency_histogram_resolution(int64_t us)
     int64_t lo, width;
     bucket_range(bucket_of(us), &lo, &width);
     return width;
+}
+
+int sf_latency_edge_bucket(int64_t us)
+{
+    static const int64_t edges_ms[] = SF_STREAM_LATENCY_EDGES_MS;
+    int i = 0;
+    while (i < (int)(sizeof edges_ms / sizeof edges_ms[0]) && us > edges_ms[i] * 1000)
+        i++;
+    return i;
 }

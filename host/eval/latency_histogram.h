@@ -28,4 +28,8 @@ int64_t sf_latency_histogram_quantile(const sf_latency_histogram *h, double q);
 /* The width of the bucket that holds `us` (the quantile's resolution there). */
 int64_t sf_latency_histogram_resolution(int64_t us);
 
+/* Which of the SF_STREAM_LATENCY_EDGES_MS buckets (streamfit_stream.h)
+ * `us` falls in: 0 up to 1 ms, ..., the last above 5 s. */
+int sf_latency_edge_bucket(int64_t us);
+
 #endif

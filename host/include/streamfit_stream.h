@@ -51,6 +51,15 @@
 extern "C" {
 #endif
 
+/* End-to-end latency bucket edges (milliseconds) of
+ * sf_stream_batch_metrics.latency_counts: bucket i counts latencies above
+ * edge i-1 and up to edge i; the last bucket counts those above 5000 ms. */
+#define SF_STREAM_LATENCY_EDGES_MS                                                                 \
+    {                                                                                              \
+        1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000                                       \
+    }
+#define SF_STREAM_LATENCY_BUCKETS 13
+
 typedef enum sf_record_format {
     SF_RECORD_CSV = 0,
     SF_RECORD_JSON = 1,
@@ -77,6 +86,16 @@ typedef struct sf_stream_batch_metrics {
     const char *json; /* the metrics line: batch, window and cumulative
                        * figures ({"time":..,"metrics":{"batch":{..},
                        * "window":{..},"cumulative":{..}}}), no newline */
+    /* this batch's end-to-end latencies per bucket of SF_STREAM_LATENCY_EDGES_MS */
+    uint64_t latency_counts[SF_STREAM_LATENCY_BUCKETS];
+    /* this batch's rows, valid during the call: labels (class indices for
+     * classifiers), predictions (labels), probabilities (rows x n_classes;
+     * NULL for least squares) */
+    const double *y, *pred, *proba;
+    /* an exact refit after this batch (refit_rows > 0): the log-loss over
+     * the refit window of the online model before it and of the exact fit */
+    size_t refit_rows;
+    double refit_online_loss, refit_exact_loss;
 } sf_stream_batch_metrics;
 
 /* For a status line: called every progress_every_ms and once at the end. */
@@ -168,6 +187,11 @@ typedef struct sf_stream_options {
     void (*on_progress)(void *user, const sf_stream_progress *p);
     void *user;                /* given to on_batch and on_progress */
     int64_t progress_every_ms; /* default 1000 */
+    /* Each bad record: where ("partition 0 offset 12", "line 5") and why.
+     * Unlike the other callbacks it may run on the pipeline's reading thread,
+     * with a lock of the stream held: keep it short, and call nothing of the
+     * stream from it. */
+    void (*on_bad_record)(void *user, const char *where, const char *why);
 } sf_stream_options;
 
 SF_API void sf_stream_options_init(sf_stream_options *o);
@@ -192,6 +216,19 @@ SF_API void sf_stream_request_stop(sf_stream *s);
  * caller (sf_model_destroy). SF_ERR_EMPTY while the warm-up has no model. */
 SF_API sf_status sf_stream_model_snapshot(sf_stream *s, sf_model **out);
 SF_API void sf_stream_get_counters(sf_stream *s, sf_stream_counters *out);
+
+/* The source's partitions (Kafka; 0 for other sources): the consumer's
+ * position (next offset it reads, -1 unknown) and the broker's high
+ * watermark (-1 unknown) as last fetched; no network round trip. Up to max
+ * entries; returns how many. Call it from on_batch or on_progress. */
+typedef struct sf_stream_partition {
+    int32_t partition;
+    int64_t position, high_watermark;
+} sf_stream_partition;
+SF_API size_t sf_stream_partitions(sf_stream *s, sf_stream_partition *out, size_t max);
+/* The source cannot reach its brokers at the moment (Kafka; false for other
+ * sources). Call it from on_batch or on_progress. */
+SF_API bool sf_stream_source_down(sf_stream *s);
 
 /* The message of the last failure ("" if none); owned by the stream. */
 SF_API const char *sf_stream_error(const sf_stream *s);

@@ -155,6 +155,14 @@ sf_status sf_model_save(const sf_model *m, const char *path, char *err, size_t e
     return st;
 }
 
+char *sf_model_json_text(const sf_model *m)
+{
+    cJSON *o = model_to_json(m);
+    char *text = o ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    return text;
+}
+
 /* ---- loading ---- */
 
 static bool read_numbers(const cJSON *a, double *out, size_t n)

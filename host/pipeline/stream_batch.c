@@ -328,8 +328,32 @@ sf_status sf_run_predict_learn(sf_run *r)
     return st;
 }
 
+/* Log-loss of the trainer's current model over rows X, y (class indices):
+ * how close the online model is to the exact fit on the same window. */
+static double window_log_loss(sf_run *r, const double *X, const double *y, size_t n)
+{
+    sf_model *m = NULL;
+    size_t K = r->K;
+    double *value = malloc(sizeof(double) * (n + 1)), *proba = malloc(sizeof(double) * (n * K + 1));
+    double loss = NAN;
+    if (value && proba && sf_trainer_snapshot(r->trainer, &m) == SF_OK &&
+        sf_predict(r->ctx, m, X, n, value, proba) == SF_OK && n > 0) {
+        double sum = 0.0;
+        for (size_t i = 0; i < n; i++) {
+            double p = proba[i * K + (size_t)y[i]];
+            sum -= log(p > 1e-15 ? p : 1e-15);
+        }
+        loss = sum / (double)n;
+    }
+    sf_model_destroy(m);
+    free(value);
+    free(proba);
+    return loss;
+}
+
 sf_status sf_run_refit_maybe(sf_run *r)
 {
+    r->refit_rows = 0;
     if (!r->ring_X) return SF_OK;
     ring_push(r, r->batch.X, r->batch.y, r->batch.rows);
     if ((r->batches + 1) % r->o->refit_every != 0) return SF_OK;
@@ -342,7 +366,12 @@ sf_status sf_run_refit_maybe(sf_run *r)
         memcpy(X + i * d, r->ring_X + k * d, sizeof(double) * d);
         y[i] = r->ring_y[k];
     }
+    if (st == SF_OK) r->refit_online_loss = window_log_loss(r, X, y, n);
     if (st == SF_OK) st = sf_trainer_refit(r->trainer, X, y, n);
+    if (st == SF_OK) {
+        r->refit_exact_loss = window_log_loss(r, X, y, n);
+        r->refit_rows = n;
+    }
     free(X);
     free(y);
     return st;

@@ -35,6 +35,7 @@ static void bad(sf_run *r, uint64_t *skipped, char *err, const sf_record_pos *po
     char where[96];
     describe_pos(pos, where, sizeof where);
     (*skipped)++;
+    if (r->o->on_bad_record) r->o->on_bad_record(r->o->user, where, why);
     if (r->o->fail_on_error) {
         snprintf(err, sizeof r->err, "%s: %s", where, why);
     } else if (r->bad_shown < SF_BAD_SHOWN) {

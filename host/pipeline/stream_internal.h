@@ -160,6 +160,13 @@ struct sf_stream {
     /* the last batch's metrics, for on_batch after the lock is released */
     sf_stream_batch_metrics pending;
     char *pending_json;
+    /* this batch's end-to-end latencies per SF_STREAM_LATENCY_EDGES_MS bucket */
+    uint64_t lat_counts[SF_STREAM_LATENCY_BUCKETS];
+    double lat_sum_ms; /* and their sum */
+    /* the refit after this batch, if any: window rows and the log-loss of the
+     * online model before it and of the exact fit (for the metrics line) */
+    size_t refit_rows;
+    double refit_online_loss, refit_exact_loss;
 };
 typedef struct sf_stream sf_run;
 

@@ -39,10 +39,15 @@ sf_status sf_run_write_predictions(sf_run *r)
     }
     int64_t now = sf_clock_mono_us();
     sf_latency_histogram_reset(&r->lat_batch);
+    memset(r->lat_counts, 0, sizeof r->lat_counts);
+    int64_t sum_us = 0;
     for (size_t i = 0; i < b->rows; i++) {
+        sum_us += now - b->origin_us[i] > 0 ? now - b->origin_us[i] : 0;
         sf_latency_histogram_add(&r->lat_batch, now - b->origin_us[i]);
         sf_latency_histogram_add(&r->lat_run, now - b->origin_us[i]);
+        r->lat_counts[sf_latency_edge_bucket(now - b->origin_us[i])]++;
     }
+    r->lat_sum_ms = (double)sum_us / 1000;
     r->last_p50 = b->rows ? (double)sf_latency_histogram_quantile(&r->lat_batch, 0.5) / 1000 : NAN;
     r->last_p99 = b->rows ? (double)sf_latency_histogram_quantile(&r->lat_batch, 0.99) / 1000 : NAN;
     r->last_processing_ms = (double)(now - b->closed_us) / 1000;
@@ -74,6 +79,48 @@ static void write_lost(sf_run *r, FILE *f)
                 (long long)(r->lost[i].first + r->lost[i].count - 1), (long long)r->lost[i].count);
     fputs("],", f);
     r->n_lost = 0;
+}
+
+/* This batch's latencies per SF_STREAM_LATENCY_EDGES_MS bucket (for
+ * histograms of a whole run, e.g. Prometheus', rebuilt from the lines). */
+static void write_latency_counts(const sf_run *r, FILE *f)
+{
+    fputs("\"latency_counts\":[", f);
+    for (int i = 0; i < SF_STREAM_LATENCY_BUCKETS; i++)
+        fprintf(f, "%s%llu", i ? "," : "",
+                (unsigned long long)(r->batch.rows ? r->lat_counts[i] : 0));
+    fprintf(f, "],\"latency_sum_ms\":%.3f,", r->batch.rows ? r->lat_sum_ms : 0.0);
+}
+
+/* Kafka: each partition's consumer position and high watermark as last
+ * fetched (local, no round trip): the consumer lag. */
+static void write_partitions(const sf_run *r, FILE *f)
+{
+    sf_source_partition parts[64];
+    if (!r->source || !r->source->ops->partitions) return;
+    size_t n = r->source->ops->partitions(r->source, parts, sizeof parts / sizeof parts[0]);
+    fputs("\"partitions\":[", f);
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "%s{\"partition\":%d,\"position\":%lld,\"high_watermark\":%lld}", i ? "," : "",
+                (int)parts[i].partition, (long long)parts[i].position, (long long)parts[i].high);
+    fputs("],", f);
+}
+
+/* The exact refit after this batch, if one ran: the online model's and the
+ * exact fit's log-loss over the same refit window. */
+static void write_refit(const sf_run *r, FILE *f)
+{
+    if (!r->refit_rows) return;
+    fprintf(f, "\"refit\":{\"rows\":%zu", r->refit_rows);
+    const char *names[2] = {"online_log_loss", "exact_log_loss"};
+    double values[2] = {r->refit_online_loss, r->refit_exact_loss};
+    for (int i = 0; i < 2; i++) {
+        if (isfinite(values[i]))
+            fprintf(f, ",\"%s\":%.6g", names[i], values[i]);
+        else
+            fprintf(f, ",\"%s\":null", names[i]);
+    }
+    fputs("},", f);
 }
 
 /* ---- metrics ---- */
@@ -115,6 +162,9 @@ void sf_run_write_metrics(sf_run *r)
      * made this batch's predictions (their Kafka header and JSON field). */
     fprintf(f, "\"model_version\":\"%s\",\"predictions_model_version\":\"%s\",", r->version,
             r->batch.rows ? r->pred_version : "");
+    write_latency_counts(r, f);
+    write_refit(r, f);
+    write_partitions(r, f);
     fprintf(f, "\"throughput_rps\":%.1f,\"metrics\":{\"batch\":", rps);
     sf_stream_metrics_write_batch(r->K, r->batch.y, r->pred, r->proba, r->batch.rows, f);
     fputs(",\"window\":", f);
@@ -155,7 +205,14 @@ void sf_run_write_metrics(sf_run *r)
         .window_headline = sf_stream_metrics_window_headline(&r->metrics),
         .cumulative_headline = sf_stream_metrics_headline(&r->metrics),
         .json = line,
+        .y = r->batch.y,
+        .pred = r->pred,
+        .proba = r->K ? r->proba : NULL,
+        .refit_rows = r->refit_rows,
+        .refit_online_loss = r->refit_online_loss,
+        .refit_exact_loss = r->refit_exact_loss,
     };
+    if (rows) memcpy(r->pending.latency_counts, r->lat_counts, sizeof r->lat_counts);
 }
 
 void sf_run_emit_batch(sf_run *r)

@@ -56,6 +56,12 @@ typedef struct sf_source_state {
     size_t n_commit;
 } sf_source_state;
 
+/* One partition's consumer position and high watermark (-1: unknown). */
+typedef struct sf_source_partition {
+    int32_t partition;
+    int64_t position, high;
+} sf_source_partition;
+
 typedef struct sf_source_ops {
     /* Fill up to `max` records, waiting at most timeout_ms for the first.
      * Returned records stay valid until the next call to poll.
@@ -70,6 +76,12 @@ typedef struct sf_source_ops {
      * upstream (Kafka). Safe on another thread while poll runs. */
     sf_status (*commit)(sf_source *s, const sf_source_state *st);
     void (*destroy)(sf_source *s);
+    /* Optional (NULL: no partitions, never down), safe on any thread while
+     * poll runs, no network round trip: the partitions' positions and high
+     * watermarks as last fetched (up to max; returns how many), and whether
+     * the brokers are unreachable now. */
+    size_t (*partitions)(sf_source *s, sf_source_partition *out, size_t max);
+    bool (*down)(sf_source *s);
 } sf_source_ops;
 
 struct sf_source {

@@ -39,6 +39,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +78,7 @@ typedef struct kafka_source {
     bool assigned_all; /* without a group: all partitions assigned */
     int64_t next_assign_us;
     /* health */
-    bool down;
+    atomic_bool down; /* read by kafka_down on any thread */
     int64_t next_probe_us;
     int64_t unreachable_since_us; /* all brokers down since (0: a broker answers) */
     int64_t broker_timeout_us;    /* 0: wait for ever */
@@ -660,11 +661,39 @@ static void kafka_destroy(sf_source *s)
     free(ks);
 }
 
+/* For a status display, on any thread: librdkafka's assignment, the
+ * positions of the records handed out and the watermarks of the last
+ * fetches are all local and thread-safe. */
+static size_t kafka_partitions(sf_source *s, sf_source_partition *out, size_t max)
+{
+    kafka_source *ks = (kafka_source *)s;
+    rd_kafka_topic_partition_list_t *list = NULL;
+    if (rd_kafka_assignment(ks->rk, &list) != RD_KAFKA_RESP_ERR_NO_ERROR || !list) return 0;
+    rd_kafka_position(ks->rk, list);
+    size_t n = 0;
+    for (int i = 0; i < list->cnt && n < max; i++) {
+        const rd_kafka_topic_partition_t *tp = &list->elems[i];
+        int64_t lo = -1, hi = -1;
+        if (rd_kafka_get_watermark_offsets(ks->rk, tp->topic, tp->partition, &lo, &hi) !=
+                RD_KAFKA_RESP_ERR_NO_ERROR ||
+            hi < 0)
+            hi = -1;
+        out[n++] = (sf_source_partition){
+            .partition = tp->partition, .position = tp->offset >= 0 ? tp->offset : -1, .high = hi};
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+    return n;
+}
+
+static bool kafka_down(sf_source *s) { return atomic_load(&((kafka_source *)s)->down); }
+
 static const sf_source_ops kafka_ops = {
     .poll = kafka_poll,
     .state = kafka_state,
     .commit = kafka_commit,
     .destroy = kafka_destroy,
+    .partitions = kafka_partitions,
+    .down = kafka_down,
 };
 
 /* ---- opening ---- */
