@@ -122,6 +122,12 @@ sf_status sf_logit_theta_to_model(sf_trainer *t, const double *theta, sf_model *
 /* One FTRL step on the batch; scores (NULL: none) gets the batch's scores at
  * the parameters of before the step (rows x outputs, standardized units). */
 sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b, double *scores);
+/* The FTRL state (z, n) from the current parameters, once (ftrl.c). */
+#define SF_FTRL_BETA 1.0
+sf_status sf_ftrl_prepare(sf_trainer *t);
+/* The streaming update of a trainer spanning the ranks, collective (b: this
+ * rank's part, NULL without rows; trainer_ranks.c). */
+sf_status sf_trainer_learn_ranks(sf_trainer *t, sf_dbatch *b);
 /* Fix the scaler (mean or 0, population std or 1) from the merged moments, once. */
 sf_status sf_logit_fix_scaler(sf_trainer *t);
 

@@ -240,7 +240,14 @@ SF_API sf_status sf_trainer_fit(sf_trainer *t, sf_model **out);
  * sf_trainer_fit, which combines the least-squares statistics (the same
  * pairwise merges, rank by rank) or sums each iteration's loss, gradient and
  * Hessian, so that every rank gets the same model. Needs keep_batches; one
- * fit per trainer. Without MPI or with one rank, nothing changes. */
+ * fit per trainer. Without MPI or with one rank, nothing changes.
+ * After the exact phase the streaming updates span the ranks too, and are
+ * collective: every rank calls sf_trainer_predict_update once per logical
+ * batch with its part of it (rows = 0 for an empty part); least squares
+ * merges the parts' statistics (then forgets once per batch with decay),
+ * logistic/softmax take one FTRL step on the union's mean gradient, so every
+ * rank holds the model one process gets from the union of the parts in rank
+ * order. Not with a kept R factor (solver qr): SF_ERR_UNSUPPORTED. */
 SF_API sf_status sf_trainer_span_ranks(sf_trainer *t);
 
 /* Streaming update with one micro-batch: least squares merges the batch's

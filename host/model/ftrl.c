@@ -13,8 +13,6 @@
 
 #include "internal.h"
 
-#define FTRL_BETA 1.0
-
 static bool is_intercept(const sf_trainer *t, size_t q) { return q % (t->d + 1) == t->d; }
 
 static sf_status ftrl_init(sf_trainer *t, size_t P)
@@ -25,20 +23,25 @@ static sf_status ftrl_init(sf_trainer *t, size_t P)
     double alpha = t->par.learning_rate > 0 ? t->par.learning_rate : 0.1;
     for (size_t q = 0; q < P; q++) { /* z such that the closed form gives back theta */
         double l2 = is_intercept(t, q) ? 0.0 : t->par.lambda;
-        t->ftrl_z[q] = -t->theta[q] * (FTRL_BETA / alpha + l2);
+        t->ftrl_z[q] = -t->theta[q] * (SF_FTRL_BETA / alpha + l2);
     }
     return t->par.standardize ? sf_logit_fix_scaler(t) : SF_OK;
+}
+
+sf_status sf_ftrl_prepare(sf_trainer *t)
+{
+    size_t outs = t->par.model == SF_MODEL_SOFTMAX ? t->K : 1, P = outs * (t->d + 1);
+    return t->ftrl_z ? SF_OK : ftrl_init(t, P);
 }
 
 sf_status sf_ftrl_update(sf_trainer *t, const sf_dbatch *b_in, double *scores)
 {
     sf_backend *be = t->be;
-    size_t outs = t->par.model == SF_MODEL_SOFTMAX ? t->K : 1, P = outs * (t->d + 1);
-    sf_status st = t->ftrl_z ? SF_OK : ftrl_init(t, P);
+    sf_status st = sf_ftrl_prepare(t);
     if (st != SF_OK) return st;
     sf_ftrl_params prm = {
         .alpha = t->par.learning_rate > 0 ? t->par.learning_rate : 0.1,
-        .beta = FTRL_BETA,
+        .beta = SF_FTRL_BETA,
         .l1 = t->par.l1,
         .l2 = t->par.lambda,
         .fit_intercept = t->par.fit_intercept,

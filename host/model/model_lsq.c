@@ -129,8 +129,12 @@ static sf_status stack_rows(sf_backend *be, size_t p, double *R, const double *r
     return st;
 }
 
-/* Whether the rows are at hand (kept batches), on some rank. */
-static bool rows_kept(const sf_trainer *t) { return t->n_batches > 0 || t->span_ranks; }
+/* Whether the rows are at hand (kept batches), on some rank (spanning the
+ * ranks while streaming, none are: the same answer on every rank). */
+static bool rows_kept(const sf_trainer *t)
+{
+    return t->n_batches > 0 || (t->span_ranks && t->par.keep_batches);
+}
 
 /* The R factor of ([x, y] - center) / scale over all data, with the
  * no-intercept and ridge rows added; scale[] receives the scaling used. */

@@ -174,6 +174,7 @@ static sf_status add_statistics(sf_trainer *t, const sf_dbatch *b)
  * sf_trainer_predict_update. */
 static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, bool step, double *scores)
 {
+    if (t->span_ranks && step) return sf_trainer_learn_ranks(t, b);
     sf_status st = first_streamed_batch(t) ? keep_r_if_ill(t, b) : SF_OK;
     if (st == SF_OK) st = add_statistics(t, b);
     if (st != SF_OK) return st;
@@ -221,7 +222,8 @@ static sf_status keep_borrowed(sf_trainer *t, sf_dbatch *b, const double *X, con
 static bool uses_ring(const sf_trainer *t)
 {
     const sf_backend_ops *ops = t->be->ops;
-    if (!is_least_squares(t->par.model) || t->mom.has_r || t->mom.decay != 1.0 || !ops->ring_create)
+    if (!is_least_squares(t->par.model) || t->mom.has_r || t->mom.decay != 1.0 ||
+        !ops->ring_create || t->span_ranks)
         return false;
     if (first_streamed_batch(t)) return false; /* it decides whether R is kept */
     if (t->par.staging == SF_STAGING_RING) return true;
@@ -438,6 +440,9 @@ sf_status sf_trainer_fit(sf_trainer *t, sf_model **out)
     if (st == SF_OK && t->span_ranks && !t->ranks_merged) {
         /* Every rank's statistics, merged in rank order, on every rank. */
         st = sf_mpi_reduce_moments(t->be, &t->mom);
+        uint64_t rows = t->rows; /* the model's rows_seen: every rank's */
+        if (st == SF_OK) st = sf_mpi_allreduce_sum_u64(&rows, 1);
+        if (st == SF_OK) t->rows = rows;
         t->ranks_merged = st == SF_OK;
         if (st != SF_OK) return st;
     }
@@ -458,7 +463,10 @@ sf_status sf_trainer_fit(sf_trainer *t, sf_model **out)
 sf_status sf_trainer_span_ranks(sf_trainer *t)
 {
     if (!t) return SF_ERR_INVALID_ARGUMENT;
-    if (!t->par.keep_batches || t->mom.has_r) return SF_ERR_UNSUPPORTED;
+    /* The streaming update merges moments only: a kept R factor (the QR
+     * path) is not combined across ranks batch by batch. */
+    if (t->mom.has_r || (!t->par.keep_batches && t->par.solver == SF_SOLVER_QR))
+        return SF_ERR_UNSUPPORTED;
     t->span_ranks = sf_mpi_active();
     return SF_OK;
 }
@@ -565,16 +573,21 @@ static sf_status predict_only(sf_trainer *t, const double *X, const double *y, s
  * units than the live model's; that batch is predicted on its own. */
 static bool fused_predict_step(const sf_trainer *t)
 {
-    return !is_least_squares(t->par.model) && (t->shift || !t->par.standardize);
+    /* Not across ranks: the step there sums the parts' gradients first. */
+    return !is_least_squares(t->par.model) && (t->shift || !t->par.standardize) && !t->span_ranks;
 }
 
 sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double *y, size_t rows,
                                     double *value, double *proba)
 {
     if (!t || (rows && (!X || !y || !value))) return SF_ERR_INVALID_ARGUMENT;
-    if (rows == 0) return SF_OK;
+    if (rows == 0 && !t->span_ranks) return SF_OK;
     sf_status st = check_labels(t, y, rows); /* before anything changes */
     if (st == SF_OK && t->par.keep_batches) st = sf_trainer_end_warmup(t);
+    if (st == SF_OK && rows == 0) { /* spanning the ranks: this rank's part is empty */
+        st = refresh_live(t);       /* collective like the other ranks' */
+        return st == SF_OK ? sf_trainer_learn_ranks(t, NULL) : st;
+    }
     if (st == SF_OK) st = refresh_live(t); /* the model as it was before the batch */
     if (st != SF_OK) return st;
     sf_backend *be = t->be;
@@ -634,6 +647,12 @@ sf_status sf_trainer_end_warmup(sf_trainer *t)
             double rcond = 1;
             st = sf_lsq_rcond(t, &t->mom, &rcond);
             keep_r = st == SF_OK && rcond < SF_LSQ_RCOND_QR;
+        }
+        if (keep_r && t->span_ranks) { /* the same decision on every rank */
+            sf_logf(t->ctx, SF_LOG_WARN,
+                    "least squares across ranks: the QR path is not kept while streaming; later "
+                    "batches merge co-moments");
+            keep_r = false;
         }
     }
     if (st == SF_OK && keep_r) st = sf_moments_build_r(t->be, &t->mom, t->batches, t->n_batches);
