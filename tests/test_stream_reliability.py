@@ -17,6 +17,9 @@ Usage: test_stream_reliability.py STREAMFIT   (exit 77: kcat missing, or no Kafk
     brokers and the offsets on stderr and exits 3; a restart resumes to a
     model equal to the offline fit (<= 1e-12) and to an uninterrupted run,
     every input key predicted once, the counts adding up.
+  - TopicRecreated: a checkpoint past the end of the partition's log stops
+    the run with the partition and both offsets, claiming no count of lost
+    records.
 """
 
 import json
@@ -241,6 +244,41 @@ class BrokerTimeout(unittest.TestCase):
         finally:
             a.stop()
             out.stop()
+
+
+class TopicRecreated(unittest.TestCase):
+    def test_checkpoint_past_the_end_of_the_log(self):
+        """A checkpoint whose position lies past the end of the partition's log (the
+        topic was deleted and created again with fewer records): the run stops with
+        the partition and both offsets, exit non-zero, and does not claim a count of
+        records lost that it cannot know."""
+        recs = bf.rows(43, 3000)
+        ck = path("tr-ck")
+        base = ["stream", "--columns", COLS, "--model", "ols", "--device", "cpu",
+                "--warmup-rows", "500", "--batch-rows", "500", "--checkpoint-dir", ck]
+        first = bf.Broker("in", partitions=1)
+        try:
+            kcat_produce(first.bootstrap, "in", recs)
+            r = subprocess.run([EXE, *base, "--source", f"kafka://{first.bootstrap}/in",
+                                "--max-rows", "3000", "--quiet"],
+                               capture_output=True, text=True, timeout=120)
+            self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        finally:
+            first.stop()
+        again = bf.Broker("in", partitions=1)  # the topic again, with half the records
+        try:
+            kcat_produce(again.bootstrap, "in", recs[:1500])
+            r = subprocess.run([EXE, *base, "--source", f"kafka://{again.bootstrap}/in",
+                                "--max-ms", "20000"], capture_output=True, text=True, timeout=120)
+        finally:
+            again.stop()
+        self.assertNotEqual(r.returncode, 0, r.stderr[-2000:])
+        last = r.stderr.strip().splitlines()[-1]
+        self.assertIn("partition 0: the broker's log ends at offset 1500, before this "
+                      "consumer's position 3000", last)
+        self.assertNotIn("records were lost", r.stderr)
+        self.assertNotIn("--on-lag-loss", r.stderr)
+        print("  " + last, flush=True)
 
 
 def main():

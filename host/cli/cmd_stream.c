@@ -576,8 +576,9 @@ static int run_stream(stream_args *a)
         /* The library names no flags; the command line says which one chose this. */
         cli_error("%s%s", sf_stream_error(s),
                   st == SF_ERR_PARSE && a->o.fail_on_error ? " (--on-error fail)"
-                  : st == SF_ERR_DATA_LOST ? " (--on-lag-loss continue goes on after them)"
-                                           : "");
+                  : st == SF_ERR_DATA_LOST && c.rows_lost
+                      ? " (--on-lag-loss continue goes on after them)"
+                      : "");
     } else if (!a->quiet) {
         fprintf(stderr, "streamfit: done: %llu rows in %llu batches, %llu bad records skipped",
                 (unsigned long long)c.rows_total, (unsigned long long)c.batches,

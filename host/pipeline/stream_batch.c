@@ -173,6 +173,10 @@ sf_status sf_run_fill_batch(sf_run *r, sf_fill *f)
         size_t want = cap - b->rows < SF_POLL_MAX ? cap - b->rows : SF_POLL_MAX, n = 0;
         bool eof = false;
         sf_status st = r->source->ops->poll(r->source, r->recs, want, timeout, &n, &eof);
+        if (st == SF_ERR_DATA_LOST && f->n_lost == 0 && f->err[0]) {
+            f->stop_status = st; /* uncounted, said by `gone`: this batch, then stop */
+            break;
+        }
         if (st == SF_ERR_DATA_LOST) { /* reported by `lost`: finish this batch, then stop */
             f->lost_stop = true;
             break;

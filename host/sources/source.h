@@ -106,7 +106,10 @@ typedef struct sf_source_options {
     bool continue_on_loss;
     /* Kafka: no broker reachable for longer than this (0: wait for ever):
      * `gone` is called once with what happened (brokers, how long, the
-     * positions reached), then poll returns SF_ERR_UNREACHABLE. */
+     * positions reached), then poll returns SF_ERR_UNREACHABLE. Also called
+     * when a position cannot be served and the records missing cannot be
+     * counted (Kafka: the log ends before it): then poll returns
+     * SF_ERR_DATA_LOST with no `lost` call. */
     int64_t broker_timeout_ms;
     void (*gone)(void *user, const char *msg);
     void *notice_user;

@@ -410,6 +410,14 @@ static bool seek_to(kafka_source *ks, int32_t partition, int64_t offset)
     return false;
 }
 
+/* A position the broker cannot serve, with no count of what is missing: said
+ * through `gone`, so that the run's final message is this one. */
+static void gone_uncounted(kafka_source *ks)
+{
+    ks->failure_reported = ks->gone != NULL;
+    if (ks->gone) ks->gone(ks->notice_user, ks->failure);
+}
+
 /* The partition's next offset is not on the broker (auto.offset.reset=error
  * reports it instead of jumping): find which records are gone and say so. */
 static void offset_gone(kafka_source *ks, const rd_kafka_message_t *m)
@@ -432,6 +440,7 @@ static void offset_gone(kafka_source *ks, const rd_kafka_message_t *m)
              "kafka: partition %d: offset %lld is no longer on the broker and its oldest offset "
              "is unknown (%s)",
              p, (long long)first, rd_kafka_err2str(e));
+        gone_uncounted(ks);
         return;
     }
     if (first > hi) {
@@ -439,6 +448,7 @@ static void offset_gone(kafka_source *ks, const rd_kafka_message_t *m)
              "kafka: partition %d: the broker's log ends at offset %lld, before this consumer's "
              "position %lld (was the topic deleted and created again?)",
              p, (long long)hi, (long long)first);
+        gone_uncounted(ks);
         return;
     }
     if (lo <= first) { /* back in range (a reset seen late): read on from there */
