@@ -78,7 +78,7 @@ static void read_quality(const cJSON *metrics, size_t K, sf_board_point *p)
     }
 }
 
-static void add_point(sf_board *b, const sf_board_point *p)
+void sf_board_add_point(sf_board *b, const sf_board_point *p)
 {
     sf_board_snapshot *s = &b->s;
     size_t i;
@@ -220,8 +220,8 @@ bool sf_board_add_line(sf_board *b, const char *json)
     /* the history keeps a point at most every 250 ms, and every refit */
     s->last = p;
     s->have_last = true;
-    if (!(p.time - b->last_point_time < 0.25) || cJSON_IsObject(refit)) {
-        add_point(b, &p);
+    if (!b->own_history && (!(p.time - b->last_point_time < 0.25) || cJSON_IsObject(refit))) {
+        sf_board_add_point(b, &p);
         b->last_point_time = p.time;
     }
     cJSON_Delete(line);
