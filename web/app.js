@@ -252,7 +252,8 @@ function drawTables(s) {
   clear(b);
   row(b, ['streamfit', s.build.version || '–']);
   row(b, ['backend', `${s.build.backend || '–'}: ${s.build.device || ''}`]);
-  row(b, ['model', `${s.model_kind}${s.n_classes ? ', ' + s.n_classes + ' classes' : ''}`]);
+  if (s.replay) row(b, ['model', s.n_classes ? 'classification' : 'regression']); /* all a metrics line says */
+  else row(b, ['model', `${s.model_kind}${s.n_classes ? ', ' + s.n_classes + ' classes' : ''}`]);
   row(b, ['started', timeOf(s.run.started)]);
   document.getElementById('command-line').textContent = s.command_line || '';
 }

@@ -82,7 +82,7 @@ function drawWall(canvas, ran) {
             datasets: PHASES.map(([ph, color]) => ({ label: ph, backgroundColor: color,
                                                      data: ran.map((x) => x.p.phases[ph] || 0) })) },
     options: { indexAxis: 'y', scales: { x: { stacked: true, title: { display: true, text: 'seconds (median)' } },
-                                         y: { stacked: true } } },
+                                         y: { stacked: true, ticks: { autoSkip: false } } } },
   });
 }
 
@@ -94,7 +94,8 @@ function drawSpeedup(canvas, ran) {
             datasets: PEERS.map(([k, label, color]) => ({ label: label, backgroundColor: color,
                                                           data: shown.map((x) => x.p[k]) })) },
     options: { indexAxis: 'y', scales: { x: { type: 'logarithmic',
-                                              title: { display: true, text: 'times faster (log scale; 1 = as fast)' } } } },
+                                              title: { display: true, text: 'times faster (log scale; 1 = as fast)' } },
+                                         y: { ticks: { autoSkip: false } } } },
   });
 }
 
@@ -139,7 +140,7 @@ function draw(data) {
     const w = group[0].workload, ran = ranPlatforms(group);
     const sec = el('section', { class: 'grid', id: `w-${i}` });
     const h = el('h2', { class: 'workload' }, workloadTitle(w));
-    const height = Math.max(160, 40 + 34 * ran.length) + 'px';
+    const height = Math.max(160, 70 + 40 * ran.length) + 'px';
     const wall = el('div', { class: 'panel' });
     wall.appendChild(el('h2', {}, 'Wall time per platform, by phase'));
     const wc = el('div', { class: 'chartbox', style: `height:${height}` });

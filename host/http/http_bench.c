@@ -187,7 +187,7 @@ char *sf_bench_collect(const char *const *paths, const char *const *labels, size
     for (size_t i = 0; i < n && *st == SF_OK; i++) {
         char *text = read_file(paths[i], err, errlen, st);
         if (!text) break;
-        cJSON *doc = cJSON_Parse(text);
+        cJSON *doc = cJSON_ParseWithOpts(text, NULL, true); /* nothing after the value */
         if (!doc) {
             const char *at = cJSON_GetErrorPtr();
             snprintf(err, errlen, "%s: not JSON (at byte %zu)", paths[i],
