@@ -83,9 +83,9 @@ SF_API void sf_http_stop(sf_http *h);
  * a folder as static files that open from disk (the data as a script).
  *
  * A dashboard is read once and never changes: sf_dashboard_serve and
- * sf_dashboard_export may be called from any thread; it must outlive the
- * server it was served by only until sf_http_start returns (the server
- * keeps its own copy). */
+ * sf_dashboard_export may be called from any thread. The server keeps its
+ * own copy: the dashboard may be destroyed once sf_dashboard_serve has
+ * returned. */
 typedef struct sf_dashboard sf_dashboard;
 
 typedef struct sf_dashboard_options {
