@@ -18,7 +18,8 @@ browser (Debian's chromium):
   streamfit-platforms.png; two machine labels on one page (--label), from
   an export opened from file://;
 - the token (--http-token and STREAMFIT_HTTP_TOKEN): 401 without it; a
-  warning for 0.0.0.0; bad inputs (missing file, a JSON that is not a
+  warning for 0.0.0.0; `streamfit bench --machine` names the machine;
+  an export with both pages; bad inputs (missing file, a JSON that is not a
   bench result, no metrics line, bad flags) exit non-zero with a message.
 
 Usage: test_dashboard.py STREAMFIT_BINARY SOURCE_DIR OUTDIR   (exit 77: skipped)
@@ -231,6 +232,8 @@ def replay_served(exe, chrome, tmp, path, lines):
             n = int(dom.by_id.get(c, [{}, ""])[0].get("data-points", "0") or 0)
             check(n > 0, f"replay page: chart {c} holds data ({n})")
         check_tiles(dom, last, "replay page")
+        mv = dom.by_id.get("v-model-version", [{}, ""])[1].strip()
+        check(mv == last["model_version"], f"replay page: model version {mv} = the last line's")
         note = dom.by_id.get("replay-note", [{}, ""])
         check(note[0].get("data-lines") == str(len(lines)) and "Replay of" in note[1],
               "replay page: says it is a replay and how many lines")
@@ -363,6 +366,29 @@ def bench_labels_export(exe, chrome, tmp, path):
     check(n > 0, f"exported bench page: the wall chart holds data ({n})")
 
 
+def bench_machine_and_both(exe, tmp, metrics):
+    """streamfit bench --machine names the machine in its JSON, and the
+    dashboard groups by it; an export with both pages."""
+    named = os.path.join(tmp, "named.json")
+    r = run([exe, "bench", "--workload", "ols", "--rows", "3000", "--features", "4", "--platforms",
+             "cpu1,cpu", "--repeat", "1", "--format", "json", "--machine", "cluster node 7",
+             "--out", named], timeout=120)
+    check(r.returncode == 0, "streamfit bench --machine writes a result")
+    exp = os.path.join(tmp, "both")
+    r = run([exe, "dashboard", "--metrics", metrics, "--bench", named, "--export", exp])
+    check(r.returncode == 0, "export of a replay and bench results")
+    files = sorted(os.listdir(exp)) if os.path.isdir(exp) else []
+    check(files == ["app.js", "bench-data.js", "bench.html", "bench.js", "chart.min.js", "index.html",
+                    "status.js", "style.css"], f"export of both: {files}")
+    with open(os.path.join(exp, "bench-data.js")) as f:
+        text = f.read()
+    b = json.loads(text[text.index("=") + 1:].rstrip().rstrip(";"))
+    run0 = b["runs"][0]
+    check(run0["label"] == "cluster node 7" and run0["label_from"] == "file",
+          "the machine's label comes from the file (bench --machine)")
+    check(all(p["speedup_vs_spark"] is None for p in run0["platforms"]), "no Spark in the file: no speed-up over it")
+
+
 # ---- safety and bad input ----
 
 def token_and_bind(exe, tmp, metrics, bench):
@@ -414,7 +440,7 @@ def bad_inputs(exe, tmp, src, metrics):
         r = run([exe, "dashboard", *args], timeout=20)
         check(r.returncode == rc and msg in r.stderr,
               f"dashboard {' '.join(os.path.basename(a) for a in args)}: exit {rc}, '{msg}' "
-              f"(got {r.returncode}: {r.stderr.strip()[:140]})")
+              f"(got {r.returncode}: {' | '.join(r.stderr.strip().splitlines())[:160]})")
     r = run([exe, "dashboard", "--help"])
     check(r.returncode == 0 and "--export DIR" in r.stdout, "dashboard --help")
 
@@ -448,6 +474,7 @@ def main():
         long_run(exe, chrome, tmp, lines)
     bench_served(exe, chrome, tmp, outdir, bench)
     bench_labels_export(exe, chrome, tmp, bench[0])
+    bench_machine_and_both(exe, tmp, metrics)
     token_and_bind(exe, tmp, metrics, bench[0])
     bad_inputs(exe, tmp, src, metrics)
     print(f"{time.time() - t0:.1f} s")

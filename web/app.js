@@ -101,8 +101,9 @@ function drawTiles(s) {
   document.getElementById('l-headline').textContent = 'window ' + h;
   setValue('v-window-headline', s.quality.window ? s.quality.window[h] : null, 4);
   const mv = document.getElementById('v-model-version');
-  mv.textContent = s.model ? `${fmt(s.model.version.batches)} / ${fmt(s.model.version.rows_seen)}` : '–';
-  mv.title = 'batches learned / records seen';
+  mv.textContent = s.model ? `${fmt(s.model.version.batches)} / ${fmt(s.model.version.rows_seen)}`
+    : (s.model_version || '–'); /* a replay knows the version's name only */
+  mv.title = s.model ? 'batches learned / records seen' : 'the last metrics line\'s model_version';
   const w = s.warmup;
   const frac = w.done ? 1 : (w.target_rows ? w.rows / w.target_rows : 0);
   document.getElementById('warmup-bar').style.width = (100 * Math.min(1, frac)) + '%';

@@ -196,6 +196,9 @@ bool sf_board_add_line(sf_board *b, const char *json)
         s->run_max_ms = num(run, "max");
     }
     read_latency_counts(b, line, p.batch_ms);
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(line, "model_version");
+    if (cJSON_IsString(version))
+        snprintf(s->model_version, sizeof s->model_version, "%s", version->valuestring);
     if (isfinite(p.time)) s->updated = p.time;
     if (s->state == SF_BOARD_STARTING || s->state == SF_BOARD_WARMING) s->state = SF_BOARD_RUNNING;
 

@@ -82,6 +82,7 @@ typedef struct sf_board_snapshot {
     uint64_t last_checkpoint_batch;
     double last_checkpoint_time;
     char model_kind[16];
+    char model_version[64]; /* the last metrics line's model_version */
     size_t n_classes;
     /* counters */
     uint64_t rows_total, rows_skipped, rows_lost, rows_predicted, batches;

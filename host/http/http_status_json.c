@@ -269,6 +269,7 @@ char *sf_board_status_json(const sf_board_snapshot *s, const char *model_summary
     add_str(o, "command_line", s->command_line);
     cJSON_AddItemToObject(o, "io", io_part(s));
     add_str(o, "model_kind", s->model_kind);
+    add_str(o, "model_version", s->model_version);
     cJSON_AddNumberToObject(o, "n_classes", (double)s->n_classes);
     cJSON *c = cJSON_AddObjectToObject(o, "counters");
     cJSON_AddNumberToObject(c, "rows_total", (double)s->rows_total);
