@@ -104,6 +104,7 @@ sf_status sf_replay_read(const char *path, sf_board *b, sf_log_fn log, void *log
     size_t cap = 0;
     uint64_t lineno = 0, index = 0, next_kept = 0, kept_j = 0;
     bool last_kept = false, classes_known = false;
+    bool keep_next = false; /* a line to be kept was malformed: the next good one stands in */
     while (getline(&line, &cap, f) >= 0) {
         lineno++;
         if (blank(line)) continue;
@@ -116,8 +117,11 @@ sf_status sf_replay_read(const char *path, sf_board *b, sf_log_fn log, void *log
         cJSON *o = parse_metrics_line(line);
         if (!o) {
             note_malformed(b, path, lineno, log, log_user);
+            keep_next = keep_next || keep;
             continue;
         }
+        keep = keep || keep_next;
+        keep_next = false;
         if (!classes_known) {
             s->n_classes = classes_of(o);
             s->started = field(o, "time");

@@ -1,8 +1,9 @@
 /*
  * http_server.c — the HTTP side of streamfit_http.h on libmicrohttpd: binds
  * (loopback unless told), checks the token and the method, and answers the
- * fixed set of paths from the published snapshot or the compiled-in page.
- * No path reaches the file system. Runs on libmicrohttpd's thread.
+ * fixed set of paths from the published snapshot or the compiled-in page;
+ * for a dashboard (streamfit dashboard), from its fixed data. No path
+ * reaches the file system. Runs on libmicrohttpd's thread.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -122,12 +123,13 @@ static enum MHD_Result serve_model(sf_http *h, struct MHD_Connection *c)
 {
     pthread_mutex_lock(&h->lock);
     bool dashboard = h->dashboard;
-    pthread_mutex_unlock(&h->lock);
-    if (dashboard) return send_const(c, MHD_HTTP_NOT_FOUND, "a dashboard has no model\n", NULL);
-    pthread_mutex_lock(&h->lock);
     char *text = h->model_file ? strdup(h->model_file) : NULL;
     bool have = h->model_file != NULL;
     pthread_mutex_unlock(&h->lock);
+    if (dashboard) {
+        free(text); /* NULL: a dashboard never publishes a model */
+        return send_const(c, MHD_HTTP_NOT_FOUND, "a dashboard has no model\n", NULL);
+    }
     if (!have)
         return send_const(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no model yet (warming up)\n", NULL);
     return send_owned(c, MHD_HTTP_OK, "application/json", text);
