@@ -1,6 +1,7 @@
 /* app.js — draws the streamfit status JSON (schema: host/http/README.md):
    polls api/status once a second, or draws window.STREAMFIT_STATUS once when
-   the page was saved with its data. Charts: Chart.js (Debian's
+   the page was saved with its data. A replay (streamfit dashboard) says so
+   and what it read. Charts: Chart.js (Debian's
    libjs-chart.js, compiled into the server). */
 'use strict';
 
@@ -100,8 +101,9 @@ function drawTiles(s) {
   document.getElementById('l-headline').textContent = 'window ' + h;
   setValue('v-window-headline', s.quality.window ? s.quality.window[h] : null, 4);
   const mv = document.getElementById('v-model-version');
-  mv.textContent = s.model ? `${fmt(s.model.version.batches)} / ${fmt(s.model.version.rows_seen)}` : '–';
-  mv.title = 'batches learned / records seen';
+  mv.textContent = s.model ? `${fmt(s.model.version.batches)} / ${fmt(s.model.version.rows_seen)}`
+    : (s.model_version || '–'); /* a replay knows the version's name only */
+  mv.title = s.model ? 'batches learned / records seen' : 'the last metrics line\'s model_version';
   const w = s.warmup;
   const frac = w.done ? 1 : (w.target_rows ? w.rows / w.target_rows : 0);
   document.getElementById('warmup-bar').style.width = (100 * Math.min(1, frac)) + '%';
@@ -213,7 +215,12 @@ function drawModel(s) {
   const m = s.model, t = document.getElementById('t-model');
   const head = t.tHead, body = t.tBodies[0];
   clear(head); clear(body);
-  if (!m) { document.getElementById('model-head').textContent = 'no model yet (warming up)'; return; }
+  if (!m) {
+    document.getElementById('model-head').textContent = s.replay
+      ? 'a replay shows no model: metrics lines do not carry it (the --model-out file does)'
+      : 'no model yet (warming up)';
+    return;
+  }
   const outs = m.intercept.length;
   const cols = outs > 1 && m.classes ? m.classes.map((c) => 'class ' + c) : ['coefficient'];
   document.getElementById('model-head').textContent =
@@ -246,13 +253,37 @@ function drawTables(s) {
   clear(b);
   row(b, ['streamfit', s.build.version || '–']);
   row(b, ['backend', `${s.build.backend || '–'}: ${s.build.device || ''}`]);
-  row(b, ['model', `${s.model_kind}${s.n_classes ? ', ' + s.n_classes + ' classes' : ''}`]);
+  if (s.replay) row(b, ['model', s.n_classes ? 'classification' : 'regression']); /* all a metrics line says */
+  else row(b, ['model', `${s.model_kind}${s.n_classes ? ', ' + s.n_classes + ' classes' : ''}`]);
   row(b, ['started', timeOf(s.run.started)]);
   document.getElementById('command-line').textContent = s.command_line || '';
 }
 
+/* A replay (streamfit dashboard --metrics): what was read, what is shown. */
+function drawReplay(s) {
+  const note = document.getElementById('replay-note'), r = s.replay;
+  if (!r) return;
+  let text = `Replay of ${r.file}: ${fmt(r.lines)} metrics lines, ${fmt(r.points)} points drawn`;
+  if (r.downsampled) text += ' (downsampled: evenly spaced lines over the whole run, the last one kept)';
+  if (r.malformed) text += `; ${fmt(r.malformed)} malformed line${r.malformed === 1 ? '' : 's'} skipped (line ` +
+    r.malformed_lines.join(', ') + (r.malformed > r.malformed_lines.length ? ', …' : '') + ')';
+  note.textContent = text + '.';
+  note.hidden = false;
+  note.dataset.lines = String(r.lines);
+  note.dataset.points = String(r.points);
+  note.dataset.malformed = String(r.malformed);
+  /* the window charts need the rows of a live run */
+  const w = s.window, empty = (w.regression && !w.regression.actual.length) ||
+    (w.classification && !w.classification.roc.fpr.length) || (!w.regression && !w.classification);
+  if (empty) {
+    document.getElementById('p-scatter').hidden = true;
+    document.getElementById('p-hist').hidden = true;
+  }
+}
+
 function draw(s) {
   window.lastStatus = s;
+  drawReplay(s);
   const t0 = s.history.length ? s.history[0].time : (s.run.started || 0);
   drawHeader(s);
   drawTiles(s);
@@ -261,7 +292,8 @@ function draw(s) {
   drawLatency(s, t0);
   drawLearning(s);
   drawFtrl(s, t0);
-  if (s.window.regression) drawRegression(s);
+  if (s.replay && document.getElementById('p-scatter').hidden) { /* nothing to draw */ }
+  else if (s.window.regression) drawRegression(s);
   else if (s.window.classification) drawClassification(s);
   drawModel(s);
   drawTables(s);

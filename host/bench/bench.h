@@ -52,6 +52,7 @@ typedef struct bench_config {
     const char *peers_dir;
     bench_output format;
     const char *out;
+    const char *machine; /* --machine: the machine's label in JSON (streamfit dashboard) */
 } bench_config;
 
 /* ---- rows ---- */

@@ -328,7 +328,13 @@ static void report_json(const bench_config *c, const bench_run_info *info, const
     json_string(f, info->command_line);
     fputs(",\n  \"date\": ", f);
     json_string(f, info->date);
-    fputs(",\n  \"machine\": {\"cpu\": ", f);
+    fputs(",\n  \"machine\": {", f);
+    if (c->machine) {
+        fputs("\"label\": ", f);
+        json_string(f, c->machine);
+        fputs(", ", f);
+    }
+    fputs("\"cpu\": ", f);
     json_string(f, m.cpu[0] ? m.cpu : NULL);
     fprintf(f, ", \"cores\": %d, \"memory_gib\": %.1f, \"os\": ", m.cores, m.mem_gib);
     json_string(f, m.os);

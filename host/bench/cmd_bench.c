@@ -57,6 +57,8 @@ static const char bench_help[] =
     "  --format table|json|csv   (default table); JSON also names the machine, the\n"
     "                        build, the command line and the date\n"
     "  --out PATH            write there instead of stdout\n"
+    "  --machine NAME        name this machine in JSON (\"machine\": {\"label\": NAME});\n"
+    "                        streamfit dashboard --bench groups results by it\n"
     "\n"
     "Each platform runs in its own process (peak memory is its own). Phases:\n"
     "parse (--input only), transfer (adding the batches: upload and reduce), solve,\n"
@@ -79,6 +81,7 @@ enum {
     OPT_OUT,
     OPT_PEERS,
     OPT_PEERS_DIR,
+    OPT_MACHINE,
     OPT_HELP,
 };
 
@@ -217,6 +220,10 @@ static int parse_option(bench_config *c, seen *s, int opt, const char *arg, char
     case OPT_OUT: c->out = arg; return SF_EXIT_OK;
     case OPT_PEERS: return parse_peers(c, arg);
     case OPT_PEERS_DIR: c->peers_dir = arg; return SF_EXIT_OK;
+    case OPT_MACHINE:
+        if (!arg[0]) return cli_usage_error(cmd, "--machine needs a name");
+        c->machine = arg;
+        return SF_EXIT_OK;
     default:
         if (optopt || opt == '?')
             return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -270,6 +277,7 @@ static int parse_bench_args(int argc, char **argv, bench_config *c)
         {"out", required_argument, 0, OPT_OUT},
         {"peers", required_argument, 0, OPT_PEERS},
         {"peers-dir", required_argument, 0, OPT_PEERS_DIR},
+        {"machine", required_argument, 0, OPT_MACHINE},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0},
     };

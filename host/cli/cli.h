@@ -24,6 +24,7 @@ int cmd_broker(int argc, char **argv);
 int cmd_produce(int argc, char **argv);
 int cmd_stream(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_dashboard(int argc, char **argv);
 
 /* "streamfit: message" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -22,6 +22,7 @@ static const char main_help[] =
     "  produce   replay a file into a Kafka topic at a steady rate\n"
     "  info      version, build options, BLAS, threads and devices\n"
     "  bench     compare platforms (CPU, GPU, processes) and peer libraries on one fit\n"
+    "  dashboard the live page for a finished run, and bench results side by side\n"
     "\n"
     "Run 'streamfit COMMAND --help' for a command's options.\n";
 
@@ -31,8 +32,9 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
-    {"train", cmd_train},   {"predict", cmd_predict}, {"eval", cmd_eval},     {"info", cmd_info},
-    {"broker", cmd_broker}, {"produce", cmd_produce}, {"stream", cmd_stream}, {"bench", cmd_bench},
+    {"train", cmd_train},   {"predict", cmd_predict}, {"eval", cmd_eval},
+    {"info", cmd_info},     {"broker", cmd_broker},   {"produce", cmd_produce},
+    {"stream", cmd_stream}, {"bench", cmd_bench},     {"dashboard", cmd_dashboard},
 };
 
 int main(int argc, char **argv)

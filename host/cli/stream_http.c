@@ -53,9 +53,9 @@ static void append_masked(char *buf, size_t len, const char *arg, bool secret)
         snprintf(buf + used, len - used, " " MASK);
 }
 
-static void command_line(char *buf, size_t len, int argc, char **argv)
+void cli_masked_command_line(char *buf, size_t len, const char *cmd, int argc, char **argv)
 {
-    snprintf(buf, len, "streamfit stream");
+    snprintf(buf, len, "streamfit %s", cmd);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (secret_flag(a) && i + 1 < argc) {
@@ -85,7 +85,7 @@ int stream_http_start(stream_http_args *h, sf_stream_options *o, sf_context *ctx
     if (!h->listen) return SF_EXIT_OK;
     const char *token = h->token ? h->token : getenv("STREAMFIT_HTTP_TOKEN");
     char cmd[4096];
-    command_line(cmd, sizeof cmd, argc, argv);
+    cli_masked_command_line(cmd, sizeof cmd, "stream", argc, argv);
     sf_http_options ho;
     sf_http_options_init(&ho);
     ho.listen = h->listen;

@@ -18,6 +18,9 @@ typedef struct stream_http_args {
     sf_http *server;
 } stream_http_args;
 
+/* "streamfit CMD ARGS..." as shown on a page: every -X value and the token
+ * masked (KEY=***). */
+void cli_masked_command_line(char *buf, size_t len, const char *cmd, int argc, char **argv);
 /* --http, --http-token, --http-linger: SF_EXIT_OK, or a usage error's status. */
 int stream_http_option(stream_http_args *h, const char *name, const char *arg);
 /* Before sf_stream_create: start the server, print its URL, hook it into o. */

@@ -78,7 +78,7 @@ static void read_quality(const cJSON *metrics, size_t K, sf_board_point *p)
     }
 }
 
-static void add_point(sf_board *b, const sf_board_point *p)
+void sf_board_add_point(sf_board *b, const sf_board_point *p)
 {
     sf_board_snapshot *s = &b->s;
     size_t i;
@@ -196,6 +196,9 @@ bool sf_board_add_line(sf_board *b, const char *json)
         s->run_max_ms = num(run, "max");
     }
     read_latency_counts(b, line, p.batch_ms);
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(line, "model_version");
+    if (cJSON_IsString(version))
+        snprintf(s->model_version, sizeof s->model_version, "%s", version->valuestring);
     if (isfinite(p.time)) s->updated = p.time;
     if (s->state == SF_BOARD_STARTING || s->state == SF_BOARD_WARMING) s->state = SF_BOARD_RUNNING;
 
@@ -220,8 +223,8 @@ bool sf_board_add_line(sf_board *b, const char *json)
     /* the history keeps a point at most every 250 ms, and every refit */
     s->last = p;
     s->have_last = true;
-    if (!(p.time - b->last_point_time < 0.25) || cJSON_IsObject(refit)) {
-        add_point(b, &p);
+    if (!b->own_history && (!(p.time - b->last_point_time < 0.25) || cJSON_IsObject(refit))) {
+        sf_board_add_point(b, &p);
         b->last_point_time = p.time;
     }
     cJSON_Delete(line);

@@ -82,6 +82,7 @@ typedef struct sf_board_snapshot {
     uint64_t last_checkpoint_batch;
     double last_checkpoint_time;
     char model_kind[16];
+    char model_version[64]; /* the last metrics line's model_version */
     size_t n_classes;
     /* counters */
     uint64_t rows_total, rows_skipped, rows_lost, rows_predicted, batches;
@@ -116,6 +117,12 @@ typedef struct sf_board_snapshot {
     size_t n_roc;
     double roc_fpr[SF_BOARD_ROC], roc_tpr[SF_BOARD_ROC];
     double classes[SF_BOARD_CM_CLASSES];
+    /* a replay of a metrics file (streamfit dashboard; live false) */
+    char replay_file[512];
+    uint64_t replay_lines, replay_malformed; /* metrics lines read; lines that were not one */
+    size_t n_replay_bad;
+    uint64_t replay_bad_lines[SF_BOARD_BAD]; /* the first malformed lines' numbers */
+    bool replay_downsampled;                 /* history: evenly spaced lines, the last kept */
 } sf_board_snapshot;
 
 /* The run's side: the snapshot being built, plus the rows behind the
@@ -126,12 +133,15 @@ typedef struct sf_board {
     size_t win_K, win_head, win_count;
     double last_point_time;
     double prev_rows, prev_time; /* for rps_now */
+    bool own_history;            /* the caller picks the history's points (sf_board_add_point) */
 } sf_board;
 
 void sf_board_init(sf_board *b);
 void sf_board_free(sf_board *b);
 /* One metrics line (the --metrics-out JSON); false if it is not one. */
 bool sf_board_add_line(sf_board *b, const char *json);
+/* A point of the history (with own_history: a replay's evenly spaced lines). */
+void sf_board_add_point(sf_board *b, const sf_board_point *p);
 /* Live runs: the batch's rows, for the window charts. */
 void sf_board_add_rows(sf_board *b, size_t n_classes, const double *y, const double *pred,
                        const double *proba, size_t rows);

@@ -46,6 +46,9 @@ struct sf_http {
     uint64_t bad_total;
     char warnings[SF_HTTP_PENDING_WARNINGS][240]; /* log lines waiting for the board */
     size_t n_warnings;
+    /* a dashboard (sf_dashboard_serve): fixed data, set once before the URL is given */
+    bool dashboard, have_replay;
+    char *bench_json; /* /api/bench; NULL: none */
 
     /* ---- the run's thread ---- */
     sf_board board;

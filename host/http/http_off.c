@@ -1,6 +1,6 @@
 /*
  * http_off.c — streamfit_http.h in a build without libmicrohttpd: nothing
- * listens; sf_http_start says so.
+ * listens; sf_http_start and sf_dashboard_load say so.
  */
 #include <stdio.h>
 #include <string.h>
@@ -52,3 +52,37 @@ void sf_http_run_ended(sf_http *h, sf_status st, const char *message)
 }
 
 void sf_http_stop(sf_http *h) { (void)h; }
+
+void sf_dashboard_options_init(sf_dashboard_options *o) { memset(o, 0, sizeof *o); }
+
+sf_status sf_dashboard_load(const sf_dashboard_options *o, sf_dashboard **out, char *err,
+                            size_t errlen)
+{
+    (void)o;
+    if (out) *out = NULL;
+    snprintf(err, errlen, "dashboard: this build has no HTTP server (libmicrohttpd was not found)");
+    return SF_ERR_UNSUPPORTED;
+}
+
+void sf_dashboard_get_info(const sf_dashboard *d, sf_dashboard_info *info)
+{
+    (void)d;
+    memset(info, 0, sizeof *info);
+}
+
+sf_status sf_dashboard_serve(const sf_dashboard *d, const sf_http_options *o, sf_http **out,
+                             char *err, size_t errlen)
+{
+    (void)d;
+    return sf_http_start(o, out, err, errlen);
+}
+
+sf_status sf_dashboard_export(const sf_dashboard *d, const char *dir, char *err, size_t errlen)
+{
+    (void)d;
+    (void)dir;
+    snprintf(err, errlen, "dashboard: this build has no HTTP server (libmicrohttpd was not found)");
+    return SF_ERR_UNSUPPORTED;
+}
+
+void sf_dashboard_destroy(sf_dashboard *d) { (void)d; }

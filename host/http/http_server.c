@@ -1,8 +1,9 @@
 /*
  * http_server.c — the HTTP side of streamfit_http.h on libmicrohttpd: binds
  * (loopback unless told), checks the token and the method, and answers the
- * fixed set of paths from the published snapshot or the compiled-in page.
- * No path reaches the file system. Runs on libmicrohttpd's thread.
+ * fixed set of paths from the published snapshot or the compiled-in page;
+ * for a dashboard (streamfit dashboard), from its fixed data. No path
+ * reaches the file system. Runs on libmicrohttpd's thread.
  */
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "http_dashboard.h"
 #include "http_internal.h"
 
 #define DEFAULT_MAX_CONNECTIONS 32
@@ -120,9 +122,14 @@ static enum MHD_Result serve_metrics(sf_http *h, struct MHD_Connection *c)
 static enum MHD_Result serve_model(sf_http *h, struct MHD_Connection *c)
 {
     pthread_mutex_lock(&h->lock);
+    bool dashboard = h->dashboard;
     char *text = h->model_file ? strdup(h->model_file) : NULL;
     bool have = h->model_file != NULL;
     pthread_mutex_unlock(&h->lock);
+    if (dashboard) {
+        free(text); /* NULL: a dashboard never publishes a model */
+        return send_const(c, MHD_HTTP_NOT_FOUND, "a dashboard has no model\n", NULL);
+    }
     if (!have)
         return send_const(c, MHD_HTTP_SERVICE_UNAVAILABLE, "no model yet (warming up)\n", NULL);
     return send_owned(c, MHD_HTTP_OK, "application/json", text);
@@ -145,6 +152,47 @@ static enum MHD_Result serve_health(sf_http *h, struct MHD_Connection *c)
     }
     free(s);
     return send_owned(c, code, "text/plain; charset=utf-8", strdup(buf));
+}
+
+/* ---- a dashboard (streamfit dashboard) ---- */
+
+void sf_http_show_dashboard(sf_http *h, const sf_dashboard *d)
+{
+    char *bench = d->bench_json ? strdup(d->bench_json) : NULL;
+    pthread_mutex_lock(&h->lock);
+    h->dashboard = true;
+    h->have_replay = d->replay != NULL;
+    if (d->replay)
+        *h->pub = d->replay->s;
+    else
+        h->pub->state = SF_BOARD_FINISHED; /* /healthz: results, nothing running */
+    free(h->bench_json);
+    h->bench_json = bench;
+    pthread_mutex_unlock(&h->lock);
+}
+
+const sf_http_asset *sf_http_asset_find(const char *path)
+{
+    for (size_t i = 0; i < sf_http_n_assets; i++)
+        if (strcmp(path, sf_http_assets[i].path) == 0) return &sf_http_assets[i];
+    return NULL;
+}
+
+/* What a dashboard does not have: 404 with the reason; NULL: served.
+ * *bench_home: bench results only, so "/" is the comparison. */
+static const char *dashboard_lacks(sf_http *h, const char *url, const char **bench,
+                                   bool *bench_home)
+{
+    pthread_mutex_lock(&h->lock);
+    bool dashboard = h->dashboard, replay = h->have_replay;
+    *bench = h->bench_json; /* set once, freed only by sf_http_stop */
+    pthread_mutex_unlock(&h->lock);
+    *bench_home = dashboard && !replay;
+    if (strcmp(url, "/api/bench") == 0 && !*bench) return "no bench results here\n";
+    if (!*bench_home) return NULL;
+    if (strcmp(url, "/api/status") == 0 || strcmp(url, "/metrics") == 0)
+        return "no metrics file in this dashboard (see /api/bench)\n";
+    return NULL;
 }
 
 /* ---- the request ---- */
@@ -178,15 +226,23 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!authorized(h, c)) return send_const(c, MHD_HTTP_UNAUTHORIZED, "unauthorized\n", NULL);
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
         return send_const(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed\n", "GET, HEAD");
+    const char *bench = NULL;
+    bool bench_home = false;
+    const char *lacks = dashboard_lacks(h, url, &bench, &bench_home);
+    if (lacks) return send_const(c, MHD_HTTP_NOT_FOUND, lacks, NULL);
+    if (strcmp(url, "/api/bench") == 0)
+        return send_text(c, MHD_HTTP_OK, "application/json", (char *)bench, strlen(bench),
+                         MHD_RESPMEM_PERSISTENT, NULL);
+    /* with bench results only, the comparison is the home page */
+    if (bench_home && strcmp(url, "/") == 0) url = "/bench.html";
     if (strcmp(url, "/api/status") == 0) return serve_status(h, c);
     if (strcmp(url, "/metrics") == 0) return serve_metrics(h, c);
     if (strcmp(url, "/api/model") == 0) return serve_model(h, c);
     if (strcmp(url, "/healthz") == 0) return serve_health(h, c);
-    for (size_t i = 0; i < sf_http_n_assets; i++)
-        if (strcmp(url, sf_http_assets[i].path) == 0)
-            return send_text(c, MHD_HTTP_OK, sf_http_assets[i].content_type,
-                             (char *)sf_http_assets[i].data, sf_http_assets[i].len,
-                             MHD_RESPMEM_PERSISTENT, NULL);
+    const sf_http_asset *a = sf_http_asset_find(url);
+    if (a)
+        return send_text(c, MHD_HTTP_OK, a->content_type, (char *)a->data, a->len,
+                         MHD_RESPMEM_PERSISTENT, NULL);
     return send_const(c, MHD_HTTP_NOT_FOUND, "not found\n", NULL);
 }
 
@@ -250,6 +306,7 @@ static void free_server(sf_http *h)
     free(h->model_summary);
     free(h->token);
     free(h->command_line);
+    free(h->bench_json);
     pthread_mutex_destroy(&h->lock);
     free(h);
 }

@@ -214,6 +214,22 @@ static cJSON *bad_part(const sf_board_bad *bad, size_t n_bad, uint64_t total)
     return o;
 }
 
+/* A replay (streamfit dashboard --metrics): what was read and what is shown. */
+static cJSON *replay_part(const sf_board_snapshot *s)
+{
+    if (s->live) return cJSON_CreateNull();
+    cJSON *o = cJSON_CreateObject();
+    add_str(o, "file", s->replay_file);
+    cJSON_AddNumberToObject(o, "lines", (double)s->replay_lines);
+    cJSON_AddNumberToObject(o, "malformed", (double)s->replay_malformed);
+    cJSON *a = cJSON_AddArrayToObject(o, "malformed_lines");
+    for (size_t i = 0; i < s->n_replay_bad; i++)
+        cJSON_AddItemToArray(a, cJSON_CreateNumber((double)s->replay_bad_lines[i]));
+    cJSON_AddNumberToObject(o, "points", (double)s->n_hist);
+    cJSON_AddBoolToObject(o, "downsampled", s->replay_downsampled);
+    return o;
+}
+
 static cJSON *window_part(const sf_board_snapshot *s)
 {
     cJSON *o = cJSON_CreateObject();
@@ -253,6 +269,7 @@ char *sf_board_status_json(const sf_board_snapshot *s, const char *model_summary
     add_str(o, "command_line", s->command_line);
     cJSON_AddItemToObject(o, "io", io_part(s));
     add_str(o, "model_kind", s->model_kind);
+    add_str(o, "model_version", s->model_version);
     cJSON_AddNumberToObject(o, "n_classes", (double)s->n_classes);
     cJSON *c = cJSON_AddObjectToObject(o, "counters");
     cJSON_AddNumberToObject(c, "rows_total", (double)s->rows_total);
@@ -286,6 +303,7 @@ char *sf_board_status_json(const sf_board_snapshot *s, const char *model_summary
     cJSON_AddItemToObject(o, "events", events_part(s));
     cJSON_AddItemToObject(o, "history", history_part(s));
     cJSON_AddItemToObject(o, "window", window_part(s));
+    cJSON_AddItemToObject(o, "replay", replay_part(s));
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
