@@ -278,6 +278,59 @@ static void nist_check(const char *name)
     free(y);
 }
 
+/* The streaming update (no rows kept: sf_trainer_update merges each batch's
+ * statistics) on every linear NIST StRD set in project data, batches of 3
+ * rows and of one row: the certified digits of the exact fit (LRE >= 9, Filip
+ * >= 7), however few rows each merged part holds. */
+static void test_nist_streaming(void **state)
+{
+    (void)state;
+    const char *sets[] = {"Longley",  "Norris",   "Pontius",  "NoInt1",  "Filip",
+                          "Wampler1", "Wampler2", "Wampler3", "Wampler4", "Wampler5"};
+    const size_t batches[] = {3, 1};
+    int failures = 0;
+    for (size_t k = 0; k < sizeof sets / sizeof *sets; k++) {
+        char path[1024];
+        double *X, *y;
+        size_t n, d;
+        snprintf(path, sizeof path, "%s/nist/%s.csv", SF_TEST_DATA, sets[k]);
+        read_csv(path, &X, &y, &n, &d);
+        snprintf(path, sizeof path, "%s/nist/%s.json", SF_TEST_DATA, sets[k]);
+        char *json = read_text(path);
+        assert_non_null(json);
+        bool icpt = strstr(json, "\"intercept\": false") == NULL;
+        double cert[32];
+        size_t nc = json_array_after(json, "\"coefficients\"", cert + (icpt ? 0 : 1), 31);
+        free(json);
+        assert_int_equal(nc, d + (icpt ? 1 : 0));
+        if (!icpt) cert[0] = 0;
+        double need = strcmp(sets[k], "Filip") == 0 ? 7 : 9;
+        for (size_t b = 0; b < 2; b++) {
+            sf_fit_params par;
+            sf_fit_params_init(&par);
+            par.model = SF_MODEL_OLS;
+            par.fit_intercept = icpt;
+            par.keep_batches = false;
+            sf_trainer *t = NULL;
+            assert_int_equal(sf_trainer_create(g_ctx, &par, d, 0, &t), SF_OK);
+            for (size_t i = 0; i < n; i += batches[b]) {
+                size_t r = n - i < batches[b] ? n - i : batches[b];
+                assert_int_equal(sf_trainer_update(t, X + i * d, y + i, r), SF_OK);
+            }
+            sf_model *m = NULL;
+            assert_int_equal(sf_trainer_snapshot(t, &m), SF_OK);
+            double lre = nist_min_lre(m, cert, d);
+            printf("NIST %-8s streaming, batches of %zu: min LRE %.2f\n", sets[k], batches[b], lre);
+            if (lre < need) failures++;
+            sf_model_destroy(m);
+            sf_trainer_destroy(t);
+        }
+        free(X);
+        free(y);
+    }
+    if (failures) fail_msg("%d streaming NIST fits below their certified digits", failures);
+}
+
 static void test_nist_longley(void **state)
 {
     (void)state;
@@ -990,6 +1043,7 @@ int main(void)
         cmocka_unit_test(test_nist_longley),
         cmocka_unit_test(test_nist_norris),
         cmocka_unit_test(test_nist_wampler1),
+        cmocka_unit_test(test_nist_streaming),
         cmocka_unit_test(test_breast_cancer_logistic),
         cmocka_unit_test(test_random_least_squares),
         cmocka_unit_test(test_random_classifiers),
