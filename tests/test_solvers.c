@@ -13,6 +13,9 @@
  *     narrow and tall), both solvers at the tolerance and in agreement, and
  *     (tall: started from a subsample's solution) against the reference;
  *   - the same fit bit for bit on 1, 2 and 3 CPU threads;
+ *   - the streaming update on every NIST StRD linear set in batches of 3 and
+ *     1 rows (certified digits), through a checkpoint (bit for bit) and a
+ *     merge of states, and with forgetting against a weighted fit;
  *   - streaming: merged least-squares statistics vs the exact fit, FTRL
  *     updates after an exact classifier fit and from a cold start;
  *   - a rank-deficient OLS problem, and the error statuses of the trainer.
@@ -278,6 +281,47 @@ static void nist_check(const char *name)
     free(y);
 }
 
+/* A NIST StRD linear set: rows, certified [intercept (0 without), coefficients]. */
+static void nist_load(const char *name, double **X, double **y, size_t *n, size_t *d, double *cert,
+                      bool *icpt)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/nist/%s.csv", SF_TEST_DATA, name);
+    read_csv(path, X, y, n, d);
+    snprintf(path, sizeof path, "%s/nist/%s.json", SF_TEST_DATA, name);
+    char *json = read_text(path);
+    assert_non_null(json);
+    *icpt = strstr(json, "\"intercept\": false") == NULL;
+    size_t nc = json_array_after(json, "\"coefficients\"", cert + (*icpt ? 0 : 1), 31);
+    free(json);
+    assert_int_equal(nc, *d + (*icpt ? 1 : 0));
+    if (!*icpt) cert[0] = 0;
+}
+
+/* A streaming least-squares trainer (no rows kept). */
+static sf_trainer *streaming_trainer(size_t d, bool icpt, double decay)
+{
+    sf_fit_params par;
+    sf_fit_params_init(&par);
+    par.model = SF_MODEL_OLS;
+    par.fit_intercept = icpt;
+    par.keep_batches = false;
+    par.decay = decay;
+    sf_trainer *t = NULL;
+    assert_int_equal(sf_trainer_create(g_ctx, &par, d, 0, &t), SF_OK);
+    return t;
+}
+
+/* Rows [from, to) into t by sf_trainer_update, `batch` rows at a time. */
+static void stream_rows(sf_trainer *t, const double *X, const double *y, size_t d, size_t from,
+                        size_t to, size_t batch)
+{
+    for (size_t i = from; i < to; i += batch) {
+        size_t r = to - i < batch ? to - i : batch;
+        assert_int_equal(sf_trainer_update(t, X + i * d, y + i, r), SF_OK);
+    }
+}
+
 /* The streaming update (no rows kept: sf_trainer_update merges each batch's
  * statistics) on every linear NIST StRD set in project data, batches of 3
  * rows and of one row: the certified digits of the exact fit (LRE >= 9, Filip
@@ -285,38 +329,19 @@ static void nist_check(const char *name)
 static void test_nist_streaming(void **state)
 {
     (void)state;
-    const char *sets[] = {"Longley",  "Norris",   "Pontius",  "NoInt1",  "Filip",
+    const char *sets[] = {"Longley",  "Norris",   "Pontius",  "NoInt1",   "Filip",
                           "Wampler1", "Wampler2", "Wampler3", "Wampler4", "Wampler5"};
     const size_t batches[] = {3, 1};
     int failures = 0;
     for (size_t k = 0; k < sizeof sets / sizeof *sets; k++) {
-        char path[1024];
-        double *X, *y;
+        double *X, *y, cert[32];
         size_t n, d;
-        snprintf(path, sizeof path, "%s/nist/%s.csv", SF_TEST_DATA, sets[k]);
-        read_csv(path, &X, &y, &n, &d);
-        snprintf(path, sizeof path, "%s/nist/%s.json", SF_TEST_DATA, sets[k]);
-        char *json = read_text(path);
-        assert_non_null(json);
-        bool icpt = strstr(json, "\"intercept\": false") == NULL;
-        double cert[32];
-        size_t nc = json_array_after(json, "\"coefficients\"", cert + (icpt ? 0 : 1), 31);
-        free(json);
-        assert_int_equal(nc, d + (icpt ? 1 : 0));
-        if (!icpt) cert[0] = 0;
+        bool icpt;
+        nist_load(sets[k], &X, &y, &n, &d, cert, &icpt);
         double need = strcmp(sets[k], "Filip") == 0 ? 7 : 9;
         for (size_t b = 0; b < 2; b++) {
-            sf_fit_params par;
-            sf_fit_params_init(&par);
-            par.model = SF_MODEL_OLS;
-            par.fit_intercept = icpt;
-            par.keep_batches = false;
-            sf_trainer *t = NULL;
-            assert_int_equal(sf_trainer_create(g_ctx, &par, d, 0, &t), SF_OK);
-            for (size_t i = 0; i < n; i += batches[b]) {
-                size_t r = n - i < batches[b] ? n - i : batches[b];
-                assert_int_equal(sf_trainer_update(t, X + i * d, y + i, r), SF_OK);
-            }
+            sf_trainer *t = streaming_trainer(d, icpt, 0);
+            stream_rows(t, X, y, d, 0, n, batches[b]);
             sf_model *m = NULL;
             assert_int_equal(sf_trainer_snapshot(t, &m), SF_OK);
             double lre = nist_min_lre(m, cert, d);
@@ -329,6 +354,159 @@ static void test_nist_streaming(void **state)
         free(y);
     }
     if (failures) fail_msg("%d streaming NIST fits below their certified digits", failures);
+}
+
+static void assert_same_model(sf_model *a, sf_model *b)
+{
+    double va[33], vb[33];
+    size_t k = model_params(a, va);
+    assert_int_equal(model_params(b, vb), k);
+    assert_memory_equal(va, vb, sizeof(double) * k);
+}
+
+/* An ill-conditioned stream (Wampler5, Filip) in batches of 3 through a
+ * checkpoint: saved half way and loaded into a fresh trainer, it ends bit
+ * for bit where the uninterrupted stream does (states byte for byte); two
+ * halves streamed apart and merged (sf_trainer_merge_state) keep the
+ * certified digits; a state saved without exact sums (after a warm-up with
+ * kept rows) still loads and streams on. */
+static void test_nist_streaming_checkpoint(void **state)
+{
+    (void)state;
+    const char *sets[] = {"Wampler5", "Filip"};
+    for (size_t k = 0; k < 2; k++) {
+        double *X, *y, cert[32];
+        size_t n, d;
+        bool icpt;
+        nist_load(sets[k], &X, &y, &n, &d, cert, &icpt);
+        double need = strcmp(sets[k], "Filip") == 0 ? 7 : 9;
+        size_t half = n / 2 / 3 * 3;
+        sf_trainer *whole = streaming_trainer(d, icpt, 0);
+        stream_rows(whole, X, y, d, 0, n, 3);
+
+        sf_trainer *first = streaming_trainer(d, icpt, 0);
+        stream_rows(first, X, y, d, 0, half, 3);
+        unsigned char *buf = NULL, *end_a = NULL, *end_b = NULL;
+        size_t len = 0, len_a = 0, len_b = 0;
+        assert_int_equal(sf_trainer_save_state(first, &buf, &len), SF_OK);
+        sf_trainer *resumed = streaming_trainer(d, icpt, 0);
+        assert_int_equal(sf_trainer_load_state(resumed, buf, len), SF_OK);
+        free(buf);
+        stream_rows(resumed, X, y, d, half, n, 3);
+        sf_model *a = NULL, *b = NULL;
+        assert_int_equal(sf_trainer_snapshot(whole, &a), SF_OK);
+        assert_int_equal(sf_trainer_snapshot(resumed, &b), SF_OK);
+        assert_same_model(a, b);
+        assert_int_equal(sf_trainer_save_state(whole, &end_a, &len_a), SF_OK);
+        assert_int_equal(sf_trainer_save_state(resumed, &end_b, &len_b), SF_OK);
+        assert_int_equal(len_a, len_b);
+        assert_memory_equal(end_a, end_b, len_a);
+        double lre_resumed = nist_min_lre(b, cert, d);
+        sf_model_destroy(b);
+
+        sf_trainer *second = streaming_trainer(d, icpt, 0);
+        stream_rows(second, X, y, d, half, n, 3);
+        assert_int_equal(sf_trainer_save_state(second, &buf, &len), SF_OK);
+        assert_int_equal(sf_trainer_merge_state(first, buf, len), SF_OK);
+        free(buf);
+        assert_int_equal(sf_trainer_snapshot(first, &b), SF_OK);
+        double lre_merged = nist_min_lre(b, cert, d);
+        printf("NIST %-8s streaming through a checkpoint: min LRE %.2f (bit for bit), merged "
+               "halves: %.2f\n",
+               sets[k], lre_resumed, lre_merged);
+        if (lre_resumed < need || lre_merged < need)
+            fail_msg("%s: resumed LRE %.2f, merged LRE %.2f below %g", sets[k], lre_resumed,
+                     lre_merged, need);
+        sf_model_destroy(a);
+        sf_model_destroy(b);
+
+        /* Kept rows, then streaming: a state without exact sums. */
+        sf_fit_params par;
+        sf_fit_params_init(&par);
+        par.fit_intercept = icpt;
+        sf_trainer *warm = NULL;
+        assert_int_equal(sf_trainer_create(g_ctx, &par, d, 0, &warm), SF_OK);
+        assert_int_equal(sf_trainer_add_batch(warm, X, y, half), SF_OK);
+        assert_int_equal(sf_trainer_end_warmup(warm), SF_OK);
+        assert_int_equal(sf_trainer_save_state(warm, &buf, &len), SF_OK);
+        sf_trainer *plain = streaming_trainer(d, icpt, 0);
+        assert_int_equal(sf_trainer_load_state(plain, buf, len), SF_OK);
+        free(buf);
+        stream_rows(plain, X, y, d, half, n, 3);
+        assert_int_equal(sf_trainer_snapshot(plain, &b), SF_OK);
+        assert_int_equal(sf_model_rows_seen(b), n);
+        sf_model_destroy(b);
+
+        free(end_a);
+        free(end_b);
+        sf_trainer_destroy(warm);
+        sf_trainer_destroy(plain);
+        sf_trainer_destroy(whole);
+        sf_trainer_destroy(first);
+        sf_trainer_destroy(second);
+        sf_trainer_destroy(resumed);
+        free(X);
+        free(y);
+    }
+}
+
+/* Exponential forgetting on an ill-conditioned stream (cubic and quartic
+ * terms of x in [1, 7), batches of 3, decay 3/4 per batch): the snapshot
+ * equals the weighted least-squares fit (weight decay^(batches after the
+ * row's)) computed in long double, to near double precision. */
+static void test_streaming_decay_exact(void **state)
+{
+    (void)state;
+    enum { N = 96, D = 4, B = 3 };
+    const double decay = 0.75;
+    double X[N * D], y[N];
+    for (size_t i = 0; i < N; i++) {
+        double x = 1 + (double)i / 16;
+        for (size_t j = 0; j < D; j++)
+            X[i * D + j] = pow(x, (double)(j + 1));
+        y[i] = 2 - x + 0.5 * X[i * D + 1] - 0.25 * X[i * D + 3] + (double)((i * 7) % 11) / 64;
+    }
+    /* The reference: weighted, centered normal equations in long double. */
+    long double wsum = 0, mean[D + 1] = {0}, C[D * D] = {0}, c[D] = {0};
+    for (size_t i = 0; i < N; i++) {
+        long double w = powl(decay, (long double)((N - 1) / B - i / B));
+        wsum += w;
+        for (size_t j = 0; j <= D; j++)
+            mean[j] += w * (j < D ? X[i * D + j] : y[i]);
+    }
+    for (size_t j = 0; j <= D; j++)
+        mean[j] /= wsum;
+    for (size_t i = 0; i < N; i++) {
+        long double w = powl(decay, (long double)((N - 1) / B - i / B));
+        for (size_t r = 0; r < D; r++) {
+            long double xr = X[i * D + r] - mean[r];
+            for (size_t q = 0; q < D; q++)
+                C[r * D + q] += w * xr * (X[i * D + q] - mean[q]);
+            c[r] += w * xr * (y[i] - mean[D]);
+        }
+    }
+    assert_true(ref_gauss_solve(D, C, c));
+    double ref[D + 1];
+    long double b0 = mean[D];
+    for (size_t j = 0; j < D; j++) {
+        ref[j] = (double)c[j];
+        b0 -= mean[j] * c[j];
+    }
+    ref[D] = (double)b0;
+
+    sf_trainer *t = streaming_trainer(D, true, decay);
+    stream_rows(t, X, y, D, 0, N, B);
+    sf_model *m = NULL;
+    assert_int_equal(sf_trainer_snapshot(t, &m), SF_OK);
+    double got[D + 1];
+    model_params(m, got);
+    double e = ref_max_comp_rel_err(got, ref, D + 1);
+    printf("streaming least squares, decay %.2f, batches of %d: component-wise difference from "
+           "the long double weighted fit %.3e\n",
+           decay, B, e);
+    if (!(e <= 1e-11)) fail_msg("decayed stream differs by %.3e from the weighted fit", e);
+    sf_model_destroy(m);
+    sf_trainer_destroy(t);
 }
 
 static void test_nist_longley(void **state)
@@ -1044,6 +1222,8 @@ int main(void)
         cmocka_unit_test(test_nist_norris),
         cmocka_unit_test(test_nist_wampler1),
         cmocka_unit_test(test_nist_streaming),
+        cmocka_unit_test(test_nist_streaming_checkpoint),
+        cmocka_unit_test(test_streaming_decay_exact),
         cmocka_unit_test(test_breast_cancer_logistic),
         cmocka_unit_test(test_random_least_squares),
         cmocka_unit_test(test_random_classifiers),

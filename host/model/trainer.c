@@ -54,10 +54,11 @@ sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t
     bool with_r = lsq && !params->keep_batches && params->solver == SF_SOLVER_QR;
     sf_status st = sf_moments_init(&t->mom, n_features, with_r);
     /* Streaming from the start, the co-moments merged batch by batch lose
-     * digits on ill-conditioned data when batches are small: exact sums of
-     * the rows are kept until the stream shows it does not need them
-     * (add_exact). Not across MPI ranks (sf_trainer_span_ranks drops them). */
-    bool exact = lsq && !params->keep_batches && params->solver != SF_SOLVER_QR &&
+     * digits on ill-conditioned data when batches are small: under AUTO,
+     * exact sums of the rows are kept until the stream shows it does not
+     * need them (add_exact). Not across MPI ranks (sf_trainer_span_ranks
+     * drops them). */
+    bool exact = lsq && !params->keep_batches && params->solver == SF_SOLVER_AUTO &&
                  n_features <= SF_EXACT_GRAM_MAX_FEATURES;
     if (st == SF_OK && exact && !(t->exact = sf_exact_gram_create(n_features)))
         st = SF_ERR_NO_MEMORY;
@@ -211,7 +212,8 @@ static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, const double *X, const
                              bool step, double *scores)
 {
     if (t->span_ranks && step) return sf_trainer_learn_ranks(t, b);
-    sf_status st = first_streamed_batch(t) ? keep_r_if_ill(t, b) : SF_OK;
+    /* Exact sums, while kept, serve better than an R factor would. */
+    sf_status st = first_streamed_batch(t) && !t->exact ? keep_r_if_ill(t, b) : SF_OK;
     if (st == SF_OK) st = add_statistics(t, b);
     if (st != SF_OK) return st;
     size_t rows = t->be->ops->batch_rows(b);
