@@ -49,7 +49,8 @@ sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t
     t->K = lsq ? 0 : n_classes;
     /* A streaming least-squares fit keeps the merged R factor (a QR of every
      * batch) only when asked to (--solver qr); under AUTO the condition
-     * estimate of the warm-up, or of the first batch, decides (keep_r_if_ill).
+     * estimate of the warm-up, or of the first batch, decides (keep_r_if_ill;
+     * on few features the exact sums below take its place).
      * An in-memory fit rebuilds R from its batches when it needs it. */
     bool with_r = lsq && !params->keep_batches && params->solver == SF_SOLVER_QR;
     sf_status st = sf_moments_init(&t->mom, n_features, with_r);
@@ -182,16 +183,20 @@ static sf_status add_statistics(sf_trainer *t, const sf_dbatch *b)
  * Once the stream has enough rows to judge, a well-conditioned one drops
  * them (their p^2 / 2 double-double multiply-adds a row would only slow it
  * down); an ill-conditioned one keeps them from then on. */
-static sf_status add_exact(sf_trainer *t, const double *X, const double *y, size_t rows)
+static void add_exact(sf_trainer *t, const double *X, const double *y, size_t rows)
 {
     if (!t->exact_judged && t->rows >= 2 * (t->d + 1)) {
         double rcond = 1;
         sf_status st = sf_lsq_rcond(t, &t->mom, &rcond);
-        if (st != SF_OK) return st;
-        if (rcond >= SF_LSQ_RCOND_QR) {
+        if (st != SF_OK) /* the co-moments have the batch: go on with them alone */
+            sf_logf(t->ctx, SF_LOG_WARN,
+                    "least squares: no condition estimate (%s): the stream's exact sums are "
+                    "dropped",
+                    sf_strerror(st));
+        if (st != SF_OK || rcond >= SF_LSQ_RCOND_QR) {
             sf_exact_gram_destroy(t->exact);
             t->exact = NULL;
-            return SF_OK;
+            return;
         }
         t->exact_judged = true;
         sf_logf(t->ctx, SF_LOG_INFO,
@@ -201,7 +206,6 @@ static sf_status add_exact(sf_trainer *t, const double *X, const double *y, size
     }
     if (t->mom.decay != 1.0) sf_exact_gram_scale(t->exact, t->mom.decay); /* as mom does */
     sf_exact_gram_add_rows(t->exact, X, y, rows);
-    return SF_OK;
 }
 
 /* Learn from one device batch (the host rows X, y behind it): its statistics
@@ -218,8 +222,7 @@ static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, const double *X, const
     if (st != SF_OK) return st;
     size_t rows = t->be->ops->batch_rows(b);
     t->rows += rows;
-    if (t->exact) st = add_exact(t, X, y, rows);
-    if (st != SF_OK) return st;
+    if (t->exact) add_exact(t, X, y, rows);
     t->live_valid = false;
     if (step && !is_least_squares(t->par.model)) st = sf_ftrl_update(t, b, scores);
     return st;

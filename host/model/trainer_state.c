@@ -136,7 +136,7 @@ static bool state_is_sane(const sf_trainer *t, size_t P)
            sf_all_finite(m->scale, p) && sf_all_finite(t->theta, P) &&
            sf_all_finite(t->shift, t->d) && sf_all_finite(t->scale, t->d) &&
            sf_all_finite(t->ftrl_z, P) && sf_all_finite(t->ftrl_n, P) &&
-           (!t->exact || sf_exact_gram_finite(t->exact));
+           (!t->exact || (sf_exact_gram_finite(t->exact) && t->exact->n.hi >= 0));
 }
 
 /* The exact sums after the rest of a state, or none (a state saved without
@@ -147,12 +147,16 @@ static void get_exact(reader *r, sf_trainer *t)
     t->exact = NULL;
     t->exact_judged = false;
     if (r->failed || r->p == r->end) return;
+    if (t->par.model != SF_MODEL_OLS && t->par.model != SF_MODEL_RIDGE) {
+        r->failed = true; /* only least squares keeps them */
+        return;
+    }
     t->exact_judged = get_u64(r) != 0;
     size_t n = sf_exact_gram_doubles(t->mom.p);
     double *e = NULL;
     get_array(r, &e, n);
-    if (!r->failed && (!e || !(t->exact = sf_exact_gram_create(t->d)) ||
-                       !sf_exact_gram_unpack(t->exact, e)))
+    if (!r->failed &&
+        (!e || !(t->exact = sf_exact_gram_create(t->d)) || !sf_exact_gram_unpack(t->exact, e)))
         r->failed = true;
     free(e);
 }
