@@ -159,6 +159,10 @@ static void get_exact(reader *r, sf_trainer *t)
         (!e || !(t->exact = sf_exact_gram_create(t->d)) || !sf_exact_gram_unpack(t->exact, e)))
         r->failed = true;
     free(e);
+    if (t->span_ranks) { /* across ranks the stream merges co-moments alone */
+        sf_exact_gram_destroy(t->exact);
+        t->exact = NULL;
+    }
 }
 
 /* An empty streaming state, after a load that failed part way. */
