@@ -14,9 +14,6 @@ typedef struct sf_dd {
     double hi, lo;
 } sf_dd;
 
-/* Unit roundoff of a double-double: 2^-104. */
-#define SF_DD_EPS 4.93038065763132e-32
-
 static inline sf_dd sf_dd_of(double a) { return (sf_dd){a, 0.0}; }
 
 /* a + b exactly, as a rounded sum and its error (Knuth). */
