@@ -56,10 +56,7 @@ static void dd_cholesky_solve(size_t d, const sf_dd *L, sf_dd *x)
 }
 
 /* The power of two nearest sqrt(a) for a > 0, else 1: scaling by it is exact. */
-static double pow2_root(double a)
-{
-    return a > 0 && isfinite(a) ? ldexp(1.0, ilogb(a) / 2) : 1.0;
-}
+static double pow2_root(double a) { return a > 0 && isfinite(a) ? ldexp(1.0, ilogb(a) / 2) : 1.0; }
 
 sf_status sf_lsq_exact_solve(const sf_exact_gram *g, bool intercept, const double *pen, double *w,
                              double *b0, double *rcond)
