@@ -236,7 +236,8 @@ static void test_bad_label_changes_nothing(void **state)
 /* Least squares after a warm-up: a well-conditioned stream merges co-moments
  * only (no R factor, no QR per batch); --solver qr keeps R; an
  * ill-conditioned warm-up (two nearly collinear columns) keeps R under auto
- * and its streaming solve takes the QR path. */
+ * and its streaming solve takes the QR path. Without a warm-up, an
+ * ill-conditioned stream keeps exact sums (few features) or R (more). */
 static void test_lsq_keeps_r_only_when_asked(void **state)
 {
     (void)state;
@@ -270,22 +271,32 @@ static void test_lsq_keeps_r_only_when_asked(void **state)
             sf_model_destroy(m);
             sf_trainer_destroy(t);
         }
-    /* Streaming from the start: the first batch's condition decides. */
-    for (int ill = 0; ill < 2; ill++) {
-        gen_rows(78, N, D, 0, X, y);
-        if (ill)
-            for (size_t i = 0; i < N; i++)
-                X[i * D + 1] = X[i * D] + 1e-7 * X[((i * 7) % N) * D + 2];
-        sf_fit_params par;
-        sf_fit_params_init(&par);
-        par.model = SF_MODEL_OLS;
-        par.keep_batches = false;
-        sf_trainer *t = NULL;
-        assert_int_equal(sf_trainer_create(g_ctx, &par, D, 0, &t), SF_OK);
-        assert_int_equal(sf_trainer_update(t, X, y, N), SF_OK);
-        assert_int_equal(t->mom.has_r, ill);
-        sf_trainer_destroy(t);
-    }
+    /* Streaming from the start: the first batch's condition decides. On few
+     * features an ill-conditioned stream keeps exact sums instead of R (a
+     * well-conditioned one neither); on more, R. */
+    const size_t widths[] = {D, SF_EXACT_GRAM_MAX_FEATURES + 2};
+    for (size_t k = 0; k < 2; k++)
+        for (int ill = 0; ill < 2; ill++) {
+            size_t d = widths[k];
+            double *Xw = malloc(sizeof(double) * N * d);
+            assert_non_null(Xw);
+            gen_rows(78, N, d, 0, Xw, y);
+            if (ill)
+                for (size_t i = 0; i < N; i++)
+                    Xw[i * d + 1] = Xw[i * d] + 1e-7 * Xw[((i * 7) % N) * d + 2];
+            sf_fit_params par;
+            sf_fit_params_init(&par);
+            par.model = SF_MODEL_OLS;
+            par.keep_batches = false;
+            sf_trainer *t = NULL;
+            assert_int_equal(sf_trainer_create(g_ctx, &par, d, 0, &t), SF_OK);
+            assert_int_equal(sf_trainer_update(t, Xw, y, N), SF_OK);
+            bool few = d <= SF_EXACT_GRAM_MAX_FEATURES;
+            assert_int_equal(t->mom.has_r, ill && !few);
+            assert_int_equal(t->exact != NULL, ill && few);
+            sf_trainer_destroy(t);
+            free(Xw);
+        }
     free(X);
     free(y);
     free(v);

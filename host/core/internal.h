@@ -8,6 +8,7 @@
 #include <stdarg.h>
 
 #include "backend.h"
+#include "exact_gram.h"
 #include "streamfit.h"
 
 struct sf_context {
@@ -106,6 +107,11 @@ struct sf_trainer {
     /* Least squares streaming without an R factor: the one warning that the
      * condition estimate asked for the QR path it cannot take was given. */
     bool warned_no_r;
+    /* Least squares streaming from the start on few features, one rank: the
+     * exact sums of the rows (exact_gram.h; trainer.c keeps them while the
+     * stream is ill-conditioned), and whether that was decided already. */
+    sf_exact_gram *exact;
+    bool exact_judged;
     /* sf_trainer_span_ranks: the fit combines every MPI rank's rows, and
      * whether the statistics were combined already (once). */
     bool span_ranks, ranks_merged;
@@ -168,5 +174,10 @@ void sf_model_classify_rows(const sf_model *m, double *T, size_t rows, double *v
  * figure that sends a solve down the QR path below SF_LSQ_RCOND_QR. */
 #define SF_LSQ_RCOND_QR 1e-5
 sf_status sf_lsq_rcond(sf_trainer *t, const sf_moments *mo, double *rcond);
+/* Least squares from exact statistics in double-double (model_lsq_exact.c):
+ * w (d), *b0 (0 without intercept) and a pivot-ratio condition estimate;
+ * SF_ERR_NOT_POSITIVE_DEFINITE when the system is rank deficient. */
+sf_status sf_lsq_exact_solve(const sf_exact_gram *g, bool intercept, const double *pen, double *w,
+                             double *b0, double *rcond);
 
 #endif

@@ -8,7 +8,9 @@
  * instead, so the conditioning is that of X, not of X^T X. A rank-deficient
  * system falls back to a rank-revealing minimum-norm solve. With the batches
  * at hand (train on a file), the solution is refined with residuals computed
- * in extended precision until the correction stops shrinking.
+ * in extended precision until the correction stops shrinking. A stream that
+ * keeps exact (double-double) sums of its rows (trainer.c) is solved from
+ * them in double-double instead (model_lsq_exact.c).
  *
  * Spanning MPI ranks (sf_trainer_span_ranks), the statistics are merged
  * before this runs; the R factor of the kept rows is each rank's own,
@@ -399,14 +401,23 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
     bool can_qr = rows_kept(t) || mo->has_r;
     sf_solver_kind solver = t->par.solver;
     sf_status st = SF_OK;
-    bool not_pd = false;
-    if (solver != SF_SOLVER_QR) {
+    bool not_pd = false, exact = false;
+    double b0 = 0;
+    if (t->exact && solver != SF_SOLVER_QR && !rows_kept(t)) {
+        /* A streaming fit's exact statistics: the solve in double-double. A
+         * rank-deficient system goes on to the rank-revealing paths below. */
+        t->report.solver_used = SF_SOLVER_CHOLESKY;
+        st = sf_lsq_exact_solve(t->exact, sys.intercept, sys.pen, w, &b0, &t->report.rcond);
+        exact = st == SF_OK;
+        if (st == SF_ERR_NOT_POSITIVE_DEFINITE) st = SF_OK;
+    }
+    if (!exact && st == SF_OK && solver != SF_SOLVER_QR) {
         t->report.solver_used = SF_SOLVER_CHOLESKY;
         st = cholesky_path(t, &sys, w, &not_pd);
         if (t->span_ranks) st = agree_on_solve(t, &sys, st, w, &not_pd);
     }
     bool ill = not_pd || t->report.rcond < SF_LSQ_RCOND_QR;
-    if (solver == SF_SOLVER_AUTO && ill && !can_qr && !t->warned_no_r) {
+    if (!exact && solver == SF_SOLVER_AUTO && ill && !can_qr && !t->warned_no_r) {
         /* A stream that turned ill-conditioned after its start kept no R. */
         sf_logf(t->ctx, SF_LOG_WARN,
                 "least squares: condition estimate %.2g is below %g but the streaming state "
@@ -415,15 +426,14 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
                 t->report.rcond, SF_LSQ_RCOND_QR);
         t->warned_no_r = true;
     }
-    if (solver == SF_SOLVER_QR || (solver == SF_SOLVER_AUTO && ill && can_qr)) {
+    if (!exact && (solver == SF_SOLVER_QR || (solver == SF_SOLVER_AUTO && ill && can_qr))) {
         t->report.rank_deficient = false;
         sys.have_factor = false;
         st = qr_path(t, &sys, w);
         bool unused = false;
         if (t->span_ranks) st = agree_on_solve(t, &sys, st, w, &unused);
     }
-    double b0 = 0;
-    if (st == SF_OK && sys.intercept) {
+    if (!exact && st == SF_OK && sys.intercept) {
         b0 = mo->mean[d];
         for (size_t j = 0; j < d; j++)
             b0 -= mo->mean[j] * w[j];
@@ -432,7 +442,7 @@ sf_status sf_lsq_fit(sf_trainer *t, sf_model *m)
      * the direct solve is already accurate to rounding. */
     bool worth_refining =
         t->report.solver_used == SF_SOLVER_QR || t->report.rcond < SF_LSQ_RCOND_REFINE;
-    if (st == SF_OK && rows_kept(t) && sys.have_factor && !t->report.rank_deficient &&
+    if (!exact && st == SF_OK && rows_kept(t) && sys.have_factor && !t->report.rank_deficient &&
         worth_refining)
         st = refine(t, &sys, w, &b0);
     if (st == SF_OK && (!sf_all_finite(w, d) || !isfinite(b0))) st = SF_ERR_NOT_FINITE;

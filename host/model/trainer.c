@@ -49,10 +49,20 @@ sf_status sf_trainer_create(sf_context *ctx, const sf_fit_params *params, size_t
     t->K = lsq ? 0 : n_classes;
     /* A streaming least-squares fit keeps the merged R factor (a QR of every
      * batch) only when asked to (--solver qr); under AUTO the condition
-     * estimate of the warm-up, or of the first batch, decides (keep_r_if_ill).
+     * estimate of the warm-up, or of the first batch, decides (keep_r_if_ill;
+     * on few features the exact sums below take its place).
      * An in-memory fit rebuilds R from its batches when it needs it. */
     bool with_r = lsq && !params->keep_batches && params->solver == SF_SOLVER_QR;
     sf_status st = sf_moments_init(&t->mom, n_features, with_r);
+    /* Streaming from the start, the co-moments merged batch by batch lose
+     * digits on ill-conditioned data when batches are small: under AUTO,
+     * exact sums of the rows are kept until the stream shows it does not
+     * need them (add_exact). Not across MPI ranks (sf_trainer_span_ranks
+     * drops them). */
+    bool exact = lsq && !params->keep_batches && params->solver == SF_SOLVER_AUTO &&
+                 n_features <= SF_EXACT_GRAM_MAX_FEATURES;
+    if (st == SF_OK && exact && !(t->exact = sf_exact_gram_create(n_features)))
+        st = SF_ERR_NO_MEMORY;
     if (st == SF_OK && params->decay > 0 && params->decay < 1) t->mom.decay = params->decay;
     if (st == SF_OK && !lsq) {
         size_t P = (params->model == SF_MODEL_SOFTMAX ? n_classes : 1) * (n_features + 1);
@@ -73,6 +83,7 @@ void sf_trainer_destroy(sf_trainer *t)
     free_batches(t);
     free(t->batches);
     sf_moments_free(&t->mom);
+    sf_exact_gram_destroy(t->exact);
     free(t->theta);
     free(t->shift);
     free(t->scale);
@@ -168,17 +179,50 @@ static sf_status add_statistics(sf_trainer *t, const sf_dbatch *b)
     return SF_OK;
 }
 
-/* Learn from one device batch: its statistics merged (and R when kept),
- * then the classifier's mini-batch step when `step` (scores: see
- * sf_ftrl_update). The one learning step of sf_trainer_update and
- * sf_trainer_predict_update. */
-static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, bool step, double *scores)
+/* The exact sums take the batch's host rows (X, y) while they are kept.
+ * Once the stream has enough rows to judge, a well-conditioned one drops
+ * them (their p^2 / 2 double-double multiply-adds a row would only slow it
+ * down); an ill-conditioned one keeps them from then on. */
+static void add_exact(sf_trainer *t, const double *X, const double *y, size_t rows)
+{
+    if (!t->exact_judged && t->rows >= 2 * (t->d + 1)) {
+        double rcond = 1;
+        sf_status st = sf_lsq_rcond(t, &t->mom, &rcond);
+        if (st != SF_OK) /* the co-moments have the batch: go on with them alone */
+            sf_logf(t->ctx, SF_LOG_WARN,
+                    "least squares: no condition estimate (%s): the stream's exact sums are "
+                    "dropped",
+                    sf_strerror(st));
+        if (st != SF_OK || rcond >= SF_LSQ_RCOND_QR) {
+            sf_exact_gram_destroy(t->exact);
+            t->exact = NULL;
+            return;
+        }
+        t->exact_judged = true;
+        sf_logf(t->ctx, SF_LOG_INFO,
+                "least squares: condition estimate %.2g after %llu rows: keeping exact "
+                "(double-double) sums of the stream",
+                rcond, (unsigned long long)t->rows);
+    }
+    if (t->mom.decay != 1.0) sf_exact_gram_scale(t->exact, t->mom.decay); /* as mom does */
+    sf_exact_gram_add_rows(t->exact, X, y, rows);
+}
+
+/* Learn from one device batch (the host rows X, y behind it): its statistics
+ * merged (and R or the exact sums when kept), then the classifier's
+ * mini-batch step when `step` (scores: see sf_ftrl_update). The one learning
+ * step of sf_trainer_update and sf_trainer_predict_update. */
+static sf_status learn_batch(sf_trainer *t, sf_dbatch *b, const double *X, const double *y,
+                             bool step, double *scores)
 {
     if (t->span_ranks && step) return sf_trainer_learn_ranks(t, b);
-    sf_status st = first_streamed_batch(t) ? keep_r_if_ill(t, b) : SF_OK;
+    /* Exact sums, while kept, serve better than an R factor would. */
+    sf_status st = first_streamed_batch(t) && !t->exact ? keep_r_if_ill(t, b) : SF_OK;
     if (st == SF_OK) st = add_statistics(t, b);
     if (st != SF_OK) return st;
-    t->rows += t->be->ops->batch_rows(b);
+    size_t rows = t->be->ops->batch_rows(b);
+    t->rows += rows;
+    if (t->exact) add_exact(t, X, y, rows);
     t->live_valid = false;
     if (step && !is_least_squares(t->par.model)) st = sf_ftrl_update(t, b, scores);
     return st;
@@ -218,11 +262,12 @@ static sf_status keep_borrowed(sf_trainer *t, sf_dbatch *b, const double *X, con
 
 /* Least-squares batches go through the backend's staging ring when their
  * statistics are plain moments (the ring merges them on the device): not
- * with per-batch forgetting, nor while the trainer keeps an R factor. */
+ * with per-batch forgetting, nor while the trainer keeps an R factor or
+ * exact sums. */
 static bool uses_ring(const sf_trainer *t)
 {
     const sf_backend_ops *ops = t->be->ops;
-    if (!is_least_squares(t->par.model) || t->mom.has_r || t->mom.decay != 1.0 ||
+    if (!is_least_squares(t->par.model) || t->mom.has_r || t->exact || t->mom.decay != 1.0 ||
         !ops->ring_create || t->span_ranks)
         return false;
     if (first_streamed_batch(t)) return false; /* it decides whether R is kept */
@@ -321,7 +366,7 @@ static sf_status ingest_one(sf_trainer *t, const double *X, const double *y, siz
         return borrow ? keep_borrowed(t, b, X, y, rows) : keep_batch(t, b);
     }
     uint64_t before = t->rows;
-    st = learn_batch(t, b, step, NULL);
+    st = learn_batch(t, b, X, y, step, NULL);
     *merged = t->rows != before;
     be->ops->batch_free(be, b);
     return st;
@@ -468,6 +513,10 @@ sf_status sf_trainer_span_ranks(sf_trainer *t)
     if (t->mom.has_r || (!t->par.keep_batches && t->par.solver == SF_SOLVER_QR))
         return SF_ERR_UNSUPPORTED;
     t->span_ranks = sf_mpi_active();
+    if (t->span_ranks) { /* the exact sums are one rank's own */
+        sf_exact_gram_destroy(t->exact);
+        t->exact = NULL;
+    }
     return SF_OK;
 }
 
@@ -609,11 +658,11 @@ sf_status sf_trainer_predict_update(sf_trainer *t, const double *X, const double
          * before the batch: the live model's scores in standardized units
          * (equal up to rounding), so the batch is read once for both. */
         st = reserve_scores(t, rows);
-        if (st == SF_OK) st = learn_batch(t, b, true, t->scores);
+        if (st == SF_OK) st = learn_batch(t, b, X, y, true, t->scores);
         if (st == SF_OK) sf_model_classify_rows(t->live, t->scores, rows, value, proba);
     } else {
         if (st == SF_OK) st = predict_batch(t, b, rows, value, proba);
-        if (st == SF_OK) st = learn_batch(t, b, true, NULL);
+        if (st == SF_OK) st = learn_batch(t, b, X, y, true, NULL);
     }
     if (b) be->ops->batch_free(be, b);
     return st;

@@ -1,9 +1,11 @@
 /*
  * trainer_state.c — the streaming state of a trainer as bytes, for
  * checkpoints: merged statistics (and R), parameters, FTRL state, scaler and
- * row count. Doubles are stored as their bytes, so a restored trainer
- * continues bit for bit on the same machine. Kept batches are not part of the
- * state: checkpoints are taken after the warm-up.
+ * row count, and at the end, only when the trainer keeps them, the exact sums
+ * of a streaming least-squares fit (a state without them loads as before).
+ * Doubles are stored as their bytes, so a restored trainer continues bit for
+ * bit on the same machine. Kept batches are not part of the state:
+ * checkpoints are taken after the warm-up.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -104,6 +106,15 @@ sf_status sf_trainer_save_state(const sf_trainer *t, unsigned char **buf, size_t
     put_array(&w, t->scale, t->d);
     put_array(&w, t->ftrl_z, P);
     put_array(&w, t->ftrl_n, P);
+    if (t->exact) {
+        size_t n = sf_exact_gram_doubles(p);
+        double *e = malloc(sizeof(double) * n);
+        if (e) sf_exact_gram_pack(t->exact, e);
+        put_u64(&w, t->exact_judged);
+        put_array(&w, e, n);
+        w.failed = w.failed || !e;
+        free(e);
+    }
     if (w.failed) {
         free(w.p);
         return SF_ERR_NO_MEMORY;
@@ -124,7 +135,34 @@ static bool state_is_sane(const sf_trainer *t, size_t P)
            sf_all_finite(m->m2, p * p) && sf_all_finite(m->R, p * p) &&
            sf_all_finite(m->scale, p) && sf_all_finite(t->theta, P) &&
            sf_all_finite(t->shift, t->d) && sf_all_finite(t->scale, t->d) &&
-           sf_all_finite(t->ftrl_z, P) && sf_all_finite(t->ftrl_n, P);
+           sf_all_finite(t->ftrl_z, P) && sf_all_finite(t->ftrl_n, P) &&
+           (!t->exact || (sf_exact_gram_finite(t->exact) && t->exact->n.hi >= 0));
+}
+
+/* The exact sums after the rest of a state, or none (a state saved without
+ * them: the stream goes on with the merged co-moments alone). */
+static void get_exact(reader *r, sf_trainer *t)
+{
+    sf_exact_gram_destroy(t->exact);
+    t->exact = NULL;
+    t->exact_judged = false;
+    if (r->failed || r->p == r->end) return;
+    if (t->par.model != SF_MODEL_OLS && t->par.model != SF_MODEL_RIDGE) {
+        r->failed = true; /* only least squares keeps them */
+        return;
+    }
+    t->exact_judged = get_u64(r) != 0;
+    size_t n = sf_exact_gram_doubles(t->mom.p);
+    double *e = NULL;
+    get_array(r, &e, n);
+    if (!r->failed &&
+        (!e || !(t->exact = sf_exact_gram_create(t->d)) || !sf_exact_gram_unpack(t->exact, e)))
+        r->failed = true;
+    free(e);
+    if (t->span_ranks) { /* across ranks the stream merges co-moments alone */
+        sf_exact_gram_destroy(t->exact);
+        t->exact = NULL;
+    }
 }
 
 /* An empty streaming state, after a load that failed part way. */
@@ -138,6 +176,8 @@ static void forget_state(sf_trainer *t)
     free(m->scale);
     m->R = m->scale = NULL;
     m->has_r = false;
+    sf_exact_gram_destroy(t->exact);
+    t->exact = NULL;
     t->has_theta = false;
     t->rows = 0;
 }
@@ -171,6 +211,7 @@ sf_status sf_trainer_load_state(sf_trainer *t, const unsigned char *buf, size_t 
     get_array(&r, &t->scale, t->d);
     get_array(&r, &t->ftrl_z, P);
     get_array(&r, &t->ftrl_n, P);
+    get_exact(&r, t);
     if (r.failed || r.p != r.end || !state_is_sane(t, P)) {
         forget_state(t); /* a damaged state must not be half used */
         return SF_ERR_BAD_MODEL_FILE;
@@ -207,6 +248,14 @@ sf_status sf_trainer_merge_state(sf_trainer *t, const unsigned char *buf, size_t
     if (st == SF_OK)
         st = sf_moments_merge(t->be, &t->mom, o->mom.n, o->mom.mean, o->mom.m2,
                               t->mom.has_r ? o->mom.R : NULL);
+    if (st == SF_OK && t->exact && o->exact) { /* merged like the co-moments, decay first */
+        if (t->mom.decay != 1.0) sf_exact_gram_scale(t->exact, t->mom.decay);
+        sf_exact_gram_merge(t->exact, o->exact);
+        t->exact_judged = t->exact_judged || o->exact_judged;
+    } else if (st == SF_OK && t->exact) { /* the other part's rows have none */
+        sf_exact_gram_destroy(t->exact);
+        t->exact = NULL;
+    }
     if (st == SF_OK) t->rows += o->rows;
     t->live_valid = false;
     sf_trainer_destroy(o);
