@@ -550,12 +550,16 @@ static void table_row(const bench_result *r, const row_stats *s, char cell[TABLE
 static void table_mpi_note(const bench_result *r, FILE *f)
 {
     if (!r->has_mpi) return;
+    char its[64];
+    if (r->mpi_iterations > 0)
+        snprintf(its, sizeof its, "%d iterations", r->mpi_iterations);
+    else
+        snprintf(its, sizeof its, "one merge of the statistics");
     fprintf(f,
             "%s on %s: %.1f kB sent by all ranks in %llu calls (rank 0), at most %.1f ms in "
-            "MPI calls; %d iterations, %.1f kB per rank per iteration (d^2 bound %.1f kB)\n",
+            "MPI calls; %s, %.1f kB per rank per iteration (d^2 bound %.1f kB)\n",
             r->name, r->hosts, (double)r->mpi_bytes / 1e3, (unsigned long long)r->mpi_calls,
-            r->mpi_seconds * 1e3, r->mpi_iterations, mpi_bytes_per_iteration(r) / 1e3,
-            r->mpi_bound_bytes / 1e3);
+            r->mpi_seconds * 1e3, its, mpi_bytes_per_iteration(r) / 1e3, r->mpi_bound_bytes / 1e3);
 }
 
 static void report_table(const bench_config *c, const bench_data *shape, const bench_result *res,
