@@ -36,9 +36,8 @@ typedef enum bench_platform_kind {
 
 typedef struct bench_platform {
     bench_platform_kind kind;
-    int ranks;      /* BENCH_MPI: N */
-    int threads;    /* BENCH_MPI: T per rank (0: the host's cores shared by its ranks) */
-    bool in_memory; /* from the generated rows in memory, not from the CSV */
+    int ranks;   /* BENCH_MPI: N */
+    int threads; /* BENCH_MPI: T per rank (0: the host's cores shared by its ranks) */
     char name[32];
 } bench_platform;
 

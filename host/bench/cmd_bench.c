@@ -501,8 +501,7 @@ static void run_all(const bench_config *c, const char *csv, bench_progress *pg, 
     for (size_t i = 0; c->in_memory && i < c->n_platforms; i++) {
         if (c->platforms[i].kind == BENCH_MPI) continue;
         bench_platform p = c->platforms[i];
-        p.in_memory = true;
-        snprintf(p.name, sizeof p.name, "%s (in memory)", c->platforms[i].name);
+        snprintf(p.name, sizeof p.name, "%.18s (in memory)", c->platforms[i].name);
         bench_run_platform(c, &p, pg, &(*res)[(*n)++]);
     }
     if (c->n_peers) bench_run_peers(c, csv, pg, res, n);
