@@ -10,7 +10,8 @@
 # seconds in MPI calls; the load average is printed beside them.
 #   bench/cluster/bench_mpi.sh [ROWS] [FEATURES] [RANKS...]      (RANKS default: 1 2)
 # Environment: STREAMFIT (default build/streamfit), BENCH_DIR (where the JSON
-# goes, default /tmp/streamfit-bench-mpi), REPEAT (default 3).
+# and the generated CSV go, default /tmp/streamfit-bench-mpi; across nodes it
+# must be a directory every node sees at the same path), REPEAT (default 3).
 set -euo pipefail
 rows="${1:-1000000}" d="${2:-32}"
 shift 2 || true
@@ -19,6 +20,7 @@ ranks=("$@")
 sf="${STREAMFIT:-build/streamfit}"
 dir="${BENCH_DIR:-/tmp/streamfit-bench-mpi}"
 mkdir -p "$dir"
+export TMPDIR="$dir" # streamfit bench writes the generated CSV there, for every rank to read
 platforms=""
 for n in "${ranks[@]}"; do platforms+="mpi:${n}x1,"; done
 platforms+="cpu"
