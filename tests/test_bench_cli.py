@@ -5,8 +5,9 @@ Usage: python3 tests/test_bench_cli.py PATH_TO_streamfit
 
 Python standard library only; small runs (20000 rows x 8 features, 2
 repeats) on cpu1, cpu and cuda (listed as unavailable where there is no
-GPU), procs2 for least squares, the three output formats, --input, and the
-usage errors. Peers are not run (they need large installs); only a peer that
+GPU), all reading the CSV of the generated rows (parse timed), --in-memory,
+the three output formats, --input, and the usage errors (the mpi platforms
+are tested under tests/mpi/test_mpi_bench.py). Peers are not run (they need large installs); only a peer that
 cannot be found is checked, as a row marked unavailable.
 Exit status: 0 all passed, 1 a failure, 2 bad usage, 77 skipped (no binary).
 """
@@ -57,14 +58,14 @@ class BenchWorkloads(unittest.TestCase):
         self.assertEqual(p["status"], "ok", p["status"])
         self.assertEqual(p["repeats"], 2)
         ph = p["phases"]
-        self.assertIsNone(ph["parse"])  # generated data: no parse phase
-        for name in ("transfer", "solve", "predict", "wall"):
+        for name in ("parse", "transfer", "solve", "predict", "wall"):
             self.assertIsNotNone(ph[name], name)
             self.assertEqual(len(ph[name]["runs"]), 2)
             self.assertLessEqual(ph[name]["min"], ph[name]["median"])
             self.assertLessEqual(ph[name]["median"], ph[name]["max"])
             self.assertGreaterEqual(ph[name]["min"], 0.0)
-        self.assertAlmostEqual(ph["wall"]["runs"][0],
+        # Every platform reads the generated rows' CSV, as the peers do.
+        self.assertAlmostEqual(ph["wall"]["runs"][0], ph["parse"]["runs"][0] +
                                ph["transfer"]["runs"][0] + ph["solve"]["runs"][0], places=12)
         self.assertGreater(p["rows_per_s"], 0)
         self.assertGreater(p["gb_per_s"], 0)
@@ -140,23 +141,24 @@ class BenchWorkloads(unittest.TestCase):
         self.assertGreater(by_name(doc)["cpu"]["quality"]["accuracy"], 0.4)
 
 
-class BenchProcesses(unittest.TestCase):
-    def test_procs_merge_equals_one_process(self):
-        for workload in ("ols", "ridge"):
-            doc, _ = bench_json("--workload", workload, *SMALL, "--platforms", "cpu,procs2,procs3")
-            plats = by_name(doc)
-            for name in ("procs2", "procs3"):
-                p = plats[name]
-                self.assertEqual(p["status"], "ok", p["status"])
-                self.assertEqual(p["processes"], int(name[5:]))
-                self.assertLess(rel_diff(p["coefficients"], plats["cpu"]["coefficients"]), 1e-9,
-                                f"{workload} {name}")
-
-    def test_procs_skipped_for_logistic(self):
-        doc, _ = bench_json("--workload", "logistic", *SMALL, "--platforms", "cpu,procs2")
-        p = by_name(doc)["procs2"]
-        self.assertTrue(p["status"].startswith("skipped: not supported for this workload"),
-                        p["status"])
+class BenchInMemory(unittest.TestCase):
+    def test_in_memory_rows_are_extra_and_labelled(self):
+        doc, _ = bench_json("--workload", "ols", *SMALL, "--platforms", "cpu1,cpu",
+                            "--in-memory")
+        self.assertEqual([p["name"] for p in doc["platforms"]],
+                         ["cpu1", "cpu", "cpu1 (in memory)", "cpu (in memory)"])
+        plats = by_name(doc)
+        for name in ("cpu1 (in memory)", "cpu (in memory)"):
+            p = plats[name]
+            self.assertEqual(p["status"], "ok", p["status"])
+            self.assertIsNone(p["phases"]["parse"])  # the rows were in memory already
+            self.assertAlmostEqual(p["phases"]["wall"]["runs"][0], p["phases"]["transfer"]["runs"][0]
+                                   + p["phases"]["solve"]["runs"][0], places=12)
+            # The CSV holds the generated rows exactly: the same model.
+            self.assertLess(rel_diff(p["coefficients"], plats["cpu1"]["coefficients"]), 1e-12)
+            self.assertAlmostEqual(p["quality"]["rmse"], plats["cpu1"]["quality"]["rmse"],
+                                   places=12)
+        self.assertEqual(doc["reference"], "cpu1")
 
 
 class BenchFormats(unittest.TestCase):
@@ -170,7 +172,8 @@ class BenchFormats(unittest.TestCase):
             for k in ("transfer_s", "solve_s", "predict_s", "wall_s", "rows_per_s", "gb_per_s",
                       "peak_mib", "rmse", "r2", "speedup"):
                 self.assertGreater(float(r[k]), -1e300, k)
-            self.assertEqual(r["parse_s"], "")
+            self.assertGreater(float(r["parse_s"]), 0)
+            self.assertEqual(r["hosts"], "")
         self.assertTrue(rows[2]["status"].startswith(("unavailable: ", "ok")))
 
     def test_table(self):
@@ -197,7 +200,7 @@ class BenchFormats(unittest.TestCase):
                 a, b, c = (i % 7) / 7.0, ((i * 13) % 11) / 11.0, ((i * 29) % 17) / 17.0
                 f.write(f"{1 + 2 * a - b + 0.5 * c + ((i * 31) % 5 - 2) * 0.01},{a},{b},{c}\n")
         doc, _ = bench_json("--workload", "ols", "--input", path, "--repeat", "2",
-                            "--platforms", "cpu1,procs2")
+                            "--platforms", "cpu1,cpu")
         self.assertEqual(doc["workload"]["source"], "file")
         self.assertEqual(doc["workload"]["train_rows"], 4000)
         for p in doc["platforms"]:
@@ -207,7 +210,7 @@ class BenchFormats(unittest.TestCase):
             self.assertAlmostEqual(ph["wall"]["runs"][1], ph["parse"]["runs"][1] +
                                    ph["transfer"]["runs"][1] + ph["solve"]["runs"][1], places=12)
         c = by_name(doc)
-        self.assertLess(rel_diff(c["procs2"]["coefficients"], c["cpu1"]["coefficients"]), 1e-9)
+        self.assertLess(rel_diff(c["cpu"]["coefficients"], c["cpu1"]["coefficients"]), 1e-9)
 
     def test_missing_peer_is_listed(self):
         doc, _ = bench_json("--workload", "ols", "--rows", "2000", "--features", "3",
@@ -224,7 +227,7 @@ class BenchUsage(unittest.TestCase):
         self.assertEqual(p.returncode, 0)
         self.assertIn("Usage: streamfit bench", p.stdout)
         for flag in ("--workload", "--platforms", "--repeat", "--holdout", "--peers",
-                     "--format", "--out", "procsN"):
+                     "--format", "--out", "--in-memory", "mpi:N", "mpi:NxT"):
             self.assertIn(flag, p.stdout)
 
     def test_stream_workload_points_to_stream_bench(self):
@@ -242,6 +245,11 @@ class BenchUsage(unittest.TestCase):
             ["--workload", "ols", "--rows", "100", "--features", "x"],
             ["--workload", "ols", *base, "--platforms", "cpu,tpu"],
             ["--workload", "ols", *base, "--platforms", "procsX"],
+            ["--workload", "ols", *base, "--platforms", "cpu,mpi:0"],
+            ["--workload", "ols", *base, "--platforms", "mpi:2x"],
+            ["--workload", "ols", *base, "--platforms", "mpi:abc"],
+            ["--workload", "ols", *base, "--platforms", "mpi:2x0"],
+            ["--workload", "ols", "--input", "x.csv", "--in-memory"],
             ["--workload", "ols", *base, "--repeat", "0"],
             ["--workload", "ols", *base, "--lambda", "-1"],
             ["--workload", "ols", *base, "--lambda", "1"],

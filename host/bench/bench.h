@@ -2,9 +2,14 @@
  * bench.h — `streamfit bench`: what the pieces of the platform comparison
  * share. The command (cmd_bench.c) reads the options; bench_data.c makes or
  * reads the rows; bench_platform.c runs one platform in a child process and
- * times its phases (bench_procs.c: the procsN platform; bench_measure.c:
- * what both lean on); bench_peers.c runs the peer libraries through
- * bench/peers/run_peer.sh; bench_report.c prints the table, JSON or CSV.
+ * times its phases (bench_mpi.c: the mpi:NxT platform under mpirun, whose
+ * ranks run bench_mpi_rank.c; bench_measure.c: what they lean on);
+ * bench_peers.c runs the peer libraries through bench/peers/run_peer.sh;
+ * bench_report.c prints the table, JSON or CSV.
+ *
+ * Every platform and every peer reads the same CSV (--input, or the
+ * generated rows written once), its parse timed as a phase of its own;
+ * --in-memory adds rows timed from the generated rows already in memory.
  */
 #ifndef STREAMFIT_BENCH_H
 #define STREAMFIT_BENCH_H
@@ -23,16 +28,17 @@
 typedef enum bench_output { BENCH_OUT_TABLE, BENCH_OUT_JSON, BENCH_OUT_CSV } bench_output;
 
 typedef enum bench_platform_kind {
-    BENCH_CPU1,  /* the CPU backend on one thread */
-    BENCH_CPU,   /* the CPU backend on all cores */
-    BENCH_CUDA,  /* the CUDA backend */
-    BENCH_PROCS, /* N processes on 1/N of the rows each, statistics merged */
+    BENCH_CPU1, /* the CPU backend on one thread */
+    BENCH_CPU,  /* the CPU backend on all cores */
+    BENCH_CUDA, /* the CUDA backend */
+    BENCH_MPI,  /* N MPI ranks (mpirun) x T threads, each parsing its part */
 } bench_platform_kind;
 
 typedef struct bench_platform {
     bench_platform_kind kind;
-    int procs; /* BENCH_PROCS: N */
-    char name[24];
+    int ranks;   /* BENCH_MPI: N */
+    int threads; /* BENCH_MPI: T per rank (0: the host's cores shared by its ranks) */
+    char name[32];
 } bench_platform;
 
 typedef struct bench_config {
@@ -52,7 +58,9 @@ typedef struct bench_config {
     const char *peers_dir;
     bench_output format;
     const char *out;
-    const char *machine; /* --machine: the machine's label in JSON (streamfit dashboard) */
+    const char *machine;    /* --machine: the machine's label in JSON (streamfit dashboard) */
+    bool in_memory;         /* --in-memory: also time the generated rows in memory */
+    const char *mpi_worker; /* set in the ranks mpirun starts: where rank 0 writes */
 } bench_config;
 
 /* ---- rows ---- */
@@ -98,6 +106,16 @@ typedef struct bench_result {
     double q[2];   /* rmse, r2 (regression) or accuracy, log_loss */
     size_t n_coef; /* outputs x (d + 1): each row's coefficients, then its intercept */
     double *coef;  /* owned */
+    /* mpi:NxT: the ranks' hosts and, for the last repeat's add + fit, the
+     * bytes all ranks sent, rank 0's MPI calls, the most seconds one rank
+     * spent inside MPI calls, the solver's iterations and the d^2 bound of
+     * bytes one rank sends per iteration. */
+    char hosts[160];
+    bool has_mpi;
+    uint64_t mpi_bytes, mpi_calls;
+    double mpi_seconds;
+    int mpi_iterations;
+    double mpi_bound_bytes;
 } bench_result;
 
 bool bench_result_ok(const bench_result *r);
@@ -122,6 +140,14 @@ void bench_run_platform(const bench_config *c, const bench_platform *p, bench_pr
 bool bench_probe(const bench_config *c, bench_data *shape, char *err, size_t errlen);
 /* Write the generated rows as a CSV, in a child process. */
 bool bench_write_csv_child(const bench_config *c, const char *path, char *err, size_t errlen);
+
+/* mpirun on PATH (Open MPI's flags are used); false when absent. */
+bool bench_find_mpirun(char *path, size_t len);
+/* The mpi:NxT platform: mpirun -np N of this binary in the rank mode. */
+void bench_mpi_run(const bench_config *c, const bench_platform *p, bench_progress *pg,
+                   bench_result *r);
+/* One rank of mpi:NxT (c->mpi_worker set); returns the exit status. */
+int bench_mpi_rank_main(const bench_config *c);
 
 /* Run the peers on `csv`; appends results to res (grown with realloc). */
 void bench_run_peers(const bench_config *c, const char *csv, bench_progress *pg, bench_result **res,

@@ -1,6 +1,6 @@
 /*
  * bench_measure.c — what every platform runner of `streamfit bench` leans
- * on (bench_platform.c for one process, bench_procs.c for N merged ones):
+ * on (bench_platform.c for one process, bench_mpi_rank.c for the ranks):
  * whole reads and writes on pipes, the progress line, contexts whose log is
  * captured, fitting parameters, holdout quality, coefficients and a
  * description of the fit.

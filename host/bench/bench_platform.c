@@ -1,7 +1,8 @@
 /*
  * bench_platform.c — one platform of `streamfit bench`, run in a child
  * process so that its peak memory (ru_maxrss from wait4) and its BLAS or
- * CUDA state are its own. The child makes or parses the rows, creates the
+ * CUDA state are its own (mpi:NxT runs under mpirun instead: bench_mpi.c).
+ * The child parses the CSV (or makes the rows, --in-memory), creates the
  * context (a missing GPU makes the platform 'unavailable', with the reason
  * the library logged), and for each repeat times: parse (--input only),
  * transfer (sf_trainer_add_batch: upload and reduce), solve (sf_trainer_fit)
@@ -75,10 +76,6 @@ static void platform_child(const bench_config *c, const bench_platform *p, bench
     sf_context *ctx = NULL;
     bench_data d;
     memset(&d, 0, sizeof d);
-    if (p->kind == BENCH_PROCS) {
-        bench_procs_run(c, p, pg, r);
-        return;
-    }
     double t0 = sf_clock_mono_s();
     sf_status st = bench_new_context(
         platform_threads(p), p->kind == BENCH_CUDA ? SF_DEVICE_CUDA : SF_DEVICE_CPU, log_msg, &ctx);
@@ -131,16 +128,15 @@ static void set_phases(const bench_config *c, bench_result *r)
     r->has_phase[BENCH_WALL] = true;
 }
 
-/* Send the result (fixed part, then the coefficients) to the parent. */
-static void send_result(int fd, const bench_result *r)
+bool bench_send_result(int fd, const bench_result *r)
 {
     bench_result copy = *r;
     copy.coef = NULL;
-    if (!bench_write_all(fd, &copy, sizeof copy)) return;
-    if (r->n_coef) bench_write_all(fd, r->coef, sizeof(double) * r->n_coef);
+    if (!bench_write_all(fd, &copy, sizeof copy)) return false;
+    return !r->n_coef || bench_write_all(fd, r->coef, sizeof(double) * r->n_coef);
 }
 
-static bool receive_result(int fd, bench_result *r)
+bool bench_receive_result(int fd, bench_result *r)
 {
     bench_result got;
     if (!bench_read_all(fd, &got, sizeof got)) return false;
@@ -155,6 +151,7 @@ static bool receive_result(int fd, bench_result *r)
     }
     got.status[sizeof got.status - 1] = 0;
     got.detail[sizeof got.detail - 1] = 0;
+    got.hosts[sizeof got.hosts - 1] = 0;
     *r = got;
     return true;
 }
@@ -185,7 +182,7 @@ void bench_in_child(void (*work)(const void *arg, int fd), const void *arg, benc
     }
     close(fds[1]);
     bench_result keep = *r;
-    bool got = receive_result(fds[0], r);
+    bool got = bench_receive_result(fds[0], r);
     close(fds[0]);
     int status = 0;
     struct rusage ru;
@@ -217,7 +214,7 @@ static void platform_work(const void *arg, int fd)
     const platform_job *job = arg;
     bench_result r = *job->init;
     platform_child(job->c, job->p, job->pg, &r);
-    send_result(fd, &r);
+    bench_send_result(fd, &r);
     bench_result_free(&r);
 }
 
@@ -228,22 +225,18 @@ void bench_run_platform(const bench_config *c, const bench_platform *p, bench_pr
     snprintf(r->name, sizeof r->name, "%s", p->name);
     snprintf(r->status, sizeof r->status, "ok");
     set_phases(c, r);
-    r->procs = p->kind == BENCH_PROCS ? p->procs : 1;
-    if (p->kind == BENCH_PROCS && c->model != SF_MODEL_OLS && c->model != SF_MODEL_RIDGE) {
-        snprintf(r->status, sizeof r->status,
-                 "skipped: not supported for this workload (only least-squares statistics merge "
-                 "exactly)");
-        pg->done += c->repeat - 1;
-        bench_progress_step(pg, p->name);
-        return;
-    }
+    r->procs = p->kind == BENCH_MPI ? p->ranks : 1;
     int base = pg->done;
     char what[64];
     snprintf(what, sizeof what, "%s, preparing", p->name);
     bench_progress_show(pg, what);
-    bench_result init = *r;
-    platform_job job = {.c = c, .p = p, .pg = pg, .init = &init};
-    bench_in_child(platform_work, &job, r);
+    if (p->kind == BENCH_MPI) {
+        bench_mpi_run(c, p, pg, r);
+    } else {
+        bench_result init = *r;
+        platform_job job = {.c = c, .p = p, .pg = pg, .init = &init};
+        bench_in_child(platform_work, &job, r);
+    }
     pg->done = base + c->repeat - 1; /* the child drew its own steps */
     bench_progress_step(pg, p->name);
 }
@@ -279,7 +272,7 @@ static void probe_work(const void *arg, int fd)
     } else {
         snprintf(r.status, sizeof r.status, "%s", err[0] ? err : sf_strerror(st));
     }
-    send_result(fd, &r);
+    bench_send_result(fd, &r);
     free(r.coef);
 }
 
@@ -331,7 +324,7 @@ static void csv_work(const void *arg, int fd)
     else
         snprintf(r.status, sizeof r.status, "%s", err);
     bench_data_free(&d);
-    send_result(fd, &r);
+    bench_send_result(fd, &r);
 }
 
 bool bench_write_csv_child(const bench_config *c, const char *path, char *err, size_t errlen)

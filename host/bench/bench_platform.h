@@ -1,6 +1,7 @@
 /*
  * bench_platform.h — what the platform runners of `streamfit bench` share
- * (bench_platform.c for one process, bench_procs.c for N merged processes):
+ * (bench_platform.c for one process, bench_mpi.c and bench_mpi_rank.c for
+ * N MPI ranks):
  * contexts whose log is captured, fitting parameters, holdout quality,
  * coefficients (bench_measure.c), and running work in a child process.
  */
@@ -22,8 +23,8 @@ void bench_describe_fit(const sf_trainer *tr, bench_result *r);
  * parent reads it into r and records the child's peak memory. */
 void bench_in_child(void (*work)(const void *arg, int fd), const void *arg, bench_result *r);
 
-/* The procsN platform (least squares only), run inside the platform child. */
-void bench_procs_run(const bench_config *c, const bench_platform *p, bench_progress *pg,
-                     bench_result *r);
+/* A result through a pipe or file: the fixed part, then the coefficients. */
+bool bench_send_result(int fd, const bench_result *r);
+bool bench_receive_result(int fd, bench_result *r);
 
 #endif

@@ -3,9 +3,9 @@
  * the median, min and max of each phase over the repeats, rows/s and GB/s
  * of the median wall, peak memory, holdout quality, the largest relative
  * coefficient difference and the speed-up against the reference (the first
- * streamfit platform that ran); as an aligned table, one CSV row per
- * platform, or JSON that also names the machine, the build, the command line
- * and the date.
+ * streamfit platform that ran); for mpi platforms the hosts and the MPI
+ * traffic; as an aligned table, one CSV row per platform, or JSON that also
+ * names the machine, the build, the command line and the date.
  */
 #include <errno.h>
 #include <math.h>
@@ -257,6 +257,32 @@ static void json_devices(FILE *f, const char *devices, bool gpus_only)
     fputc(']', f);
 }
 
+/* Bytes one rank sent per solver iteration (least squares: one exchange). */
+static double mpi_bytes_per_iteration(const bench_result *r)
+{
+    int ranks = r->procs > 0 ? r->procs : 1, it = r->mpi_iterations > 0 ? r->mpi_iterations : 1;
+    return (double)r->mpi_bytes / ranks / it;
+}
+
+static void json_mpi(FILE *f, const bench_result *r)
+{
+    fputs(",\n     \"hosts\": ", f);
+    json_string(f, r->hosts[0] ? r->hosts : NULL);
+    fputs(", \"mpi\": ", f);
+    if (!r->has_mpi) {
+        fputs("null", f);
+        return;
+    }
+    fprintf(f, "{\"bytes_sent_all_ranks\": %llu, \"calls_rank0\": %llu, \"seconds_in_mpi_max\": ",
+            (unsigned long long)r->mpi_bytes, (unsigned long long)r->mpi_calls);
+    json_number(f, r->mpi_seconds);
+    fprintf(f, ", \"iterations\": %d, \"bytes_per_rank_per_iteration\": ", r->mpi_iterations);
+    json_number(f, mpi_bytes_per_iteration(r));
+    fputs(", \"d2_bound_bytes_per_iteration\": ", f);
+    json_number(f, r->mpi_bound_bytes);
+    fputc('}', f);
+}
+
 static void json_platform(FILE *f, const bench_data *shape, const bench_result *r,
                           const row_stats *s)
 {
@@ -302,6 +328,7 @@ static void json_platform(FILE *f, const bench_data *shape, const bench_result *
     json_number(f, s->ok ? s->coef_diff : NAN);
     fputs(", \"speedup\": ", f);
     json_number(f, s->ok ? s->speedup : NAN);
+    json_mpi(f, r);
     fputs(",\n     \"coefficients\": ", f);
     if (r->coef) {
         fputc('[', f);
@@ -378,10 +405,12 @@ static void report_json(const bench_config *c, const bench_run_info *info, const
     json_number(f, c->model == SF_MODEL_OLS ? 0.0 : c->lambda);
     fprintf(f, ", \"batch_rows\": %zu, \"repeat\": %d, \"bad_rows\": %llu},\n", c->batch_rows,
             c->repeat, (unsigned long long)shape->bad_rows);
-    fputs("  \"notes\": \"wall = transfer + solve (+ parse with --input); generate and startup "
-          "are not in wall; a peer's wall is read + fit (reading the CSV included); speedup = "
-          "reference median wall / median wall; max_coef_rel_diff against the reference, "
-          "coefficients then intercept per output\",\n  \"reference\": ",
+    fputs("  \"notes\": \"every platform and peer reads the same CSV; wall = parse + transfer + "
+          "solve ('(in memory)' rows: transfer + solve; mpi: the slowest rank's); generate and "
+          "startup are not in wall; a peer's wall is read + fit (reading the CSV included); "
+          "speedup = reference median wall / median wall; max_coef_rel_diff against the "
+          "reference, coefficients then intercept per output; mpi: bytes and calls of the last "
+          "repeat's add and fit\",\n  \"reference\": ",
           f);
     json_string(f, ref ? ref->name : NULL);
     fputs(",\n  \"platforms\": [\n", f);
@@ -420,7 +449,8 @@ static void report_csv(const bench_data *shape, const bench_result *res, const r
     fprintf(f,
             "platform,kind,status,backend,threads,processes,repeats,startup_s,generate_s,"
             "parse_s,transfer_s,solve_s,predict_s,wall_s,wall_min_s,wall_max_s,rows_per_s,"
-            "gb_per_s,peak_mib,%s,%s,max_coef_rel_diff,speedup\n",
+            "gb_per_s,peak_mib,%s,%s,max_coef_rel_diff,speedup,hosts,mpi_bytes_sent,"
+            "mpi_seconds,mpi_iterations,mpi_bytes_per_rank_per_iteration,mpi_d2_bound_bytes\n",
             quality_name(shape, 0), quality_name(shape, 1));
     for (size_t i = 0; i < n; i++) {
         const bench_result *r = &res[i];
@@ -446,6 +476,13 @@ static void report_csv(const bench_data *shape, const bench_result *res, const r
         csv_number(f, r->has_quality ? r->q[1] : NAN);
         csv_number(f, s->ok ? s->coef_diff : NAN);
         csv_number(f, s->ok ? s->speedup : NAN);
+        fputc(',', f);
+        csv_field(f, r->hosts);
+        csv_number(f, r->has_mpi ? (double)r->mpi_bytes : NAN);
+        csv_number(f, r->has_mpi ? r->mpi_seconds : NAN);
+        csv_number(f, r->has_mpi ? r->mpi_iterations : NAN);
+        csv_number(f, r->has_mpi ? mpi_bytes_per_iteration(r) : NAN);
+        csv_number(f, r->has_mpi ? r->mpi_bound_bytes : NAN);
         fputc('\n', f);
     }
 }
@@ -509,6 +546,22 @@ static void table_row(const bench_result *r, const row_stats *s, char cell[TABLE
         snprintf(cell[14], 96, s->speedup >= 0.1 ? "%.2fx" : "%.2gx", s->speedup);
 }
 
+/* mpi rows: the hosts and what the last repeat's add and fit exchanged. */
+static void table_mpi_note(const bench_result *r, FILE *f)
+{
+    if (!r->has_mpi) return;
+    char its[64];
+    if (r->mpi_iterations > 0)
+        snprintf(its, sizeof its, "%d iterations", r->mpi_iterations);
+    else
+        snprintf(its, sizeof its, "one merge of the statistics");
+    fprintf(f,
+            "%s on %s: %.1f kB sent by all ranks in %llu calls (rank 0), at most %.1f ms in "
+            "MPI calls; %s, %.1f kB per rank per iteration (d^2 bound %.1f kB)\n",
+            r->name, r->hosts, (double)r->mpi_bytes / 1e3, (unsigned long long)r->mpi_calls,
+            r->mpi_seconds * 1e3, its, mpi_bytes_per_iteration(r) / 1e3, r->mpi_bound_bytes / 1e3);
+}
+
 static void report_table(const bench_config *c, const bench_data *shape, const bench_result *res,
                          const row_stats *st, size_t n, const bench_result *ref, FILE *f)
 {
@@ -549,10 +602,13 @@ static void report_table(const bench_config *c, const bench_data *shape, const b
         fputc('\n', f);
     }
     fprintf(f,
-            "wall = %s; startup (context or interpreter) and data generation are not in wall;\n"
-            "a peer's wall is read + fit; speed-up and coef diff against %s.\n",
-            c->input ? "parse + transfer + solve" : "transfer + solve",
+            "Every platform and peer reads the same CSV. wall = parse + transfer + solve\n"
+            "('(in memory)' rows: transfer + solve; mpi: the slowest rank's); startup (context,\n"
+            "interpreter, or mpirun launch) and data generation are not in wall; a peer's wall\n"
+            "is read + fit; speed-up and coef diff against %s.\n",
             ref ? ref->name : "(no platform ran)");
+    for (size_t i = 0; i < n; i++)
+        table_mpi_note(&res[i], f);
     free(cells);
 }
 

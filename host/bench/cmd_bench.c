@@ -1,10 +1,11 @@
 /*
  * cmd_bench.c — `streamfit bench`: the same fit on several platforms (one
- * CPU thread, all cores, the GPU, N processes with merged statistics) and,
- * optionally, on peer libraries (Spark, scikit-learn, Vowpal Wabbit), with
- * each phase timed, peak memory, holdout quality and coefficient agreement,
- * reported as a table, JSON or CSV. This file reads the options and runs the
- * pieces in order (see bench.h).
+ * CPU thread, all cores, the GPU, N MPI ranks x T threads) and, optionally,
+ * on peer libraries (Spark, scikit-learn, Vowpal Wabbit), all reading the
+ * same CSV, with each phase timed, peak memory, holdout quality and
+ * coefficient agreement, reported as a table, JSON or CSV. This file reads
+ * the options and runs the pieces in order (see bench.h); with the hidden
+ * --mpi-worker it is one rank of an mpi:NxT platform (bench_mpi_rank.c).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,6 +18,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "sf_mpi.h"
 
 static const char bench_help[] =
     "Usage: streamfit bench --workload W (--rows N --features D | --input FILE) [options]\n"
@@ -45,8 +47,15 @@ static const char bench_help[] =
     "                        cpu1   the CPU backend on one thread\n"
     "                        cpu    the CPU backend on all cores\n"
     "                        cuda   the GPU (listed as unavailable without one)\n"
-    "                        procsN N processes on 1/N of the rows each, statistics\n"
-    "                               merged exactly (ols and ridge only)\n"
+    "                        mpi:N  N MPI ranks (mpirun) sharing each host's cores\n"
+    "                        mpi:NxT  N ranks x T threads each; every rank parses\n"
+    "                               its part of the CSV, statistics (least\n"
+    "                               squares) or each iteration's gradient and\n"
+    "                               Hessian (logistic, softmax) summed across\n"
+    "                               ranks; hosts and MPI traffic reported\n"
+    "                        procsN deprecated: mpi:Nx1\n"
+    "  --in-memory           also time cpu1, cpu and cuda on the generated rows\n"
+    "                        already in memory (rows labelled '(in memory)')\n"
     "  --repeat R            repeats per platform (default 3); median and min-max\n"
     "  --batch-rows N        rows per micro-batch (default 65536)\n"
     "  --peers LIST          also run peers: spark, sklearn (adds sklearn-sgd), vw,\n"
@@ -60,12 +69,16 @@ static const char bench_help[] =
     "  --machine NAME        name this machine in JSON (\"machine\": {\"label\": NAME});\n"
     "                        streamfit dashboard --bench groups results by it\n"
     "\n"
-    "Each platform runs in its own process (peak memory is its own). Phases:\n"
-    "parse (--input only), transfer (adding the batches: upload and reduce), solve,\n"
-    "predict (the held-out rows). wall = parse + transfer + solve; data generation\n"
-    "and context start-up are reported apart. Speed-up and coefficient differences\n"
-    "are against the first platform that ran. Exit status: 0 when every platform\n"
-    "ran or was unavailable or skipped, 1 when one failed, 2 on bad usage.\n";
+    "Every platform and peer reads the same CSV: --input, or the generated rows\n"
+    "written once to a temporary file. Each platform runs in its own process\n"
+    "(peak memory is its own; mpi: the largest rank's). Phases: parse (reading\n"
+    "the CSV), transfer (adding the batches: upload and reduce), solve, predict\n"
+    "(the held-out rows). wall = parse + transfer + solve (in memory: transfer +\n"
+    "solve; mpi: the slowest rank's); data generation and start-up (context;\n"
+    "mpi: launch and MPI_Init) are reported apart. Speed-up and coefficient\n"
+    "differences are against the first platform that ran. mpi platforms need\n"
+    "Open MPI's mpirun on PATH. Exit status: 0 when every platform ran or was\n"
+    "unavailable or skipped, 1 when one failed, 2 on bad usage.\n";
 
 enum {
     OPT_WORKLOAD = 5000,
@@ -82,10 +95,35 @@ enum {
     OPT_PEERS,
     OPT_PEERS_DIR,
     OPT_MACHINE,
+    OPT_IN_MEMORY,
+    OPT_MPI_WORKER,
     OPT_HELP,
 };
 
 static const char *cmd = "bench";
+
+#define MPI_MAX_RANKS 1024
+#define MPI_MAX_THREADS 1024
+
+/* mpi:N or mpi:NxT (after "mpi:"). */
+static bool parse_mpi(const char *s, bench_platform *p)
+{
+    char ranks[16];
+    const char *x = strchr(s, 'x');
+    size_t n = x ? (size_t)(x - s) : strlen(s);
+    if (n >= sizeof ranks) return false;
+    memcpy(ranks, s, n);
+    ranks[n] = 0;
+    long v;
+    if (!cli_parse_long(ranks, 1, MPI_MAX_RANKS, &v)) return false;
+    p->ranks = (int)v;
+    if (x) {
+        if (!cli_parse_long(x + 1, 1, MPI_MAX_THREADS, &v)) return false;
+        p->threads = (int)v;
+    }
+    p->kind = BENCH_MPI;
+    return true;
+}
 
 static bool parse_platform(const char *s, bench_platform *p)
 {
@@ -97,9 +135,15 @@ static bool parse_platform(const char *s, bench_platform *p)
         p->kind = BENCH_CPU;
     else if (strcmp(s, "cuda") == 0)
         p->kind = BENCH_CUDA;
-    else if (strncmp(s, "procs", 5) == 0 && cli_parse_long(s + 5, 1, 64, &n)) {
-        p->kind = BENCH_PROCS;
-        p->procs = (int)n;
+    else if (strncmp(s, "mpi:", 4) == 0)
+        return parse_mpi(s + 4, p) && snprintf(p->name, sizeof p->name, "%s", s) > 0;
+    else if (strncmp(s, "procs", 5) == 0 && cli_parse_long(s + 5, 1, MPI_MAX_RANKS, &n)) {
+        fprintf(stderr, "streamfit bench: '%s' is deprecated: it runs as mpi:%ldx1\n", s, n);
+        p->kind = BENCH_MPI;
+        p->ranks = (int)n;
+        p->threads = 1;
+        snprintf(p->name, sizeof p->name, "mpi:%ldx1", n);
+        return true;
     } else
         return false;
     snprintf(p->name, sizeof p->name, "%s", s);
@@ -115,8 +159,14 @@ static int parse_platforms(bench_config *c, const char *arg)
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (c->n_platforms == BENCH_MAX_PLATFORMS)
             return cli_usage_error(cmd, "at most %d platforms", BENCH_MAX_PLATFORMS);
+        if (strncmp(t, "mpi:", 4) == 0 && !parse_platform(t, &c->platforms[c->n_platforms]))
+            return cli_usage_error(cmd,
+                                   "bad platform '%s': mpi:N or mpi:NxT, N ranks (1..%d) of T "
+                                   "threads (1..%d)",
+                                   t, MPI_MAX_RANKS, MPI_MAX_THREADS);
         if (!parse_platform(t, &c->platforms[c->n_platforms]))
-            return cli_usage_error(cmd, "unknown platform '%s' (cpu1, cpu, cuda, procsN)", t);
+            return cli_usage_error(cmd, "unknown platform '%s' (cpu1, cpu, cuda, mpi:N, mpi:NxT)",
+                                   t);
         c->n_platforms++;
     }
     if (c->n_platforms == 0) return cli_usage_error(cmd, "--platforms needs at least one platform");
@@ -224,6 +274,8 @@ static int parse_option(bench_config *c, seen *s, int opt, const char *arg, char
         if (!arg[0]) return cli_usage_error(cmd, "--machine needs a name");
         c->machine = arg;
         return SF_EXIT_OK;
+    case OPT_IN_MEMORY: c->in_memory = true; return SF_EXIT_OK;
+    case OPT_MPI_WORKER: c->mpi_worker = arg; return SF_EXIT_OK;
     default:
         if (optopt || opt == '?')
             return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
@@ -246,6 +298,23 @@ static int check_args(bench_config *c, const seen *s)
         size_t train = c->rows - bench_holdout_rows(c->rows, c->holdout);
         if (train < 2) return cli_usage_error(cmd, "too few rows left to train on");
     }
+    if (c->in_memory && c->input)
+        return cli_usage_error(cmd, "--in-memory applies to generated rows, not --input");
+    if (c->mpi_worker && (!c->input || c->n_platforms != 1 || c->platforms[0].kind != BENCH_MPI))
+        return cli_usage_error(cmd, "--mpi-worker is the rank mode of an mpi platform");
+    if (!c->mpi_worker && sf_mpi_size() > 1)
+        return cli_usage_error(cmd, "run 'streamfit bench' without mpirun: the mpi:N platforms "
+                                    "start it");
+    int mpi = 0;
+    for (size_t i = 0; i < c->n_platforms; i++)
+        mpi += c->platforms[i].kind == BENCH_MPI;
+    char mpirun[1024];
+    if (mpi && !c->mpi_worker && !sf_mpi_built())
+        return cli_usage_error(cmd, "the mpi platforms need a streamfit built with MPI "
+                                    "(STREAMFIT_MPI)");
+    if (mpi && !c->mpi_worker && !bench_find_mpirun(mpirun, sizeof mpirun))
+        return cli_usage_error(cmd, "the mpi platforms need mpirun on PATH (Open MPI: "
+                                    "apt-get install openmpi-bin)");
     if (s->classes && c->model != SF_MODEL_SOFTMAX)
         return cli_usage_error(cmd, "--classes applies to softmax");
     if (c->model == SF_MODEL_OLS && s->lambda && c->lambda > 0)
@@ -278,6 +347,8 @@ static int parse_bench_args(int argc, char **argv, bench_config *c)
         {"peers", required_argument, 0, OPT_PEERS},
         {"peers-dir", required_argument, 0, OPT_PEERS_DIR},
         {"machine", required_argument, 0, OPT_MACHINE},
+        {"in-memory", no_argument, 0, OPT_IN_MEMORY},
+        {"mpi-worker", required_argument, 0, OPT_MPI_WORKER},
         {"help", no_argument, 0, OPT_HELP},
         {0, 0, 0, 0},
     };
@@ -356,8 +427,9 @@ static char *command_line(int argc, char **argv)
     return out;
 }
 
-/* The peers' CSV: --input itself, or the generated rows in a temp dir. */
-static bool peers_csv(const bench_config *c, char *dir, size_t dlen, char *path, size_t plen)
+/* The CSV every platform and peer reads: --input itself, or the generated
+ * rows written once in a temp dir. */
+static bool data_csv(const bench_config *c, char *dir, size_t dlen, char *path, size_t plen)
 {
     dir[0] = 0;
     if (c->input) {
@@ -367,7 +439,7 @@ static bool peers_csv(const bench_config *c, char *dir, size_t dlen, char *path,
     const char *tmp = getenv("TMPDIR");
     snprintf(dir, dlen, "%s/streamfit-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(dir)) {
-        cli_error("cannot make a temporary directory for the peers' CSV");
+        cli_error("cannot make a temporary directory for the CSV");
         dir[0] = 0;
         return false;
     }
@@ -375,6 +447,7 @@ static bool peers_csv(const bench_config *c, char *dir, size_t dlen, char *path,
     char err[400];
     if (!bench_write_csv_child(c, path, err, sizeof err)) {
         cli_error("%s", err);
+        unlink(path);
         return false;
     }
     return true;
@@ -404,22 +477,34 @@ static int write_report(const bench_config *c, const bench_run_info *info, bench
     return SF_EXIT_OK;
 }
 
-static void run_all(const bench_config *c, bench_progress *pg, bench_result **res, size_t *n)
+/* --in-memory: the platforms that can also start from the generated rows. */
+static size_t in_memory_runs(const bench_config *c)
 {
-    *res = calloc(c->n_platforms + 1, sizeof **res);
+    size_t k = 0;
+    for (size_t i = 0; c->in_memory && i < c->n_platforms; i++)
+        k += c->platforms[i].kind != BENCH_MPI;
+    return k;
+}
+
+/* Every platform from the CSV, then (--in-memory) from the generated rows,
+ * then the peers from the CSV. */
+static void run_all(const bench_config *c, const char *csv, bench_progress *pg, bench_result **res,
+                    size_t *n)
+{
+    *res = calloc(c->n_platforms + in_memory_runs(c) + 1, sizeof **res);
     *n = 0;
     if (!*res) return;
-    for (size_t i = 0; i < c->n_platforms; i++) {
-        bench_run_platform(c, &c->platforms[i], pg, &(*res)[i]);
-        *n = i + 1;
+    bench_config from_csv = *c;
+    from_csv.input = csv;
+    for (size_t i = 0; i < c->n_platforms; i++)
+        bench_run_platform(&from_csv, &c->platforms[i], pg, &(*res)[(*n)++]);
+    for (size_t i = 0; c->in_memory && i < c->n_platforms; i++) {
+        if (c->platforms[i].kind == BENCH_MPI) continue;
+        bench_platform p = c->platforms[i];
+        snprintf(p.name, sizeof p.name, "%.18s (in memory)", c->platforms[i].name);
+        bench_run_platform(c, &p, pg, &(*res)[(*n)++]);
     }
-    if (c->n_peers == 0) return;
-    char dir[512], csv[1024];
-    if (peers_csv(c, dir, sizeof dir, csv, sizeof csv)) bench_run_peers(c, csv, pg, res, n);
-    if (dir[0]) {
-        if (!c->input) unlink(csv);
-        rmdir(dir);
-    }
+    if (c->n_peers) bench_run_peers(c, csv, pg, res, n);
 }
 
 int cmd_bench(int argc, char **argv)
@@ -428,6 +513,7 @@ int cmd_bench(int argc, char **argv)
     default_config(&c);
     int rc = parse_bench_args(argc, argv, &c);
     if (rc != SF_EXIT_OK) return rc < 0 ? SF_EXIT_OK : rc;
+    if (c.mpi_worker) return bench_mpi_rank_main(&c);
     bench_data shape;
     char err[512];
     if (!bench_probe(&c, &shape, err, sizeof err)) {
@@ -448,11 +534,23 @@ int cmd_bench(int argc, char **argv)
     strftime(info.date, sizeof info.date, "%Y-%m-%dT%H:%M:%SZ", &tm);
     char *cmdline = command_line(argc, argv);
     info.command_line = cmdline;
+    char dir[512], csv[1024];
+    if (!data_csv(&c, dir, sizeof dir, csv, sizeof csv)) {
+        if (dir[0]) rmdir(dir);
+        if (report != stdout) fclose(report);
+        free(cmdline);
+        return SF_EXIT_FAILURE;
+    }
     bench_progress pg = {.on = isatty(STDERR_FILENO) != 0,
-                         .total = (int)c.n_platforms * c.repeat + (int)c.n_peers};
+                         .total =
+                             (int)(c.n_platforms + in_memory_runs(&c)) * c.repeat + (int)c.n_peers};
     bench_result *res = NULL;
     size_t n = 0;
-    run_all(&c, &pg, &res, &n);
+    run_all(&c, csv, &pg, &res, &n);
+    if (dir[0]) {
+        unlink(csv);
+        rmdir(dir);
+    }
     bench_progress_end(&pg);
     if (res) {
         rc = write_report(&c, &info, res, n, report);

@@ -14,6 +14,7 @@
 
 #include "class_labels.h"
 #include "cli.h"
+#include "mpi_classes.h"
 #include "sf_mpi.h"
 #include "train.h"
 
@@ -77,42 +78,6 @@ static int report_bad(const train_args *a, const sf_parse_error *errs, size_t n_
     free(all);
     if (!ok) return SF_EXIT_FAILURE;
     return a->in.on_error == CLI_ON_ERROR_FAIL ? SF_EXIT_FAILURE : SF_EXIT_OK;
-}
-
-/* The classes of every rank's labels: the union of their distinct values
- * under the one class-label policy, the same on every rank. */
-static sf_status global_classes(const train_args *a, const sf_table *t, double **classes, size_t *K,
-                                char *why, size_t whylen)
-{
-    double *mine = NULL;
-    size_t n = sf_class_labels_distinct(t->y, t->rows, &mine);
-    if (!mine && t->rows) return SF_ERR_NO_MEMORY;
-    uint64_t most = n;
-    if (sf_mpi_allreduce_max_u64(&most) != SF_OK) {
-        free(mine);
-        return SF_ERR_IO;
-    }
-    /* Row r of the table: [count, values...] of rank r, zeros elsewhere; the
-     * sum across ranks is every rank's row, exactly. */
-    size_t ranks = (size_t)sf_mpi_size(), w = (size_t)most + 1;
-    double *rows = calloc(ranks * w, sizeof(double));
-    sf_status st = rows ? SF_OK : SF_ERR_NO_MEMORY;
-    if (st == SF_OK) {
-        double *me = rows + (size_t)sf_mpi_rank() * w;
-        me[0] = (double)n;
-        if (n) memcpy(me + 1, mine, sizeof(double) * n);
-        st = sf_mpi_allreduce_sum(rows, ranks * w);
-    }
-    free(mine);
-    size_t m = 0;
-    for (size_t r = 0; st == SF_OK && r < ranks; r++) {
-        size_t c = (size_t)rows[r * w];
-        memmove(rows + m, rows + r * w + 1, sizeof(double) * c);
-        m += c;
-    }
-    if (st == SF_OK) st = sf_class_labels_choose(a->fit.model, rows, m, classes, K, why, whylen);
-    free(rows);
-    return st;
 }
 
 /* Rows whose label is no class are bad records: kept aside with their line. */
@@ -248,7 +213,8 @@ int train_mpi(train_args *a)
     if (rc == SF_EXIT_OK &&
         (a->fit.model == SF_MODEL_LOGISTIC || a->fit.model == SF_MODEL_SOFTMAX)) {
         char why[160] = "";
-        sf_status st = global_classes(a, &t, &classes, &K, why, sizeof why);
+        sf_status st =
+            sf_mpi_class_labels(a->fit.model, t.y, t.rows, &classes, &K, why, sizeof why);
         if (st == SF_OK) {
             rc = drop_unknown_classes(a, &t, classes, K, counts[0]);
         } else {

@@ -157,6 +157,15 @@ sf_status sf_mpi_allreduce_max_u64(uint64_t *v)
     return status_of(rc_);
 }
 
+sf_status sf_mpi_allreduce_max(double *v, size_t n)
+{
+    if (!sf_mpi_active() || n == 0) return SF_OK;
+    int rc_;
+    SF_MPI_CALL(n * sizeof(double),
+                MPI_Allreduce(MPI_IN_PLACE, v, (int)n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+    return status_of(rc_);
+}
+
 sf_status sf_mpi_exscan_sum_u64(uint64_t v, uint64_t *before)
 {
     *before = 0;
@@ -268,6 +277,12 @@ sf_status sf_mpi_allreduce_sum_u64(uint64_t *v, size_t n)
 sf_status sf_mpi_allreduce_max_u64(uint64_t *v)
 {
     (void)v;
+    return SF_OK;
+}
+sf_status sf_mpi_allreduce_max(double *v, size_t n)
+{
+    (void)v;
+    (void)n;
     return SF_OK;
 }
 sf_status sf_mpi_exscan_sum_u64(uint64_t v, uint64_t *before)

@@ -48,6 +48,8 @@ sf_status sf_mpi_allreduce_sum(double *v, size_t n);
 sf_status sf_mpi_allreduce_sum_u64(uint64_t *v, size_t n);
 /* v <- its maximum over all ranks. */
 sf_status sf_mpi_allreduce_max_u64(uint64_t *v);
+/* v[0..n) <- its element-wise maximum over all ranks (times, say). */
+sf_status sf_mpi_allreduce_max(double *v, size_t n);
 /* The sum of v over the ranks below this one (0 on rank 0). */
 sf_status sf_mpi_exscan_sum_u64(uint64_t v, uint64_t *before);
 /* v[0..n) on every rank <- root's. */
