@@ -153,8 +153,10 @@ sf_status sf_run_fill_batch(sf_run *r, sf_fill *f)
     b->keys_len = 0;
     r->clock_delta_us = sf_clock_wall_us() - sf_clock_mono_us();
     size_t cap = o->batch_rows;
-    if (!r->trainer && o->warmup_rows > r->warm_rows && o->warmup_rows - r->warm_rows < cap)
-        cap = o->warmup_rows - r->warm_rows; /* the warm-up ends where it says */
+    /* spread over ranks: the warm-up counts every rank's rows (to the last tick) */
+    size_t warm = r->ranks.size > 1 ? (size_t)r->ranks.warm_rows_all : r->warm_rows;
+    if (!r->trainer && o->warmup_rows > warm && o->warmup_rows - warm < cap)
+        cap = o->warmup_rows - warm; /* the warm-up ends where it says */
     if (o->max_rows) {
         uint64_t left = o->max_rows > f->rows_before ? o->max_rows - f->rows_before : 0;
         if (left < cap) cap = (size_t)left;
