@@ -119,6 +119,11 @@ sf_status sf_run_restore(sf_run *r, bool *resumed)
     *resumed = false;
     sf_checkpoint c;
     sf_status st = sf_checkpoint_read(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
+    /* Spread over ranks: the same file on every rank, before the model it
+     * holds is rebuilt (collective). */
+    sf_status ast = sf_ranks_agree_checkpoint(r, st, st == SF_OK ? c.batches : 0);
+    if (st == SF_OK && ast != SF_OK) sf_checkpoint_free(&c);
+    st = ast;
     if (st == SF_ERR_EMPTY) {
         r->err[0] = 0;
         return SF_OK;

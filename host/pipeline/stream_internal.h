@@ -245,11 +245,12 @@ sf_status sf_ranks_open(sf_run *r); /* rank, size; options a spread run refuses 
 /* A file sink's path with the rank before its extension (preds.jsonl ->
  * preds.rank1.jsonl); other URIs unchanged. */
 void sf_ranks_output_uri(const sf_run *r, const char *uri, char *buf, size_t len);
-/* Every rank's st: the first failure (lowest rank) on every rank, r->err
- * naming the rank that failed on the others. */
+/* Every rank's st: one failure (the highest status, of the lowest rank) on
+ * every rank, r->err naming the rank that failed on the others. */
 sf_status sf_ranks_agree(sf_run *r, sf_status st);
-/* After resuming: every rank resumed the same checkpoint, or none did. */
-sf_status sf_ranks_agree_resumed(sf_run *r, sf_status st);
+/* After reading the checkpoint (st: SF_OK, SF_ERR_EMPTY for none, or the
+ * failure; batches: its count): every rank found the same one, or none did. */
+sf_status sf_ranks_agree_checkpoint(sf_run *r, sf_status st, uint64_t batches);
 /* After filling a batch: whether any rank failed (the status, as agree),
  * the rows of every rank counted (rows_total, rows_skipped, the warm-up's),
  * whether the warm-up ends, and *stop: whether this is the last tick. */

@@ -81,8 +81,9 @@ void sf_ranks_output_uri(const sf_run *r, const char *uri, char *buf, size_t len
     snprintf(buf, len, "%.*s.rank%d%s", (int)stem, uri, r->ranks.rank, uri + stem);
 }
 
-/* A failure as one number whose maximum over the ranks is the lowest failed
- * rank's: its status, then the rank counted down. */
+/* A failure as one number whose maximum over the ranks is the highest
+ * status, of the lowest rank that had it: the status, then the rank
+ * counted down. */
 static uint64_t failure_code(const sf_run *r, sf_status st)
 {
     return st == SF_OK ? 0 : ((uint64_t)st << 32) | (uint64_t)(r->ranks.size - 1 - r->ranks.rank);
@@ -110,21 +111,22 @@ sf_status sf_ranks_agree(sf_run *r, sf_status st)
     return decode_failure(r, st, code);
 }
 
-sf_status sf_ranks_agree_resumed(sf_run *r, sf_status st)
+sf_status sf_ranks_agree_checkpoint(sf_run *r, sf_status st, uint64_t batches)
 {
     if (r->ranks.size == 1) return st;
-    st = sf_ranks_agree(r, st);
-    uint64_t v[2] = {r->resumed, r->batches};
-    sf_status ast = st == SF_OK ? sf_mpi_allreduce_sum_u64(v, 2) : st;
+    bool found = st == SF_OK;
+    sf_status ast = sf_ranks_agree(r, st == SF_ERR_EMPTY ? SF_OK : st);
     if (ast != SF_OK) return ast;
-    bool same = v[0] == 0 ||
-                (v[0] == (uint64_t)r->ranks.size && v[1] == r->batches * (uint64_t)r->ranks.size);
-    if (!same)
-        snprintf(r->err, sizeof r->err,
-                 "the ranks found different checkpoints in '%.300s': the directory must be the "
-                 "same one for every rank (a shared filesystem)",
-                 r->o->checkpoint_dir ? r->o->checkpoint_dir : "");
-    return same ? SF_OK : SF_ERR_INVALID_ARGUMENT;
+    uint64_t v[2] = {found, found ? batches : 0};
+    ast = sf_mpi_allreduce_sum_u64(v, 2);
+    if (ast != SF_OK) return ast;
+    uint64_t n = (uint64_t)r->ranks.size;
+    if (v[0] == 0 || (v[0] == n && v[1] == batches * n)) return st;
+    snprintf(r->err, sizeof r->err,
+             "the ranks found different checkpoints in '%.300s': the directory must be the same "
+             "one for every rank (a shared filesystem)",
+             r->o->checkpoint_dir);
+    return SF_ERR_INVALID_ARGUMENT;
 }
 
 enum { TICK_STOP, TICK_ROWS, TICK_SKIPPED, TICK_WARM, TICK_WARM_TIME, TICK_LOST, TICK_N };

@@ -158,7 +158,7 @@ sf_status sf_run_open(sf_run *r)
     if (st == SF_OK && o->checkpoint_dir && o->reset_checkpoint && root) st = reset_checkpoint(r);
     st = sf_ranks_agree(r, st); /* spread: the reset is done before any rank reads */
     if (st == SF_OK && o->checkpoint_dir) st = sf_run_restore(r, &r->resumed);
-    st = sf_ranks_agree_resumed(r, st);
+    st = sf_ranks_agree(r, st);
     if (st == SF_OK && r->resumed)
         sf_run_log(r, SF_LOG_INFO, "resumed from '%s' at %llu rows, batch %llu", o->checkpoint_dir,
                    (unsigned long long)r->rows_total, (unsigned long long)r->batches);

@@ -13,6 +13,8 @@ Usage: test_mpi_stream.py STREAMFIT
     mpirun exits non-zero; a restart with 2 ranks resumes from the checkpoint and
     ends with the model of the uninterrupted run (relative 1e-12) and every record
     predicted (at least once); a restart with another number of ranks is refused.
+  * SIGTERM to one rank: every rank stops at the same tick, status 0. An error on one
+    rank (its predictions file cannot be opened) stops every rank, non-zero.
 Exits 77 without mpirun, kcat, or a build with MPI and Kafka.
 """
 import collections, json, math, os, random, shutil, signal, subprocess, sys, tempfile
@@ -188,6 +190,37 @@ def tests(b):
     keys_out = collections.Counter(consume(b, "preds_logit", "%k\n"))
     check(max(keys_out.values(), default=0) == 1 and 1000 <= ROWS - len(keys_out) <= 1001,
           "logistic: every key after the warm-up predicted exactly once (%d)" % len(keys_out))
+
+    # SIGTERM to one rank: every rank finishes the tick, and the job ends with status 0
+    ck_term, m_term = os.path.join(tmp, "ck-term"), os.path.join(tmp, "m-term.jsonl")
+    args = stream_args(b, "ols", "g-term", "ols", ["--checkpoint-dir", ck_term,
+                                                   "--metrics-out", m_term])
+    at = args.index("--max-rows")
+    del args[at:at + 2]  # no limit: read everything, then wait for more
+    job = subprocess.Popen(mpi(2, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, env=env)
+    deadline, signalled = time.time() + 30, False
+    while time.time() < deadline and job.poll() is None and not signalled:
+        time.sleep(0.2)
+        tail = open(m_term).read().splitlines()[-1:] if os.path.exists(m_term) else []
+        pid = rank_pid(ck_term, 1)
+        if pid and tail and json.loads(tail[0])["rows_total"] == ROWS:
+            os.kill(pid, signal.SIGTERM)
+            signalled = True
+    try:
+        _, err = job.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        job.kill()
+        _, err = job.communicate()
+    check(signalled and job.returncode == 0 and err.count("done: %d rows" % ROWS) == 1,
+          "SIGTERM to rank 1: every rank stops, status 0 (%s: %s)" % (job.returncode, err[-1500:]))
+
+    # an error on one rank (its predictions file cannot be opened) stops every rank
+    os.makedirs(os.path.join(tmp, "bad.rank1.csv"))
+    r = run(mpi(2, stream_args(b, "ols", "g-bad", "ols",
+                               ["--predictions", "file:" + os.path.join(tmp, "bad.csv")])))
+    check(r.returncode != 0 and "rank 1 failed" in r.stderr,
+          "an error on rank 1 stops every rank, non-zero (%s)" % r.stderr[-300:])
 
     # SIGKILL of one rank while records arrive, then a restart from the checkpoint
     ck = os.path.join(tmp, "ck-kill")
