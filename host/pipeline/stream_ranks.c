@@ -178,7 +178,7 @@ static sf_status gather_rows(sf_run *r, void **all, size_t *lens)
         mine[i] = r->batch.y[i];
         mine[n + i] = r->pred[i];
     }
-    if (st == SF_OK && K) memcpy(mine + 2 * n, r->proba, sizeof(double) * n * K);
+    if (st == SF_OK && K && n) memcpy(mine + 2 * n, r->proba, sizeof(double) * n * K);
     /* a rank without its buffer takes part with no rows */
     sf_status gst = sf_mpi_gatherv_bytes(mine, mine ? sizeof(double) * n * per : 0, all, lens, 0);
     free(mine);
