@@ -280,28 +280,47 @@ sf_status sf_ranks_positions(sf_run *r, sf_status st, const char *blob, char **m
     return st; /* rank 0's merge failure is agreed on by the checkpoint's write */
 }
 
+/* The model's coefficients and intercepts, packed (n values). */
+static double *pack_model(sf_model *m, size_t *n)
+{
+    size_t outs = sf_model_n_outputs(m), d = sf_model_n_features(m);
+    *n = outs * (d + 1);
+    double *v = malloc(sizeof(double) * (*n + 1));
+    for (size_t o = 0; v && o < outs; o++)
+        memcpy(v + o * d, sf_model_coefficients(m, o), sizeof(double) * d);
+    if (v) memcpy(v + outs * d, sf_model_intercepts(m), sizeof(double) * outs);
+    return v;
+}
+
 sf_status sf_ranks_same_model(sf_run *r)
 {
     sf_run_ranks *k = &r->ranks;
     if (k->size == 1) return SF_OK;
-    size_t n = sizeof r->version;
-    char *all = k->rank == 0 ? malloc(n * (size_t)k->size) : NULL;
-    char dummy[sizeof r->version];
-    sf_status st = sf_mpi_gather_bytes(r->version, n, all ? all : dummy, 0);
-    int differs = -1;
-    for (int q = 1; st == SF_OK && all && q < k->size && differs < 0; q++)
-        if (strncmp(all, all + n * (size_t)q, n) != 0) differs = q;
-    if (k->rank == 0 && !all) st = SF_ERR_NO_MEMORY;
-    if (st == SF_OK && differs > 0) {
-        snprintf(r->err, sizeof r->err,
-                 "rank %d's model (version %.40s) differs from rank 0's (%s)", differs,
-                 all + n * (size_t)differs, r->version);
+    sf_model *m = NULL;
+    size_t n = 0;
+    sf_status st = sf_run_model(r, r->rows_skipped, &m);
+    double *mine = st == SF_OK ? pack_model(m, &n) : NULL;
+    sf_model_destroy(m);
+    if (st == SF_OK && !mine) st = SF_ERR_NO_MEMORY;
+    st = sf_ranks_agree(r, st); /* then n is the same on every rank */
+    size_t bytes = sizeof(double) * n;
+    char *all = st == SF_OK && k->rank == 0 ? malloc(bytes * (size_t)k->size + 1) : NULL;
+    char dummy[1];
+    if (st == SF_OK) st = sf_mpi_gather_bytes(mine, bytes, all ? all : dummy, 0);
+    int differs = 0;
+    for (int q = 1; st == SF_OK && all && q < k->size && !differs; q++)
+        if (memcmp(all, all + bytes * (size_t)q, bytes) != 0) differs = q;
+    if (st == SF_OK && k->rank == 0 && !all) st = SF_ERR_NO_MEMORY;
+    if (st == SF_OK && differs) {
+        snprintf(r->err, sizeof r->err, "rank %d's model differs from rank 0's", differs);
         st = SF_ERR_IO;
     }
     if (st == SF_OK && k->rank == 0)
-        sf_run_log(r, SF_LOG_INFO, "the %d ranks hold the same model (version %s)", k->size,
-                   r->version);
+        sf_run_log(r, SF_LOG_INFO,
+                   "the %d ranks hold the same model, bit for bit (version %s, %zu values)",
+                   k->size, r->version, n);
     free(all);
+    free(mine);
     return sf_ranks_agree(r, st);
 }
 

@@ -4,11 +4,12 @@
 Usage: test_mpi_stream.py STREAMFIT
 
 `streamfit broker` serves a topic of 4 partitions; kcat produces keyed CSV records.
-  * OLS, 2 ranks, predictions to a Kafka topic: exit 0; the ranks report the same
-    model; rank 0's model file equals one process on the same records (relative
+  * OLS, 2 ranks, predictions to a Kafka topic: exit 0; the ranks' models are
+    bit-identical (rank 0 compares every rank's coefficients); rank 0's model file equals one process on the same records (relative
     1e-12); every input key is predicted exactly once; the metrics line lists both
     ranks' throughput and counts every rank's rows.
-  * Logistic, 2 ranks: the same model on both ranks, every record predicted once.
+  * OLS with --decay, logistic: bit-identical models on both ranks; logistic: every
+    record after the warm-up predicted once.
   * SIGKILL of rank 1 while records still arrive (predictions to per-rank files):
     mpirun exits non-zero; a restart with 2 ranks resumes from the checkpoint and
     ends with the model of the uninterrupted run (relative 1e-12) and every record
@@ -157,7 +158,8 @@ def tests(b):
                                 os.path.join(tmp, "ck-two")])))
     print("2 ranks, OLS, %d records: %.1f s" % (ROWS, time.time() - t0))
     check(r.returncode == 0, "2 ranks, OLS: exit 0 (%s)" % r.stderr[-600:])
-    check("the 2 ranks hold the same model" in r.stderr, "2 ranks, OLS: the ranks' models agree")
+    check("the 2 ranks hold the same model, bit for bit" in r.stderr,
+          "2 ranks, OLS: the ranks' models are bit-identical")
     if r.returncode == 0 and os.path.exists(one):
         (p2, n2), (p1, n1) = params(two), params(one)
         e = rel(p2, p1)
@@ -178,6 +180,11 @@ def tests(b):
           len(keys_out) == scored,
           "every key after the warm-up predicted exactly once (%d predictions, %d scored)"
           % (sum(keys_out.values()), scored))
+
+    # --decay: the ranks forget once per tick, together
+    r = run(mpi(2, stream_args(b, "ols", "g-decay", "ols", ["--decay", "0.99"])))
+    check(r.returncode == 0 and "the 2 ranks hold the same model, bit for bit" in r.stderr,
+          "2 ranks, OLS --decay 0.99: the ranks' models are bit-identical (%s)" % r.stderr[-300:])
 
     # logistic: the same model on both ranks, every record predicted once
     logit = records(2, True)
