@@ -172,7 +172,10 @@ sf_status sf_run_fill_batch(sf_run *r, sf_fill *f)
         if (sf_run_stop_requested(r) ||
             (o->max_ms > 0 && sf_clock_mono_us() - r->start_us >= o->max_ms * 1000))
             break;
-        int timeout = 100;
+        /* Spread over ranks a rank with nothing to read keeps the others
+         * waiting at the tick: it waits no longer than a batch does. */
+        int timeout =
+            ranks > 1 && o->batch_ms < 100 ? (o->batch_ms > 0 ? (int)o->batch_ms : 1) : 100;
         if (b->rows > 0) {
             int64_t left_us = b->first_us + o->batch_ms * 1000 - sf_clock_mono_us();
             if (left_us <= 0) break;
