@@ -198,6 +198,22 @@ def tests(b):
     check(max(keys_out.values(), default=0) == 1 and 1000 <= ROWS - len(keys_out) <= 1001,
           "logistic: every key after the warm-up predicted exactly once (%d)" % len(keys_out))
 
+    # what a spread run refuses, said before anything opens
+    for extra, why in ((["--source", "file:" + os.path.join(tmp, "none.csv")], "kafka://"),
+                       (["--columns", ""], "--columns"),
+                       (["--model", "logistic"], "--classes"),
+                       (["--http", "0"], "--http")):
+        args = stream_args(b, "ols", "g-refused", "ols", [])
+        for k in range(0, len(extra), 2):
+            if extra[k] in args:
+                at = args.index(extra[k])
+                del args[at:at + 2]
+            if extra[k + 1]:
+                args += extra[k:k + 2]
+        r = run(mpi(2, args))
+        check(r.returncode != 0 and why in r.stderr,
+              "2 ranks refuse %s (%s)" % (" ".join(extra), r.stderr.strip().splitlines()[:1]))
+
     # SIGTERM to one rank: every rank finishes the tick, and the job ends with status 0
     ck_term, m_term = os.path.join(tmp, "ck-term"), os.path.join(tmp, "m-term.jsonl")
     args = stream_args(b, "ols", "g-term", "ols", ["--checkpoint-dir", ck_term,
