@@ -913,6 +913,8 @@ char *sf_source_merge_spread(const char *const *blobs, int ranks)
 }
 
 #else
+#include "source.h"
+
 char *sf_source_merge_spread(const char *const *blobs, int ranks)
 {
     (void)blobs;
