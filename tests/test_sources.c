@@ -317,6 +317,26 @@ static void test_file_sink(void **state)
     sf_sink_destroy(k);
 }
 
+/* A spread Kafka source's checkpoint: each partition's position from the
+ * rank it belongs to (p mod ranks), whatever the others resumed with. */
+static void test_merge_spread_positions(void **state)
+{
+    (void)state;
+    const char *blobs[2] = {"kafka v1\nrows\n0 10\n1 3\n2 20\n3 5\n",
+                            "kafka v1\nrows\n0 7\n1 11\n3 31\n"};
+    char *m = sf_source_merge_spread(blobs, 2);
+#ifdef STREAMFIT_HAVE_KAFKA
+    assert_non_null(m);
+    assert_string_equal(m, "kafka v1\nrows\n0 10\n2 20\n1 11\n3 31\n");
+    const char *bad[2] = {"kafka v1\nrows\n", "file v1\n0 0\n"};
+    char *none = sf_source_merge_spread(bad, 2);
+    assert_null(none);
+#else
+    assert_null(m);
+#endif
+    free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +347,7 @@ int main(void)
         cmocka_unit_test(test_dir_order_ignores_and_resume),
         cmocka_unit_test(test_stdin_resume_skips_lines),
         cmocka_unit_test(test_file_sink),
+        cmocka_unit_test(test_merge_spread_positions),
     };
     return cmocka_run_group_tests_name("sources", tests, group_setup, group_teardown);
 }

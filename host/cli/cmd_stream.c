@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "record.h"
+#include "sf_mpi.h"
 #include "stream_demo.h"
 #include "stream_http.h"
 #include "streamfit_stream.h"
@@ -28,6 +29,11 @@ static const char stream_help[] =
     "after (test-then-train). Stops at the end of a finite source, at --max-rows or\n"
     "--max-ms, or on SIGINT/SIGTERM (finishing the batch, writing outputs, the model\n"
     "and the checkpoint, and committing offsets).\n"
+    "\n"
+    "Under mpirun -np N (N > 1) the ranks share a Kafka topic's partitions (partition\n"
+    "p to rank p mod N) and learn one model in lockstep; each rank writes its own\n"
+    "predictions (file:P.EXT -> P.rankR.EXT), rank 0 the metrics, model and checkpoint\n"
+    "(resumed by as many ranks only). Needs --columns, and --classes for classifiers.\n"
     "\n"
     "Source:\n"
     "  --source URI          kafka://HOST:PORT[,HOST:PORT]/TOPIC, file:PATH, dir:PATH\n"
@@ -498,6 +504,11 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
     if (o->format == SF_RECORD_LIBSVM && !o->libsvm_features)
         return cli_usage_error("stream", "--format libsvm needs --features N");
     if (lsq && o->classes) return cli_usage_error("stream", "--classes is for classifiers");
+    /* Under mpirun the ranks share a Kafka topic (the library checks the rest). */
+    if (sf_mpi_size() > 1 && a->embedded)
+        return cli_usage_error("stream", "--broker embedded runs in one process, not under mpirun");
+    if (sf_mpi_size() > 1 && a->http.listen)
+        return cli_usage_error("stream", "--http is not supported under mpirun");
     return SF_EXIT_OK;
 }
 
@@ -514,13 +525,16 @@ static void stream_log(void *user, sf_log_level level, const char *msg)
     stream_args *a = user;
     if (a->quiet && level > SF_LOG_ERROR) return;
     end_status_line(a);
-    fprintf(stderr, "streamfit: %s\n", msg);
+    if (sf_mpi_size() > 1)
+        fprintf(stderr, "streamfit[rank %d]: %s\n", sf_mpi_rank(), msg);
+    else
+        fprintf(stderr, "streamfit: %s\n", msg);
 }
 
 static void stream_progress(void *user, const sf_stream_progress *p)
 {
     stream_args *a = user;
-    if (a->quiet) return;
+    if (a->quiet || sf_mpi_rank() != 0) return; /* every rank's rows, said once */
     char metric[64] = "warming up";
     if (isfinite(p->headline))
         snprintf(metric, sizeof metric, "%s %.4f", p->n_classes ? "accuracy" : "rmse", p->headline);
@@ -574,12 +588,14 @@ static int run_stream(stream_args *a)
     if (st != SF_OK) {
         end_status_line(a);
         /* The library names no flags; the command line says which one chose this. */
-        cli_error("%s%s", sf_stream_error(s),
+        char rank[32] = ""; /* under mpirun: which rank says it */
+        if (sf_mpi_size() > 1) snprintf(rank, sizeof rank, "rank %d: ", sf_mpi_rank());
+        cli_error("%s%s%s", rank, sf_stream_error(s),
                   st == SF_ERR_PARSE && a->o.fail_on_error ? " (--on-error fail)"
                   : st == SF_ERR_DATA_LOST && c.rows_lost
                       ? " (--on-lag-loss continue goes on after them)"
                       : "");
-    } else if (!a->quiet) {
+    } else if (!a->quiet && sf_mpi_rank() == 0) {
         fprintf(stderr, "streamfit: done: %llu rows in %llu batches, %llu bad records skipped",
                 (unsigned long long)c.rows_total, (unsigned long long)c.batches,
                 (unsigned long long)c.rows_skipped);

@@ -11,6 +11,13 @@
  * sf_stream_run; it hears about the run through callbacks and may read the
  * current model and counters from another thread while it runs.
  *
+ * In a process that is one of several MPI ranks (MPI initialized by the
+ * command line under mpirun), sf_stream_run is collective: every rank runs
+ * it with the same options; the ranks share a Kafka topic's partitions
+ * (partition p to rank p mod N), learn one model in lockstep, and rank 0
+ * writes the metrics, the model file and the checkpoint (README, "Streaming
+ * under mpirun").
+ *
  * Like the rest of the library this never prints and never exits: lines go
  * to the log callback, failures are sf_status codes with a one-line message
  * from sf_stream_error().

@@ -197,6 +197,49 @@ sf_status sf_mpi_gather_bytes(const void *v, size_t n, void *out, int root)
     return status_of(rc_);
 }
 
+/* The lengths first, then the bytes; root's buffer is allocated between, and
+ * whether it could be is broadcast, so that no rank waits for a gather that
+ * root cannot take. */
+sf_status sf_mpi_gatherv_bytes(const void *v, size_t n, void **out, size_t *lens, int root)
+{
+    *out = NULL;
+    if (!sf_mpi_active()) {
+        *out = malloc(n ? n : 1);
+        if (!*out) return SF_ERR_NO_MEMORY;
+        if (n) memcpy(*out, v, n);
+        lens[0] = n;
+        return SF_OK;
+    }
+    int me = (int)n, rc_;
+    int *counts = g.rank == root ? calloc((size_t)g.size * 2, sizeof(int)) : NULL;
+    SF_MPI_CALL(sizeof me, MPI_Gather(&me, 1, MPI_INT, counts, 1, MPI_INT, root, MPI_COMM_WORLD));
+    if (rc_ != MPI_SUCCESS) {
+        free(counts);
+        return status_of(rc_);
+    }
+    int ok = g.rank != root || counts != NULL;
+    size_t total = 0;
+    for (int r = 0; ok && g.rank == root && r < g.size; r++) {
+        counts[g.size + r] = (int)total; /* displacements */
+        total += (size_t)counts[r];
+    }
+    char *buf = ok && g.rank == root ? malloc(total ? total : 1) : NULL;
+    if (g.rank == root && !buf) ok = 0;
+    SF_MPI_CALL(sizeof ok, MPI_Bcast(&ok, 1, MPI_INT, root, MPI_COMM_WORLD));
+    if (rc_ == MPI_SUCCESS && ok)
+        SF_MPI_CALL(n, MPI_Gatherv(v, me, MPI_BYTE, buf, counts, counts ? counts + g.size : NULL,
+                                   MPI_BYTE, root, MPI_COMM_WORLD));
+    sf_status st = rc_ != MPI_SUCCESS ? status_of(rc_) : ok ? SF_OK : SF_ERR_NO_MEMORY;
+    for (int r = 0; st == SF_OK && g.rank == root && r < g.size; r++)
+        lens[r] = (size_t)counts[r];
+    free(counts);
+    if (st == SF_OK && g.rank == root)
+        *out = buf;
+    else
+        free(buf);
+    return st;
+}
+
 sf_status sf_mpi_barrier(void)
 {
     if (!sf_mpi_active()) return SF_OK;
@@ -302,6 +345,15 @@ sf_status sf_mpi_gather_bytes(const void *v, size_t n, void *out, int root)
 {
     (void)root;
     memcpy(out, v, n);
+    return SF_OK;
+}
+sf_status sf_mpi_gatherv_bytes(const void *v, size_t n, void **out, size_t *lens, int root)
+{
+    (void)root;
+    *out = malloc(n ? n : 1);
+    if (!*out) return SF_ERR_NO_MEMORY;
+    if (n) memcpy(*out, v, n);
+    lens[0] = n;
     return SF_OK;
 }
 sf_status sf_mpi_barrier(void) { return SF_OK; }

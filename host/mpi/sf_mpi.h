@@ -56,6 +56,10 @@ sf_status sf_mpi_exscan_sum_u64(uint64_t v, uint64_t *before);
 sf_status sf_mpi_bcast(double *v, size_t n, int root);
 /* Every rank's bytes to root (n each); out (size x n) filled on root only. */
 sf_status sf_mpi_gather_bytes(const void *v, size_t n, void *out, int root);
+/* Every rank's n bytes (n may differ by rank) to root, in rank order: on
+ * root *out (malloc'd, the caller frees it) holds them one after another and
+ * lens[0..size) their lengths; elsewhere *out is NULL and lens untouched. */
+sf_status sf_mpi_gatherv_bytes(const void *v, size_t n, void **out, size_t *lens, int root);
 sf_status sf_mpi_barrier(void);
 /* Stop every rank of the job with `code` (MPI_Abort); exit(code) without MPI. */
 void sf_mpi_abort(int code) __attribute__((noreturn));

@@ -153,17 +153,29 @@ sf_status sf_run_fill_batch(sf_run *r, sf_fill *f)
     b->keys_len = 0;
     r->clock_delta_us = sf_clock_wall_us() - sf_clock_mono_us();
     size_t cap = o->batch_rows;
-    if (!r->trainer && o->warmup_rows > r->warm_rows && o->warmup_rows - r->warm_rows < cap)
-        cap = o->warmup_rows - r->warm_rows; /* the warm-up ends where it says */
+    /* Spread over N ranks the counts are every rank's (to the last tick) and
+     * each rank takes at most its share of what is left, rounded up: the
+     * warm-up and max_rows end at most N - 1 rows late, and no rank waits for
+     * a share it has no records for. */
+    uint64_t ranks = (uint64_t)r->ranks.size;
+    size_t warm = ranks > 1 ? (size_t)r->ranks.warm_rows_all : r->warm_rows;
+    if (!r->trainer && o->warmup_rows > warm) {
+        uint64_t left = (o->warmup_rows - warm + ranks - 1) / ranks;
+        if (left < cap) cap = (size_t)left; /* the warm-up ends where it says */
+    }
     if (o->max_rows) {
         uint64_t left = o->max_rows > f->rows_before ? o->max_rows - f->rows_before : 0;
+        left = (left + ranks - 1) / ranks;
         if (left < cap) cap = (size_t)left;
     }
     while (b->rows < cap) {
         if (sf_run_stop_requested(r) ||
             (o->max_ms > 0 && sf_clock_mono_us() - r->start_us >= o->max_ms * 1000))
             break;
-        int timeout = 100;
+        /* Spread over ranks a rank with nothing to read keeps the others
+         * waiting at the tick: it waits no longer than a batch does. */
+        int timeout =
+            ranks > 1 && o->batch_ms < 100 ? (o->batch_ms > 0 ? (int)o->batch_ms : 1) : 100;
         if (b->rows > 0) {
             int64_t left_us = b->first_us + o->batch_ms * 1000 - sf_clock_mono_us();
             if (left_us <= 0) break;
@@ -297,7 +309,11 @@ sf_status sf_run_fit_warmup(sf_run *r)
     if (st != SF_OK && !r->err[0])
         snprintf(r->err, sizeof r->err, "warm-up fit on %zu rows failed: %s", r->warm_rows,
                  sf_strerror(st));
-    if (st == SF_OK)
+    if (st == SF_OK && r->ranks.size > 1 && r->ranks.rank == 0)
+        sf_run_log(r, SF_LOG_INFO,
+                   "warm-up fit on %llu rows of %d ranks done; predicting and learning",
+                   (unsigned long long)r->ranks.warm_rows_all, r->ranks.size);
+    else if (st == SF_OK && r->ranks.size == 1)
         sf_run_log(r, SF_LOG_INFO, "warm-up fit on %zu rows done; predicting and learning",
                    r->warm_rows);
     free(r->warm_X);

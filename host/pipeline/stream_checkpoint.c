@@ -44,7 +44,11 @@ sf_status sf_run_checkpoint(sf_run *r)
     /* With the pipeline the source is polled ahead on another thread: the
      * positions of this boundary were taken there, with the batch. */
     const sf_source_state *at = r->boundary.blob ? &r->boundary : &src;
-    char config[512];
+    /* Spread over ranks, rank 0 writes the model once and every rank's
+     * positions (gathered here); each rank commits its own partitions once
+     * the file is durable. Every step below is taken by every rank. */
+    bool root = r->ranks.rank == 0;
+    char config[512], *merged = NULL;
     /* The outputs of the batches in this checkpoint must be out first: a crash
      * after it must not lose predictions it will never make again. */
     sf_status st = sf_run_flush(r);
@@ -53,24 +57,43 @@ sf_status sf_run_checkpoint(sf_run *r)
     c.rows_total = r->rows_total;
     c.rows_skipped = r->rows_skipped;
     c.batches = r->batches;
-    if (st == SF_OK) st = sf_trainer_save_state(r->trainer, &c.trainer, &c.trainer_len);
-    if (st == SF_OK) st = sf_stream_metrics_save(&r->metrics, &c.metrics, &c.metrics_len);
     if (st == SF_OK && at == &src) st = r->source->ops->state(r->source, &src);
-    c.source = at->blob;
+    if (r->ranks.size > 1) st = sf_ranks_positions(r, st, at->blob, &merged);
+    if (st == SF_OK && root) st = sf_trainer_save_state(r->trainer, &c.trainer, &c.trainer_len);
+    if (st == SF_OK && root) st = sf_stream_metrics_save(&r->metrics, &c.metrics, &c.metrics_len);
+    c.source = merged ? merged : at->blob;
     c.classes = r->K ? join_doubles(r->classes, r->K) : NULL;
     c.names = r->schema.columns ? join_columns(&r->schema) : NULL;
     c.model_version = r->version;
-    if (st == SF_OK) st = sf_checkpoint_write(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
+    if (st == SF_OK && root)
+        st = sf_checkpoint_write(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
+    st = sf_ranks_agree(r, st);
     /* Only now is it safe to tell the broker these records are done. */
     if (st == SF_OK) st = r->source->ops->commit(r->source, at);
     free(c.trainer);
     free(c.metrics);
     free(c.classes);
     free(c.names);
+    free(merged);
     sf_source_state_free(&src);
     if (st != SF_OK && !r->err[0])
         snprintf(r->err, sizeof r->err, "checkpoint failed: %s", sf_strerror(st));
     return st;
+}
+
+/* The ranks that wrote the checkpoint (its configuration's "ranks=N"; none:
+ * one process) must be as many as now: each rank's partitions are p mod N. */
+static sf_status same_ranks(sf_run *r, const sf_checkpoint *c)
+{
+    const char *at = strstr(c->config, " ranks=");
+    int then = at ? atoi(at + 7) : 1, now = r->ranks.size;
+    if (then == now) return SF_OK;
+    snprintf(r->err, sizeof r->err,
+             "the checkpoint in '%.200s' was written by %d rank%s and this run has %d: restart "
+             "with %s%d, or start over with --reset-checkpoint",
+             r->o->checkpoint_dir, then, then == 1 ? "" : "s", now,
+             then == 1 ? "one process (no mpirun), or mpirun -np " : "mpirun -np ", then);
+    return SF_ERR_INVALID_ARGUMENT;
 }
 
 static sf_status parse_doubles(const char *s, double **out, size_t *n)
@@ -96,11 +119,21 @@ sf_status sf_run_restore(sf_run *r, bool *resumed)
     *resumed = false;
     sf_checkpoint c;
     sf_status st = sf_checkpoint_read(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
+    /* Spread over ranks: the same file on every rank, before the model it
+     * holds is rebuilt (collective). */
+    sf_status ast = sf_ranks_agree_checkpoint(r, st, st == SF_OK ? c.batches : 0);
+    if (st == SF_OK && ast != SF_OK) sf_checkpoint_free(&c);
+    st = ast;
     if (st == SF_ERR_EMPTY) {
         r->err[0] = 0;
         return SF_OK;
     }
     if (st != SF_OK) return st;
+    st = same_ranks(r, &c);
+    if (st != SF_OK) {
+        sf_checkpoint_free(&c);
+        return st;
+    }
     /* The schema and classes of the checkpointed run take precedence. */
     char label_idx[32];
     size_t lc = 0;

@@ -238,6 +238,60 @@ static sf_status run_batch(sf_run *r)
     return st;
 }
 
+/* ---- spread over MPI ranks (stream_ranks.c) ----
+ * One tick: every rank fills its batch, the ranks agree (a failure, the end,
+ * the rows of all), then learn together. Every step ends with the same
+ * status on every rank; the pipeline's second thread is not used. */
+
+static sf_status warmup_ranks(sf_run *r)
+{
+    sf_status st = sf_ranks_agree(r, sf_run_collect_warmup(r));
+    if (st != SF_OK || !r->ranks.warm_enough || r->ranks.warm_rows_all == 0) return st;
+    st = sf_ranks_agree(r, sf_run_fit_warmup(r)); /* the fit spans the ranks */
+    if (st == SF_OK) st = sf_ranks_agree(r, sf_run_update_version(r));
+    if (st == SF_OK && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
+    return st;
+}
+
+static sf_status stream_ranks(sf_run *r)
+{
+    if (r->ranks.tick_rows == 0) return SF_OK; /* empty everywhere: not a batch */
+    memcpy(r->pred_version, r->version, sizeof r->version);
+    sf_status st = sf_run_predict_learn(r); /* collective, an empty part too */
+    if (st == SF_OK) st = sf_run_write_predictions(r);
+    st = sf_ranks_agree(r, st);
+    if (st == SF_OK) st = sf_ranks_gather_batch(r);
+    if (st != SF_OK) return st;
+    r->batches++;
+    st = sf_ranks_agree(r, sf_run_update_version(r));
+    if (st == SF_OK) st = sf_ranks_gather_throughput(r);
+    if (st != SF_OK) return st;
+    sf_run_write_metrics(r);
+    if (r->o->model_out && r->o->save_every && r->batches % r->o->save_every == 0)
+        st = sf_run_save_model(r);
+    if (st == SF_OK && r->o->checkpoint_dir && r->batches % r->o->checkpoint_every == 0)
+        st = sf_run_checkpoint(r);
+    return st;
+}
+
+static sf_status run_ranks(sf_run *r)
+{
+    sf_status st = SF_OK;
+    for (;;) {
+        bool stop = false;
+        st = sf_ranks_tick(r, next_batch(r), &stop);
+        if (st != SF_OK) break;
+        pthread_mutex_lock(&r->lock);
+        st = r->trainer ? stream_ranks(r) : warmup_ranks(r);
+        publish_locked(r, true);
+        pthread_mutex_unlock(&r->lock);
+        if (st == SF_OK) sf_run_emit_batch(r);
+        sf_run_progress(r, false);
+        if (st != SF_OK || stop) break;
+    }
+    return st;
+}
+
 static sf_status run_finish(sf_run *r)
 {
     sf_status st = SF_OK;
@@ -247,6 +301,7 @@ static sf_status run_finish(sf_run *r)
     if (st == SF_OK && r->trainer && !r->version[0]) st = sf_run_update_version(r);
     if (st == SF_OK && r->trainer && r->o->checkpoint_dir) st = sf_run_checkpoint(r);
     if (st == SF_OK && r->trainer && r->o->model_out) st = sf_run_save_model(r);
+    if (st == SF_OK && r->trainer) st = sf_ranks_same_model(r);
     pthread_mutex_unlock(&r->lock);
     return st;
 }
@@ -268,7 +323,8 @@ sf_status sf_stream_run(sf_stream *r)
         publish(r, false);
         return st;
     }
-    while (st == SF_OK && !should_stop(r)) {
+    if (r->ranks.size > 1) st = run_ranks(r);
+    while (r->ranks.size == 1 && st == SF_OK && !should_stop(r)) {
         if (!r->prefetch && r->trainer && r->o->pipeline) st = sf_prefetch_start(r);
         if (st == SF_OK) st = run_batch(r);
         sf_run_progress(r, false);
@@ -277,6 +333,7 @@ sf_status sf_stream_run(sf_stream *r)
     if (st == SF_OK) st = run_finish(r);
     if (r->n_lost && r->trainer) { /* losses not in a metrics line yet */
         r->batch.rows = 0;
+        r->ranks.rows = 0;
         sf_run_write_metrics(r);
     }
     sf_status fst = sf_run_flush(r);

@@ -10,6 +10,7 @@
  *   stream_output.c      predictions, metrics, the model file
  *   stream_dead_letter.c bad records
  *   stream_state.c       log, stop flag, configuration, trainer set-up, flush
+ *   stream_ranks.c       a run spread over MPI ranks: agreements, gathers
  */
 #ifndef STREAMFIT_STREAM_INTERNAL_H
 #define STREAMFIT_STREAM_INTERNAL_H
@@ -83,6 +84,21 @@ typedef struct sf_deferred_log {
 } sf_deferred_log;
 
 struct sf_prefetch;
+
+/* A run spread over MPI ranks (stream_ranks.c); size 1: one process. */
+typedef struct sf_run_ranks {
+    int rank, size;
+    uint64_t warm_rows_all; /* warm-up rows of every rank */
+    bool warm_enough;       /* agreed this tick: the warm-up ends now */
+    uint64_t tick_rows;     /* this tick's rows over every rank */
+    uint64_t rows_read;     /* this rank's rows since the run started */
+    /* rank 0: this tick's rows of every rank (labels, predictions,
+     * probabilities), for the metrics */
+    double *y, *pred, *proba;
+    size_t rows;
+    /* rank 0: every rank's rows read since the start and rows per second */
+    double *rank_rows, *rank_rps;
+} sf_run_ranks;
 
 /* The handle: what the run's thread owns, plus what other threads may touch
  * (lock, stop, published). */
@@ -167,6 +183,7 @@ struct sf_stream {
      * online model before it and of the exact fit (for the metrics line) */
     size_t refit_rows;
     double refit_online_loss, refit_exact_loss;
+    sf_run_ranks ranks;
 };
 typedef struct sf_stream sf_run;
 
@@ -220,6 +237,35 @@ sf_status sf_run_model(const sf_run *r, uint64_t rows_skipped, sf_model **out);
 /* stream_checkpoint.c */
 sf_status sf_run_checkpoint(sf_run *r);
 sf_status sf_run_restore(sf_run *r, bool *resumed);
+
+/* stream_ranks.c: a run spread over MPI ranks. Every call but the first
+ * two and the last is collective: every rank makes it, in the same order,
+ * and leaves it with the same status. */
+sf_status sf_ranks_open(sf_run *r); /* rank, size; options a spread run refuses */
+/* A file sink's path with the rank before its extension (preds.jsonl ->
+ * preds.rank1.jsonl); other URIs unchanged. */
+void sf_ranks_output_uri(const sf_run *r, const char *uri, char *buf, size_t len);
+/* Every rank's st: one failure (the highest status, of the lowest rank) on
+ * every rank, r->err naming the rank that failed on the others. */
+sf_status sf_ranks_agree(sf_run *r, sf_status st);
+/* After reading the checkpoint (st: SF_OK, SF_ERR_EMPTY for none, or the
+ * failure; batches: its count): every rank found the same one, or none did. */
+sf_status sf_ranks_agree_checkpoint(sf_run *r, sf_status st, uint64_t batches);
+/* After filling a batch: whether any rank failed (the status, as agree),
+ * the rows of every rank counted (rows_total, rows_skipped, the warm-up's),
+ * whether the warm-up ends, and *stop: whether this is the last tick. */
+sf_status sf_ranks_tick(sf_run *r, sf_status st, bool *stop);
+/* This tick's rows of every rank to rank 0's metrics. */
+sf_status sf_ranks_gather_batch(sf_run *r);
+/* Every rank's throughput to rank 0 (for the metrics line). */
+sf_status sf_ranks_gather_throughput(sf_run *r);
+/* The checkpoint's source positions: every rank's blob to rank 0, merged
+ * there (*merged, owned by the caller; NULL elsewhere). */
+sf_status sf_ranks_positions(sf_run *r, sf_status st, const char *blob, char **merged);
+/* Whether every rank holds the same model (r->version), said once. */
+sf_status sf_ranks_same_model(sf_run *r);
+void sf_ranks_write_metrics(const sf_run *r, FILE *f); /* rank 0's "ranks":[...], */
+void sf_ranks_free(sf_run *r);
 
 /* stream_dead_letter.c: a bad record met while filling f (counted in f). */
 void sf_run_bad_record(sf_run *r, sf_fill *f, const sf_record *rec, const char *why);

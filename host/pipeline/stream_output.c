@@ -130,6 +130,14 @@ static void write_refit(const sf_run *r, FILE *f)
 void sf_run_write_metrics(sf_run *r)
 {
     if (!r->metrics_file && !r->o->on_batch) return;
+    /* Spread over ranks, rank 0 says it once, for every rank's rows; the
+     * latencies are rank 0's own. */
+    const sf_run_ranks *k = &r->ranks;
+    if (k->rank != 0) return;
+    bool spread = k->size > 1;
+    size_t batch_rows = spread ? k->rows : r->batch.rows;
+    const double *y = spread ? k->y : r->batch.y, *pred = spread ? k->pred : r->pred;
+    const double *proba = spread ? k->proba : r->proba;
     char *line = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&line, &len);
@@ -144,7 +152,7 @@ void sf_run_write_metrics(sf_run *r)
     fprintf(f,
             "{\"time\":%.3f,\"batch\":%llu,\"batch_rows\":%zu,\"rows_total\":%llu,"
             "\"rows_skipped\":%llu,",
-            now, (unsigned long long)r->batches, r->batch.rows, (unsigned long long)r->rows_total,
+            now, (unsigned long long)r->batches, batch_rows, (unsigned long long)r->rows_total,
             (unsigned long long)r->rows_skipped);
     bool rows = r->batch.rows > 0;
     if (rows)
@@ -161,12 +169,13 @@ void sf_run_write_metrics(sf_run *r)
      * model file's at this batch); predictions_model_version: the one that
      * made this batch's predictions (their Kafka header and JSON field). */
     fprintf(f, "\"model_version\":\"%s\",\"predictions_model_version\":\"%s\",", r->version,
-            r->batch.rows ? r->pred_version : "");
+            batch_rows ? r->pred_version : "");
     write_latency_counts(r, f);
     write_refit(r, f);
     write_partitions(r, f);
+    sf_ranks_write_metrics(r, f);
     fprintf(f, "\"throughput_rps\":%.1f,\"metrics\":{\"batch\":", rps);
-    sf_stream_metrics_write_batch(r->K, r->batch.y, r->pred, r->proba, r->batch.rows, f);
+    sf_stream_metrics_write_batch(r->K, y, pred, proba, batch_rows, f);
     fputs(",\"window\":", f);
     sf_stream_metrics_write_window(&r->metrics, f);
     fputs(",\"cumulative\":", f);
@@ -190,7 +199,7 @@ void sf_run_write_metrics(sf_run *r)
     r->pending_json = line;
     r->pending = (sf_stream_batch_metrics){
         .batch = r->batches,
-        .batch_rows = r->batch.rows,
+        .batch_rows = batch_rows,
         .rows_total = r->rows_total,
         .rows_skipped = r->rows_skipped,
         .latency_p50_ms = r->last_p50,
@@ -200,14 +209,13 @@ void sf_run_write_metrics(sf_run *r)
         .throughput_rps = rps,
         .time_s = now,
         .n_classes = r->K,
-        .batch_headline =
-            sf_stream_metrics_batch_headline(r->K, r->batch.y, r->pred, r->proba, r->batch.rows),
+        .batch_headline = sf_stream_metrics_batch_headline(r->K, y, pred, proba, batch_rows),
         .window_headline = sf_stream_metrics_window_headline(&r->metrics),
         .cumulative_headline = sf_stream_metrics_headline(&r->metrics),
         .json = line,
-        .y = r->batch.y,
-        .pred = r->pred,
-        .proba = r->K ? r->proba : NULL,
+        .y = y,
+        .pred = pred,
+        .proba = r->K ? proba : NULL,
         .refit_rows = r->refit_rows,
         .refit_online_loss = r->refit_online_loss,
         .refit_exact_loss = r->refit_exact_loss,
@@ -265,9 +273,11 @@ sf_status sf_run_save_model(sf_run *r)
     sf_status st = sf_run_model(r, r->rows_skipped, &m);
     if (st != SF_OK) {
         snprintf(r->err, sizeof r->err, "model snapshot failed: %s", sf_strerror(st));
-        return st;
+        return sf_ranks_agree(r, st);
     }
-    st = sf_model_save(m, r->o->model_out, r->err, sizeof r->err);
+    /* Spread over ranks every rank took the snapshot (collective), rank 0
+     * writes the one file. */
+    if (r->ranks.rank == 0) st = sf_model_save(m, r->o->model_out, r->err, sizeof r->err);
     sf_model_destroy(m);
-    return st;
+    return sf_ranks_agree(r, st);
 }

@@ -150,11 +150,15 @@ sf_status sf_run_open(sf_run *r)
 {
     const sf_stream_options *o = r->o;
     r->start_us = sf_clock_mono_us();
-    sf_status st = parse_classes(r);
+    sf_status st = sf_ranks_open(r);
+    bool root = r->ranks.rank == 0; /* writes what is written once */
+    if (st == SF_OK) st = parse_classes(r);
     if (st == SF_OK) st = open_schema(r);
     if (st == SF_OK && o->checkpoint_dir) st = make_dir(o->checkpoint_dir, r->err, sizeof r->err);
-    if (st == SF_OK && o->checkpoint_dir && o->reset_checkpoint) st = reset_checkpoint(r);
+    if (st == SF_OK && o->checkpoint_dir && o->reset_checkpoint && root) st = reset_checkpoint(r);
+    st = sf_ranks_agree(r, st); /* spread: the reset is done before any rank reads */
     if (st == SF_OK && o->checkpoint_dir) st = sf_run_restore(r, &r->resumed);
+    st = sf_ranks_agree(r, st);
     if (st == SF_OK && r->resumed)
         sf_run_log(r, SF_LOG_INFO, "resumed from '%s' at %llu rows, batch %llu", o->checkpoint_dir,
                    (unsigned long long)r->rows_total, (unsigned long long)r->batches);
@@ -174,6 +178,8 @@ sf_status sf_run_open(sf_run *r)
     so.continue_on_loss = o->continue_on_lag_loss;
     so.broker_timeout_ms = o->broker_timeout_ms;
     so.gone = gone;
+    so.rank = r->ranks.rank;
+    so.ranks = r->ranks.size;
     /* an empty fetch waits a fraction of the batch budget */
     so.fetch_wait_ms = o->batch_ms >= 400 ? 100 : o->batch_ms >= 8 ? (int)(o->batch_ms / 4) : 1;
     if (st == SF_OK && !o->source) {
@@ -182,11 +188,16 @@ sf_status sf_run_open(sf_run *r)
     }
     if (st == SF_OK) st = sf_source_open(&so, &r->source, r->err, sizeof r->err);
     sf_kafka_settings producer = {.shared = o->kafka_conf, .own = o->producer_conf};
-    if (st == SF_OK && o->predictions)
-        st = sf_sink_open(o->predictions, &producer, &r->predictions, r->err, sizeof r->err);
-    if (st == SF_OK && o->dead_letter)
-        st = sf_sink_open(o->dead_letter, &producer, &r->dead_letter, r->err, sizeof r->err);
-    if (st == SF_OK && o->metrics_out) {
+    char uri[4096]; /* spread over ranks: a file per rank */
+    if (st == SF_OK && o->predictions) {
+        sf_ranks_output_uri(r, o->predictions, uri, sizeof uri);
+        st = sf_sink_open(uri, &producer, &r->predictions, r->err, sizeof r->err);
+    }
+    if (st == SF_OK && o->dead_letter) {
+        sf_ranks_output_uri(r, o->dead_letter, uri, sizeof uri);
+        st = sf_sink_open(uri, &producer, &r->dead_letter, r->err, sizeof r->err);
+    }
+    if (st == SF_OK && o->metrics_out && root) {
         r->metrics_file = fopen(o->metrics_out, r->resumed ? "a" : "w");
         if (!r->metrics_file) {
             snprintf(r->err, sizeof r->err, "cannot write '%s': %s", o->metrics_out,
@@ -199,7 +210,7 @@ sf_status sf_run_open(sf_run *r)
     r->last_p50 = r->last_p99 = r->last_processing_ms = NAN;
     sf_latency_histogram_reset(&r->lat_batch);
     sf_latency_histogram_reset(&r->lat_run);
-    return st;
+    return sf_ranks_agree(r, st);
 }
 
 void sf_run_progress(sf_run *r, bool final)
@@ -252,6 +263,7 @@ void sf_run_close(sf_run *r)
     free(r->source_resume);
     free(r->pending_json);
     r->pending_json = NULL;
+    sf_ranks_free(r);
     r->source = NULL;
     r->predictions = r->dead_letter = NULL;
     r->metrics_file = NULL;

@@ -96,6 +96,11 @@ sf_status sf_run_config(const sf_run *r, char *buf, size_t len)
              sf_model_kind_name(o->fit.model), (int)o->format, r->schema.d, r->K,
              r->schema.label_col, o->fit.lambda, o->fit.l1, o->fit.standardize,
              o->fit.fit_intercept, o->fit.decay, (int)o->fit.solver, o->window);
+    /* Spread over ranks, the positions are each rank's partitions': a
+     * checkpoint resumes as many ranks as wrote it (sf_run_restore). */
+    size_t used = strlen(buf);
+    if (r->ranks.size > 1 && used < len)
+        snprintf(buf + used, len - used, " ranks=%d", r->ranks.size);
     return SF_OK;
 }
 
@@ -104,6 +109,7 @@ sf_status sf_run_start_trainer(sf_run *r)
     sf_fit_params p = r->o->fit;
     p.keep_batches = true;
     sf_status st = sf_trainer_create(r->ctx, &p, r->schema.d, r->K, &r->trainer);
+    if (st == SF_OK && r->ranks.size > 1) st = sf_trainer_span_ranks(r->trainer);
     if (st == SF_OK && !r->metrics.ring_y)
         st = sf_stream_metrics_init(&r->metrics, r->K, r->o->window);
     if (st == SF_OK && is_classifier(r) && r->o->refit_every && r->o->refit_window) {

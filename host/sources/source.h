@@ -113,9 +113,18 @@ typedef struct sf_source_options {
     int64_t broker_timeout_ms;
     void (*gone)(void *user, const char *msg);
     void *notice_user;
+    /* Kafka, one consumer per MPI rank (ranks > 1): partition p is this
+     * consumer's when p mod ranks == rank, assigned statically; `group`
+     * then only receives the offset commits. Other sources ignore it. */
+    int rank, ranks;
 } sf_source_options;
 
 sf_status sf_source_open(const sf_source_options *opt, sf_source **out, char *err, size_t errlen);
+/* The position blob of a source spread over `ranks` consumers (ranks > 1)
+ * from each consumer's (blobs[r]: rank r's): every partition's position from
+ * the rank it belongs to. Owned by the caller; NULL: out of memory, or not
+ * the blobs of a spread source. */
+char *sf_source_merge_spread(const char *const *blobs, int ranks);
 void sf_source_state_free(sf_source_state *st);
 
 #endif

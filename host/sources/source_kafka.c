@@ -2,7 +2,11 @@
  * source_kafka.c — records from a Kafka topic (librdkafka consumer).
  *
  * With a consumer group the topic is subscribed and the group balances its
- * partitions; without one every partition is assigned to this process. In
+ * partitions; without one every partition is assigned to this process.
+ * Spread over ranks (sf_source_options.ranks > 1, one consumer per MPI rank)
+ * partition p is assigned to rank p mod ranks, statically, so that a restart
+ * with as many ranks reads each partition where the checkpoint says; the
+ * group then only receives the commits. In
  * both cases the start offset of a partition comes from the checkpoint's
  * position blob when it names the partition, else from `start` — so the
  * checkpoint, not the group's committed offsets, decides where a restart
@@ -70,6 +74,8 @@ typedef struct kafka_source {
     rd_kafka_queue_t *queue; /* the consumer queue */
     char *topic;
     bool group;           /* subscribed with a consumer group */
+    bool commit_group;    /* a group receives the commits (subscribed or spread) */
+    int rank, ranks;      /* spread: this consumer takes partitions p, p mod ranks == rank */
     int64_t start_offset; /* for partitions without a resume position */
     kpart *parts;         /* indexed by partition id */
     size_t nparts;
@@ -287,7 +293,8 @@ static bool assign_all(kafka_source *ks, int timeout_ms)
     } else if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         rd_kafka_topic_partition_list_t *list = rd_kafka_topic_partition_list_new(t->partition_cnt);
         for (int i = 0; i < t->partition_cnt; i++)
-            rd_kafka_topic_partition_list_add(list, ks->topic, t->partitions[i].id);
+            if (ks->ranks <= 1 || t->partitions[i].id % ks->ranks == ks->rank)
+                rd_kafka_topic_partition_list_add(list, ks->topic, t->partitions[i].id);
         start_offsets(ks, list);
         if (ks->failed == SF_OK) {
             rd_kafka_resp_err_t ae = rd_kafka_assign(ks->rk, list);
@@ -637,7 +644,7 @@ static rd_kafka_topic_partition_list_t *still_assigned(kafka_source *ks, const s
 static sf_status kafka_commit(sf_source *s, const sf_source_state *st)
 {
     kafka_source *ks = (kafka_source *)s;
-    if (!ks->group || !st || st->n_commit == 0) return SF_OK;
+    if (!ks->commit_group || !st || st->n_commit == 0) return SF_OK;
     rd_kafka_topic_partition_list_t *list = still_assigned(ks, st);
     rd_kafka_resp_err_t e = RD_KAFKA_RESP_ERR_NO_ERROR;
     if (list->cnt > 0) e = rd_kafka_commit(ks->rk, list, 0);
@@ -801,7 +808,7 @@ static rd_kafka_conf_t *build_conf(kafka_source *ks, const sf_source_options *op
     rd_kafka_conf_set_opaque(conf, ks);
     rd_kafka_conf_set_error_cb(conf, on_error);
     rd_kafka_conf_set_log_cb(conf, on_log);
-    if (opt->group) rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    if (opt->group && opt->ranks <= 1) rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
     return conf;
 }
 
@@ -833,7 +840,10 @@ sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, s
         return SF_ERR_NO_MEMORY;
     }
     ks->base.ops = &kafka_ops;
-    ks->group = opt->group != NULL;
+    ks->ranks = opt->ranks > 1 ? opt->ranks : 1;
+    ks->rank = opt->ranks > 1 ? opt->rank : 0;
+    ks->commit_group = opt->group != NULL;
+    ks->group = ks->commit_group && ks->ranks == 1;
     ks->notice = opt->notice;
     ks->notice_user = opt->notice_user;
     ks->lost = opt->lost;
@@ -884,6 +894,41 @@ sf_status sf_source_kafka_open(const sf_source_options *opt, const char *spec, s
     return SF_OK;
 }
 
+/* One blob from the per-rank blobs of a spread source: each partition's
+ * position from the rank it belongs to (p mod ranks); the others' copies of
+ * it (resumed, never read there) are stale. */
+char *sf_source_merge_spread(const char *const *blobs, int ranks)
+{
+    size_t cap = 64;
+    for (int r = 0; r < ranks; r++) {
+        if (!blobs[r] || strncmp(blobs[r], "kafka v1\n", 9) != 0) return NULL;
+        cap += strlen(blobs[r]);
+    }
+    const char *topic = blobs[0] + 9;
+    size_t tlen = strcspn(topic, "\n"), len = 0;
+    char *out = malloc(cap);
+    if (!out) return NULL;
+    len += (size_t)snprintf(out, cap, "kafka v1\n%.*s\n", (int)tlen, topic);
+    for (int r = 0; r < ranks; r++) {
+        const char *p = strchr(blobs[r] + 9, '\n');
+        for (p = p ? p + 1 : ""; *p;) {
+            size_t n = strcspn(p, "\n");
+            long long part = -1, off = -1;
+            if (sscanf(p, "%lld %lld", &part, &off) == 2 && part >= 0 && part % ranks == r)
+                len += (size_t)snprintf(out + len, cap - len, "%.*s\n", (int)n, p);
+            p += n + (p[n] == '\n');
+        }
+    }
+    return out;
+}
+
 #else
-typedef int sf_source_kafka_absent; /* this build has no Kafka support */
+#include "source.h"
+
+char *sf_source_merge_spread(const char *const *blobs, int ranks)
+{
+    (void)blobs;
+    (void)ranks;
+    return NULL; /* a spread source is a Kafka one */
+}
 #endif /* STREAMFIT_HAVE_KAFKA */
