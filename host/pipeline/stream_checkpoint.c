@@ -1,7 +1,8 @@
 /*
  * stream_checkpoint.c — a streaming run's checkpoints: the trainer state,
  * the metrics and the source positions of one batch boundary written
- * together (then the upstream commit), and resuming from them.
+ * together (then the upstream commit, or with exactly-once the Kafka
+ * transaction of stream_txn.c), and resuming from them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -60,9 +61,14 @@ sf_status sf_run_checkpoint(sf_run *r)
     c.classes = r->K ? join_doubles(r->classes, r->K) : NULL;
     c.names = r->schema.columns ? join_columns(&r->schema) : NULL;
     c.model_version = r->version;
+    /* Exactly-once: the previous generation stays until this one's
+     * transaction (its predictions and these offsets) is committed. */
+    if (st == SF_OK && r->o->exactly_once)
+        st = sf_checkpoint_rotate(r->o->checkpoint_dir, r->err, sizeof r->err);
     if (st == SF_OK) st = sf_checkpoint_write(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
     /* Only now is it safe to tell the broker these records are done. */
-    if (st == SF_OK) st = r->source->ops->commit(r->source, at);
+    if (st == SF_OK)
+        st = r->o->exactly_once ? sf_txn_commit(r, at, &c) : r->source->ops->commit(r->source, at);
     free(c.trainer);
     free(c.metrics);
     free(c.classes);
@@ -95,7 +101,9 @@ sf_status sf_run_restore(sf_run *r, bool *resumed)
 {
     *resumed = false;
     sf_checkpoint c;
-    sf_status st = sf_checkpoint_read(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
+    sf_status st = r->o->exactly_once
+                       ? sf_txn_pick(r, &c)
+                       : sf_checkpoint_read(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
     if (st == SF_ERR_EMPTY) {
         r->err[0] = 0;
         return SF_OK;

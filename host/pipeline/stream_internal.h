@@ -9,6 +9,7 @@
  *   stream_checkpoint.c  checkpoints and resuming
  *   stream_output.c      predictions, metrics, the model file
  *   stream_dead_letter.c bad records
+ *   stream_txn.c         exactly-once: the Kafka transaction of each checkpoint
  *   stream_state.c       log, stop flag, configuration, trainer set-up, flush
  */
 #ifndef STREAMFIT_STREAM_INTERNAL_H
@@ -18,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "checkpoint.h"
 #include "clock.h"
 #include "latency_histogram.h"
 #include "prediction_format.h"
@@ -83,6 +85,7 @@ typedef struct sf_deferred_log {
 } sf_deferred_log;
 
 struct sf_prefetch;
+struct sf_txn;
 
 /* The handle: what the run's thread owns, plus what other threads may touch
  * (lock, stop, published). */
@@ -167,6 +170,7 @@ struct sf_stream {
      * online model before it and of the exact fit (for the metrics line) */
     size_t refit_rows;
     double refit_online_loss, refit_exact_loss;
+    struct sf_txn *txn; /* exactly-once: the transactional producer's state */
 };
 typedef struct sf_stream sf_run;
 
@@ -220,6 +224,28 @@ sf_status sf_run_model(const sf_run *r, uint64_t rows_skipped, sf_model **out);
 /* stream_checkpoint.c */
 sf_status sf_run_checkpoint(sf_run *r);
 sf_status sf_run_restore(sf_run *r, bool *resumed);
+
+/* stream_txn.c: exactly-once runs (o->exactly_once).
+ * check: the options allow it (a message in r->err otherwise);
+ * id: the transactional.id (group, topics) into buf;
+ * open: after the sinks: init_transactions on the predictions' producer;
+ * begin: a transaction is open (opened now if none);
+ * pick: on resume, the checkpoint generation whose positions the group's
+ *   committed offsets name (the newest when the broker keeps none);
+ * commit: send the offsets of `at` and commit the transaction; c (the
+ *   checkpoint written just before) is then the committed generation;
+ * recover: after a failure `why` in a transaction: abort it, go back to the
+ *   committed generation (model, metrics, counters, source positions) and
+ *   return SF_OK to go on; `why` (or the fatal error) when it cannot;
+ * close: abort a transaction left open, free. */
+sf_status sf_txn_check(sf_run *r);
+void sf_txn_id(const sf_stream_options *o, char *buf, size_t len);
+sf_status sf_txn_open(sf_run *r);
+sf_status sf_txn_begin(sf_run *r);
+sf_status sf_txn_pick(sf_run *r, sf_checkpoint *c);
+sf_status sf_txn_commit(sf_run *r, const sf_source_state *at, const sf_checkpoint *c);
+sf_status sf_txn_recover(sf_run *r, sf_status why);
+void sf_txn_close(sf_run *r);
 
 /* stream_dead_letter.c: a bad record met while filling f (counted in f). */
 void sf_run_bad_record(sf_run *r, sf_fill *f, const sf_record *rec, const char *why);

@@ -116,11 +116,14 @@ static sf_status make_dir(const char *dir, char *err, size_t errlen)
  * beginning of its source. */
 static sf_status reset_checkpoint(sf_run *r)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/checkpoint.bin", r->o->checkpoint_dir);
-    if (unlink(path) != 0 && errno != ENOENT) {
-        snprintf(r->err, sizeof r->err, "cannot delete '%.400s': %s", path, strerror(errno));
-        return SF_ERR_IO;
+    static const char *const names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", r->o->checkpoint_dir, names[i]);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(r->err, sizeof r->err, "cannot delete '%.400s': %s", path, strerror(errno));
+            return SF_ERR_IO;
+        }
     }
     sf_run_log(r, SF_LOG_INFO, "starting over: no checkpoint in '%s'", r->o->checkpoint_dir);
     return SF_OK;
@@ -150,7 +153,8 @@ sf_status sf_run_open(sf_run *r)
 {
     const sf_stream_options *o = r->o;
     r->start_us = sf_clock_mono_us();
-    sf_status st = parse_classes(r);
+    sf_status st = o->exactly_once ? sf_txn_check(r) : SF_OK;
+    if (st == SF_OK) st = parse_classes(r);
     if (st == SF_OK) st = open_schema(r);
     if (st == SF_OK && o->checkpoint_dir) st = make_dir(o->checkpoint_dir, r->err, sizeof r->err);
     if (st == SF_OK && o->checkpoint_dir && o->reset_checkpoint) st = reset_checkpoint(r);
@@ -181,11 +185,18 @@ sf_status sf_run_open(sf_run *r)
         st = SF_ERR_INVALID_ARGUMENT;
     }
     if (st == SF_OK) st = sf_source_open(&so, &r->source, r->err, sizeof r->err);
+    /* Exactly-once: the predictions' producer is transactional; dead letters
+     * keep a producer of their own, outside the transactions. */
+    char txn_id[256];
+    if (o->exactly_once) sf_txn_id(o, txn_id, sizeof txn_id);
     sf_kafka_settings producer = {.shared = o->kafka_conf, .own = o->producer_conf};
+    sf_kafka_settings txn_producer = producer;
+    txn_producer.transactional_id = o->exactly_once ? txn_id : NULL;
     if (st == SF_OK && o->predictions)
-        st = sf_sink_open(o->predictions, &producer, &r->predictions, r->err, sizeof r->err);
+        st = sf_sink_open(o->predictions, &txn_producer, &r->predictions, r->err, sizeof r->err);
     if (st == SF_OK && o->dead_letter)
         st = sf_sink_open(o->dead_letter, &producer, &r->dead_letter, r->err, sizeof r->err);
+    if (st == SF_OK && o->exactly_once) st = sf_txn_open(r);
     if (st == SF_OK && o->metrics_out) {
         r->metrics_file = fopen(o->metrics_out, r->resumed ? "a" : "w");
         if (!r->metrics_file) {
@@ -226,6 +237,7 @@ void sf_run_progress(sf_run *r, bool final)
  * error message) stays for sf_stream_destroy. */
 void sf_run_close(sf_run *r)
 {
+    sf_txn_close(r); /* before the producer goes */
     if (r->source) r->source->ops->destroy(r->source);
     sf_sink_destroy(r->predictions);
     sf_sink_destroy(r->dead_letter);

@@ -37,5 +37,14 @@ sf_status sf_sink_flush(sf_sink *s, int timeout_ms);
 void sf_sink_destroy(sf_sink *s);
 /* Why the last call on this sink failed (empty when it did not). */
 const char *sf_sink_error(const sf_sink *s);
+/* Kafka: the failures so far are forgotten (after the transaction they
+ * belonged to was aborted). Files: nothing. */
+void sf_sink_forget_failures(sf_sink *s);
+#ifdef STREAMFIT_HAVE_KAFKA
+#include <librdkafka/rdkafka.h>
+/* The librdkafka producer of a Kafka sink (owned by it), NULL for others:
+ * for the transactions of an exactly-once run (stream_txn.c). */
+rd_kafka_t *sf_sink_producer(sf_sink *s);
+#endif
 
 #endif

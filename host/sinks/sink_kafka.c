@@ -84,7 +84,9 @@ sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, s
         free(s);
         return SF_ERR_NO_MEMORY;
     }
-    const char *fixed[] = {"bootstrap.servers", brokers, NULL};
+    const char *txn_id = kafka ? kafka->transactional_id : NULL;
+    const char *fixed[] = {"bootstrap.servers", brokers, txn_id ? "transactional.id" : NULL, txn_id,
+                           NULL};
     rd_kafka_conf_t *conf = sf_kafka_conf_build(SF_KAFKA_PRODUCER, NULL, kafka, fixed, err, errlen);
     free(brokers);
     if (!conf) {
@@ -261,6 +263,14 @@ sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms)
 }
 
 const char *sf_sink_kafka_error(const sink_kafka *s) { return s ? s->error : ""; }
+
+rd_kafka_t *sf_sink_kafka_producer(sink_kafka *s) { return s->rk; }
+
+void sf_sink_kafka_forget_failures(sink_kafka *s)
+{
+    s->failed = 0;
+    s->error[0] = 0;
+}
 
 void sf_sink_kafka_destroy(sink_kafka *s)
 {

@@ -22,5 +22,11 @@ sf_status sf_sink_kafka_set_header(sink_kafka *s, const char *name, const char *
 sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms);
 const char *sf_sink_kafka_error(const sink_kafka *s);
 void sf_sink_kafka_destroy(sink_kafka *s);
+/* After an aborted transaction: its failed deliveries went with it. */
+void sf_sink_kafka_forget_failures(sink_kafka *s);
+#ifdef STREAMFIT_HAVE_KAFKA
+#include <librdkafka/rdkafka.h>
+rd_kafka_t *sf_sink_kafka_producer(sink_kafka *s);
+#endif
 
 #endif

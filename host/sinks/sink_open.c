@@ -129,3 +129,19 @@ void sf_sink_destroy(sf_sink *s)
     sf_sink_file_destroy(s->file);
     free(s);
 }
+
+void sf_sink_forget_failures(sf_sink *s)
+{
+#ifdef STREAMFIT_HAVE_KAFKA
+    if (s && s->kafka) sf_sink_kafka_forget_failures(s->kafka);
+#else
+    (void)s;
+#endif
+}
+
+#ifdef STREAMFIT_HAVE_KAFKA
+rd_kafka_t *sf_sink_producer(sf_sink *s)
+{
+    return s && s->kafka ? sf_sink_kafka_producer(s->kafka) : NULL;
+}
+#endif
