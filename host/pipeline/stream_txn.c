@@ -218,6 +218,9 @@ sf_status sf_txn_recover(sf_run *r, sf_status why)
         if (e) return txn_error(r, e, "abort_transaction");
         t->open = false;
     }
+    /* The aborted messages' delivery reports (purged) are served now, then
+     * forgotten with the rest of the transaction. */
+    rd_kafka_poll(t->producer, 0);
     sf_sink_forget_failures(r->predictions);
     const sf_checkpoint *c = &t->last;
     sf_status st = sf_trainer_load_state(r->trainer, c->trainer, c->trainer_len);
