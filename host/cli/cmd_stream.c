@@ -577,7 +577,8 @@ static int run_stream(stream_args *a)
      * 2 cores: slower than no pipeline at all). */
     int threads = a->threads;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads == 0 && a->o.pipeline && !a->o.exactly_once) threads = cores > 2 ? (int)cores - 1 : 1;
+    if (threads == 0 && a->o.pipeline && !a->o.exactly_once)
+        threads = cores > 2 ? (int)cores - 1 : 1;
     sf_context *ctx = cli_context(a->device, threads, cli_log, NULL);
     if (!ctx) return SF_EXIT_FAILURE;
     if (stream_http_start(&a->http, &a->o, ctx, a->argc, a->argv) != SF_EXIT_OK) {

@@ -187,8 +187,8 @@ sf_status sf_run_open(sf_run *r)
     if (st == SF_OK) st = sf_source_open(&so, &r->source, r->err, sizeof r->err);
     /* Exactly-once: the predictions' producer is transactional; dead letters
      * keep a producer of their own, outside the transactions. */
-    char txn_id[256];
-    if (o->exactly_once) sf_txn_id(o, txn_id, sizeof txn_id);
+    char txn_id[256] = "";
+    if (st == SF_OK && o->exactly_once) sf_txn_id(o, txn_id, sizeof txn_id);
     sf_kafka_settings producer = {.shared = o->kafka_conf, .own = o->producer_conf};
     sf_kafka_settings txn_producer = producer;
     txn_producer.transactional_id = o->exactly_once ? txn_id : NULL;
