@@ -13,6 +13,8 @@ Usage: test_exactly_once.py STREAMFIT   (exit 77: kcat missing, or no Kafka)
   - Abort: the broker fails one EndTxn: the run aborts the transaction, goes
     back to the committed state and carries on in the same process, to the
     same model and predictions.
+  - Dead letters: Kafka dead letters go into the same transactions; a kill
+    and a resume leave each bad record's dead letter there.
   - Flags: --exactly-once without a Kafka source, a group, Kafka predictions
     or a checkpoint directory is refused with exit status 2.
 
@@ -88,7 +90,8 @@ class ExactlyOnce(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.recs = bf.rows(51, N)
-        cls.b = bf.Broker("in", "out", "ref-out", "abort-out", partitions=1)
+        cls.b = bf.Broker("in", "out", "ref-out", "abort-out", "dl-in", "dl-out",
+                          "dl", partitions=1)
         kcat_produce(cls.b.bootstrap, "in", cls.recs)
         # one partition: the warm-up is the first WARMUP records
         cls.predicted = {k for k, _ in cls.recs[WARMUP:]}
@@ -195,6 +198,40 @@ class ExactlyOnce(unittest.TestCase):
         line = [x for x in stderr.splitlines() if "transaction aborted" in x][0]
         print(f"  {line.removeprefix('streamfit: ')}\n  same process to the end: model "
               f"bit-identical; {said}", flush=True)
+
+    def test_dead_letters_in_the_transaction(self):
+        """Kafka dead letters share the predictions' producer: a kill and a resume
+        leave every bad record's dead letter there for a read_committed reader."""
+        recs = [(k, "oops,1" if i % 97 == 5 else v) for i, (k, v) in enumerate(bf.rows(52, 3000))]
+        bad = {i for i in range(len(recs)) if i % 97 == 5}  # one partition: offset = index
+        kcat_produce(self.b.bootstrap, "dl-in", recs)
+        args = self.args("dl", "dl-out")
+        args[args.index("--source") + 1] = f"kafka://{self.b.bootstrap}/dl-in"
+        args[args.index("--max-rows") + 1] = str(len(recs) - len(bad))
+        args += ["--dead-letter", f"kafka://{self.b.bootstrap}/dl"]
+        shutil.rmtree(path("dl-ck"), ignore_errors=True)
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while p.poll() is None and metrics_count(path("dl.jsonl")) < 2:
+            time.sleep(0.0005)
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertNotIn("outside the transactions", r.stderr)
+        got = kcat_read(self.b.bootstrap, "dl", committed=True)
+        every = kcat_read(self.b.bootstrap, "dl", committed=False)
+        offsets = [json.loads(v)["offset"] for _, v, _ in got]
+        self.assertEqual(set(offsets), bad, "a dead letter is missing")
+        copies = {}
+        for _, v, _ in got:
+            copies.setdefault(json.loads(v)["offset"], set()).add(v)
+        self.assertTrue(all(len(c) == 1 for c in copies.values()), "copies differ")
+        if len(got) < len(every):
+            self.assertEqual(len(offsets), len(bad), "a dead letter written twice")
+        else:  # the development broker shows aborted transactions (see check_predictions)
+            self.assertLessEqual(len(offsets) - len(bad), len(bad))
+        print(f"  {len(bad)} bad records, killed once: {len(offsets)} dead letters read_committed, "
+              f"{len(set(offsets))} distinct, copies identical", flush=True)
 
     def test_flags(self):
         b = f"kafka://{self.b.bootstrap}"

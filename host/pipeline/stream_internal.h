@@ -103,6 +103,9 @@ struct sf_stream {
     char err[512];
     sf_source *source;
     sf_sink *predictions, *dead_letter;
+    /* exactly-once: dead letters share the predictions' producer and go into
+     * the same transactions */
+    bool dead_letter_in_txn;
     /* The dead-letter sink: written where batches are filled, flushed by the
      * run's thread. Once per bad record, never on the good path. */
     pthread_mutex_t dead_letter_lock;

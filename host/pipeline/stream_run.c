@@ -185,8 +185,9 @@ sf_status sf_run_open(sf_run *r)
         st = SF_ERR_INVALID_ARGUMENT;
     }
     if (st == SF_OK) st = sf_source_open(&so, &r->source, r->err, sizeof r->err);
-    /* Exactly-once: the predictions' producer is transactional; dead letters
-     * keep a producer of their own, outside the transactions. */
+    /* Exactly-once: the predictions' producer is transactional; Kafka dead
+     * letters on the same brokers use it too (in the same transactions),
+     * others keep their own, outside the transactions. */
     char txn_id[256] = "";
     if (st == SF_OK && o->exactly_once) sf_txn_id(o, txn_id, sizeof txn_id);
     sf_kafka_settings producer = {.shared = o->kafka_conf, .own = o->producer_conf};
@@ -194,7 +195,18 @@ sf_status sf_run_open(sf_run *r)
     txn_producer.transactional_id = o->exactly_once ? txn_id : NULL;
     if (st == SF_OK && o->predictions)
         st = sf_sink_open(o->predictions, &txn_producer, &r->predictions, r->err, sizeof r->err);
-    if (st == SF_OK && o->dead_letter)
+    if (st == SF_OK && o->dead_letter && o->exactly_once) {
+        st =
+            sf_sink_open_on(o->dead_letter, r->predictions, &r->dead_letter, r->err, sizeof r->err);
+        r->dead_letter_in_txn = st == SF_OK;
+        if (st == SF_ERR_UNSUPPORTED) {
+            sf_run_log(r, SF_LOG_WARN, "exactly-once: dead letters outside the transactions (%s)",
+                       r->err);
+            r->err[0] = 0;
+            st = SF_OK;
+        }
+    }
+    if (st == SF_OK && o->dead_letter && !r->dead_letter)
         st = sf_sink_open(o->dead_letter, &producer, &r->dead_letter, r->err, sizeof r->err);
     if (st == SF_OK && o->exactly_once) st = sf_txn_open(r);
     if (st == SF_OK && o->metrics_out) {
@@ -239,8 +251,8 @@ void sf_run_close(sf_run *r)
 {
     sf_txn_close(r); /* before the producer goes */
     if (r->source) r->source->ops->destroy(r->source);
+    sf_sink_destroy(r->dead_letter); /* first: it may use the predictions' producer */
     sf_sink_destroy(r->predictions);
-    sf_sink_destroy(r->dead_letter);
     if (r->metrics_file) fclose(r->metrics_file);
     if (r->have_schema) sf_schema_free(&r->schema);
     pthread_mutex_lock(&r->lock);

@@ -16,6 +16,9 @@
  * happened, the previous one when it did not. The transactional.id is made
  * from the group and the two topics, so the same run always gets the same.
  *
+ * Kafka dead letters on the predictions' brokers share the producer, so a
+ * batch's dead letters are in its transaction too (stream_run.c).
+ *
  * In the run: an error inside a transaction (a delivery, the commit, the
  * checkpoint) aborts it, and the run goes back to the last committed
  * generation, kept in memory: model, metrics, counters, and the consumer
@@ -222,6 +225,7 @@ sf_status sf_txn_recover(sf_run *r, sf_status why)
      * forgotten with the rest of the transaction. */
     rd_kafka_poll(t->producer, 0);
     sf_sink_forget_failures(r->predictions);
+    if (r->dead_letter_in_txn) sf_sink_forget_failures(r->dead_letter);
     const sf_checkpoint *c = &t->last;
     sf_status st = sf_trainer_load_state(r->trainer, c->trainer, c->trainer_len);
     if (st == SF_OK) st = sf_stream_metrics_load(&r->metrics, c->metrics, c->metrics_len);

@@ -17,6 +17,10 @@ typedef struct sf_sink sf_sink;
  * kafka: the user's librdkafka settings (kafka_conf.h), or NULL. */
 sf_status sf_sink_open(const char *uri, const sf_kafka_settings *kafka, sf_sink **out, char *err,
                        size_t errlen);
+/* A Kafka output on the producer of the Kafka sink `with`, so that its
+ * messages go into with's transactions: SF_ERR_UNSUPPORTED (err says why)
+ * when uri is not a Kafka topic on the same brokers. Destroy it first. */
+sf_status sf_sink_open_on(const char *uri, sf_sink *with, sf_sink **out, char *err, size_t errlen);
 /* One record: a Kafka message (key may be NULL) or `value` plus a newline. */
 sf_status sf_sink_write(sf_sink *s, const char *key, size_t key_len, const char *value,
                         size_t value_len);

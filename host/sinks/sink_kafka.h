@@ -13,6 +13,10 @@
 typedef struct sink_kafka sink_kafka;
 sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, sink_kafka **out,
                              char *err, size_t errlen);
+/* A sink on the producer of `owner` (same brokers, else SF_ERR_UNSUPPORTED):
+ * its messages go into owner's transactions. Destroy it before owner. */
+sf_status sf_sink_kafka_open_on(sink_kafka *owner, const char *spec, sink_kafka **out, char *err,
+                                size_t errlen);
 sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_t *off,
                                     const size_t *len, const char *keys, const size_t *key_off,
                                     const size_t *key_len, size_t n);
