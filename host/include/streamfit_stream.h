@@ -181,7 +181,8 @@ typedef struct sf_stream_options {
      * one Kafka transaction (transactional.id from the group and the topics),
      * the checkpoint written just before it and the previous one kept, so
      * that a read_committed consumer sees each record's prediction once
-     * across crashes. Batches are read on the run's thread (no pipeline).
+     * across crashes; Kafka dead letters on the same brokers go into the same
+     * transactions. Batches are read on the run's thread (no pipeline).
      * Without it predictions are at-least-once: after a crash those of the
      * batches since the last checkpoint are written again. */
     bool exactly_once;
