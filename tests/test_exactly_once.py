@@ -13,6 +13,9 @@ Usage: test_exactly_once.py STREAMFIT   (exit 77: kcat missing, or no Kafka)
   - Abort: the broker fails one EndTxn: the run aborts the transaction, goes
     back to the committed state and carries on in the same process, to the
     same model and predictions.
+  - Generations: the group's committed offsets at the previous checkpoint
+    generation (set by an ordinary offset commit, which the development
+    broker keeps): the restart resumes from that one; at neither: refused.
   - Dead letters: Kafka dead letters go into the same transactions; a kill
     and a resume leave each bad record's dead letter there.
   - Flags: --exactly-once without a Kafka source, a group, Kafka predictions
@@ -90,8 +93,8 @@ class ExactlyOnce(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.recs = bf.rows(51, N)
-        cls.b = bf.Broker("in", "out", "ref-out", "abort-out", "dl-in", "dl-out",
-                          "dl", partitions=1)
+        cls.b = bf.Broker("in", "out", "ref-out", "abort-out", "gen-out", "dl-in",
+                          "dl-out", "dl", partitions=1)
         kcat_produce(cls.b.bootstrap, "in", cls.recs)
         # one partition: the warm-up is the first WARMUP records
         cls.predicted = {k for k, _ in cls.recs[WARMUP:]}
@@ -232,6 +235,50 @@ class ExactlyOnce(unittest.TestCase):
             self.assertLessEqual(len(offsets) - len(bad), len(bad))
         print(f"  {len(bad)} bad records, killed once: {len(offsets)} dead letters read_committed, "
               f"{len(set(offsets))} distinct, copies identical", flush=True)
+
+    def commit_group_offset(self, group, rows):
+        """The group's committed offset set to `rows` by a plain (not exactly-once) run:
+        the development broker keeps ordinary offset commits, not a transaction's."""
+        ck = path(f"plain-{rows}-ck")
+        shutil.rmtree(ck, ignore_errors=True)
+        r = subprocess.run([EXE, "stream", "--source", f"kafka://{self.b.bootstrap}/in",
+                            "--group", group, "--start", "earliest", "--columns", bf.COLS,
+                            "--model", "ols", "--device", "cpu", "--warmup-rows", str(WARMUP),
+                            "--batch-rows", str(BATCH), "--batch-ms", "600000", "--max-rows",
+                            str(rows), "--checkpoint-dir", ck, "--quiet",
+                            *self.args(group, "unused")[-4:]],  # the same group session
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+
+    def test_resume_picks_the_generation_the_group_committed(self):
+        tag, ck = "gen", path("gen-ck")
+        shutil.rmtree(ck, ignore_errors=True)
+        args = self.args(tag, "gen-out")
+        first = list(args)
+        first[first.index("--max-rows") + 1] = str(N - BATCH)
+        r = subprocess.run(first, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        shutil.copy(os.path.join(ck, "checkpoint.bin"), path("gen-older.bin"))
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        # As if the last transaction had not been committed: the previous generation is
+        # the one at N - BATCH, and so are the group's offsets.
+        shutil.copy(path("gen-older.bin"), os.path.join(ck, "checkpoint.prev.bin"))
+        self.commit_group_offset(tag, N - BATCH)
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-2000:])
+        self.assertIn("resuming from the one before", r.stderr)
+        with open(path(f"{tag}.json")) as f:
+            model = json.load(f)
+        self.assertEqual(bf.params(model), bf.params(self.ref), "another model")
+        # Offsets that match neither generation: refused, nothing resumed.
+        self.commit_group_offset(tag, 3000)
+        r = subprocess.run(args, capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr[-2000:])
+        self.assertIn("match neither checkpoint", r.stderr)
+        said = [x for x in r.stderr.splitlines() if "match neither" in x][0]
+        print(f"  group at the previous generation: resumed from it, model bit-identical; "
+              f"at neither: {said.removeprefix('streamfit: ')[:160]}", flush=True)
 
     def test_flags(self):
         b = f"kafka://{self.b.bootstrap}"
