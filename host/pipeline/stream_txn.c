@@ -26,6 +26,7 @@
  * fatal error (the producer fenced by another process with the same id)
  * ends the run.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,9 +114,9 @@ static struct sf_txn *txn_of(sf_run *r)
 {
     if (!r->txn) {
         r->txn = calloc(1, sizeof *r->txn);
+        int64_t ms = r->o->broker_timeout_ms;
         if (r->txn)
-            r->txn->timeout_ms =
-                r->o->broker_timeout_ms > 0 ? (int)r->o->broker_timeout_ms : TXN_TIMEOUT_MS;
+            r->txn->timeout_ms = ms <= 0 ? TXN_TIMEOUT_MS : ms > INT_MAX ? INT_MAX : (int)ms;
     }
     return r->txn;
 }
@@ -257,7 +258,13 @@ sf_status sf_txn_recover(sf_run *r, sf_status why)
  * committed[] (-1: none). */
 static sf_status ask_committed(sf_run *r, const int32_t *parts, size_t n, int64_t *committed)
 {
-    const char *src = r->o->source + 8, *slash = strrchr(src, '/');
+    const char *src = r->o->source + 8, *slash = strchr(src, '/');
+    if (!slash || slash == src) {
+        snprintf(r->err, sizeof r->err,
+                 "source '%.300s' needs brokers and a topic (kafka://HOST:PORT/TOPIC)",
+                 r->o->source);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
     char *brokers = strndup(src, (size_t)(slash - src));
     if (!brokers) return SF_ERR_NO_MEMORY;
     const char *fixed[] = {"bootstrap.servers",  brokers, "group.id", r->o->group,
