@@ -115,6 +115,14 @@ static const char stream_help[] =
     "                        (a checkpoint of another model, configuration or columns\n"
     "                        is refused)\n"
     "  --reset-checkpoint    start over: delete the checkpoint in --checkpoint-dir first\n"
+    "  --exactly-once        Kafka source and predictions: the predictions of each\n"
+    "                        checkpoint's batches and the consumer offsets after them\n"
+    "                        are committed in one Kafka transaction, so that a\n"
+    "                        read_committed consumer sees each record's prediction once\n"
+    "                        across crashes (needs --group and --checkpoint-dir; reads\n"
+    "                        on one thread). Without it predictions are at-least-once:\n"
+    "                        after a crash those of the batches since the last\n"
+    "                        checkpoint are written again\n"
     "  --max-rows N          stop after N records (restored ones included)\n"
     "  --max-ms T            stop after T milliseconds\n"
     "  --quiet               no status line\n"
@@ -174,6 +182,7 @@ enum {
     OPT_CHECKPOINT_DIR,
     OPT_CHECKPOINT_EVERY,
     OPT_RESET_CHECKPOINT,
+    OPT_EXACTLY_ONCE,
     OPT_MAX_ROWS,
     OPT_MAX_MS,
     OPT_QUIET,
@@ -378,6 +387,7 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
         break;
     case OPT_CHECKPOINT_DIR: o->checkpoint_dir = arg; break;
     case OPT_RESET_CHECKPOINT: o->reset_checkpoint = true; break;
+    case OPT_EXACTLY_ONCE: o->exactly_once = true; break;
     case OPT_CHECKPOINT_EVERY:
         if (!size_arg(arg, 1, 1L << 40, &o->checkpoint_every)) return bad_value(name, arg);
         break;
@@ -401,6 +411,23 @@ static int parse_option(stream_args *a, int opt, const char *arg, const char *na
     case OPT_HTTP: return stream_http_option(&a->http, name, arg);
     default: return -2;
     }
+    return SF_EXIT_OK;
+}
+
+/* --exactly-once: what a transaction of predictions and offsets needs. */
+static int check_exactly_once(const stream_args *a)
+{
+    const sf_stream_options *o = &a->o;
+    if (!o->exactly_once) return SF_EXIT_OK;
+    bool kafka_in = o->source && strncmp(o->source, "kafka://", 8) == 0;
+    bool kafka_out = o->predictions && strncmp(o->predictions, "kafka://", 8) == 0;
+    const char *missing = a->embedded ? "a --source kafka://HOST:PORT/TOPIC (not --broker embedded)"
+                          : !kafka_in ? "a Kafka source (--source kafka://HOST:PORT/TOPIC)"
+                          : !o->group ? "a consumer group (--group ID)"
+                          : !kafka_out ? "Kafka predictions (--predictions kafka://HOST:PORT/TOPIC)"
+                          : !o->checkpoint_dir ? "a checkpoint directory (--checkpoint-dir DIR)"
+                                               : NULL;
+    if (missing) return cli_usage_error("stream", "--exactly-once needs %s", missing);
     return SF_EXIT_OK;
 }
 
@@ -447,6 +474,7 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         {"checkpoint-dir", required_argument, 0, OPT_CHECKPOINT_DIR},
         {"checkpoint-every", required_argument, 0, OPT_CHECKPOINT_EVERY},
         {"reset-checkpoint", no_argument, 0, OPT_RESET_CHECKPOINT},
+        {"exactly-once", no_argument, 0, OPT_EXACTLY_ONCE},
         {"max-rows", required_argument, 0, OPT_MAX_ROWS},
         {"max-ms", required_argument, 0, OPT_MAX_MS},
         {"quiet", no_argument, 0, OPT_QUIET},
@@ -509,7 +537,9 @@ static int parse_stream_args(int argc, char **argv, stream_args *a)
         return cli_usage_error("stream", "--broker embedded runs in one process, not under mpirun");
     if (sf_mpi_size() > 1 && a->http.listen)
         return cli_usage_error("stream", "--http is not supported under mpirun");
-    return SF_EXIT_OK;
+    if (sf_mpi_size() > 1 && a->o.exactly_once)
+        return cli_usage_error("stream", "--exactly-once is not supported under mpirun");
+    return check_exactly_once(a);
 }
 
 /* ---- what the run tells the terminal ---- */
@@ -563,7 +593,8 @@ static int run_stream(stream_args *a)
      * 2 cores: slower than no pipeline at all). */
     int threads = a->threads;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    if (threads == 0 && a->o.pipeline) threads = cores > 2 ? (int)cores - 1 : 1;
+    if (threads == 0 && a->o.pipeline && !a->o.exactly_once)
+        threads = cores > 2 ? (int)cores - 1 : 1;
     sf_context *ctx = cli_context(a->device, threads, cli_log, NULL);
     if (!ctx) return SF_EXIT_FAILURE;
     if (stream_http_start(&a->http, &a->o, ctx, a->argc, a->argv) != SF_EXIT_OK) {

@@ -182,6 +182,17 @@ typedef struct sf_stream_options {
     const char *checkpoint_dir;     /* checkpoints (and resume from them) */
     size_t checkpoint_every;        /* batches (default 1) */
     bool reset_checkpoint;          /* delete the checkpoint in checkpoint_dir first: start over */
+    /* Exactly-once predictions (a Kafka source with a group, Kafka
+     * predictions, a checkpoint_dir): the predictions of the batches since
+     * the last checkpoint and the source offsets after them are committed in
+     * one Kafka transaction (transactional.id from the group and the topics),
+     * the checkpoint written just before it and the previous one kept, so
+     * that a read_committed consumer sees each record's prediction once
+     * across crashes; Kafka dead letters on the same brokers go into the same
+     * transactions. Batches are read on the run's thread (no pipeline).
+     * Without it predictions are at-least-once: after a crash those of the
+     * batches since the last checkpoint are written again. */
+    bool exactly_once;
 
     /* limits: 0 means none */
     uint64_t max_rows;

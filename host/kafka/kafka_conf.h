@@ -23,6 +23,9 @@ typedef struct sf_kafka_settings {
     const char *const *shared; /* -X: every client, where librdkafka says the key applies */
     const char *const *own;    /* --consumer-X / --producer-X: this client, as given */
     const char *own_flag;      /* how messages name `own` (NULL: --consumer-X / --producer-X) */
+    /* Producers: a transactional producer with this transactional.id (set
+     * by the stream for exactly-once outputs, never by the user; NULL: none) */
+    const char *transactional_id;
 } sf_kafka_settings;
 
 /* Does librdkafka list `key` as a property of this role's clients ("*" and

@@ -134,11 +134,12 @@ static unsigned char *take_section(cursor *c, size_t *len, bool as_string)
     return dst;
 }
 
-sf_status sf_checkpoint_read(const char *dir, sf_checkpoint *c, char *err, size_t errlen)
+static sf_status read_file(const char *dir, const char *name, sf_checkpoint *c, char *err,
+                           size_t errlen)
 {
     memset(c, 0, sizeof *c);
     char path[4096];
-    snprintf(path, sizeof path, "%s/checkpoint.bin", dir);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
     FILE *f = fopen(path, "rb");
     if (!f) {
         if (errno == ENOENT) return SF_ERR_EMPTY;
@@ -204,6 +205,67 @@ sf_status sf_checkpoint_read(const char *dir, sf_checkpoint *c, char *err, size_
         return SF_ERR_BAD_MODEL_FILE;
     }
     return SF_OK;
+}
+
+sf_status sf_checkpoint_read(const char *dir, sf_checkpoint *c, char *err, size_t errlen)
+{
+    return read_file(dir, "checkpoint.bin", c, err, errlen);
+}
+
+sf_status sf_checkpoint_read_previous(const char *dir, sf_checkpoint *c, char *err, size_t errlen)
+{
+    return read_file(dir, "checkpoint.prev.bin", c, err, errlen);
+}
+
+sf_status sf_checkpoint_rotate(const char *dir, char *err, size_t errlen)
+{
+    char cur[4096], prev[4096];
+    snprintf(cur, sizeof cur, "%s/checkpoint.bin", dir);
+    snprintf(prev, sizeof prev, "%s/checkpoint.prev.bin", dir);
+    if (rename(cur, prev) != 0) {
+        if (errno == ENOENT) return SF_OK;
+        snprintf(err, errlen, "cannot keep the previous checkpoint as '%s': %s", prev,
+                 strerror(errno));
+        return SF_ERR_IO;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+    int saved = dfd < 0 || fsync(dfd) != 0 ? errno : 0;
+    if (dfd >= 0) close(dfd);
+    if (saved) {
+        snprintf(err, errlen, "cannot make '%s' durable: %s", prev, strerror(saved));
+        return SF_ERR_IO;
+    }
+    return SF_OK;
+}
+
+static bool dup_bytes(void **dst, const void *src, size_t n, bool as_string)
+{
+    *dst = NULL;
+    if (!src) return true;
+    if (as_string) n = strlen(src) + 1;
+    *dst = malloc(n ? n : 1);
+    if (*dst) memcpy(*dst, src, n);
+    return *dst != NULL;
+}
+
+sf_status sf_checkpoint_copy(const sf_checkpoint *src, sf_checkpoint *dst)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->rows_total = src->rows_total;
+    dst->rows_skipped = src->rows_skipped;
+    dst->batches = src->batches;
+    dst->trainer_len = src->trainer_len;
+    dst->metrics_len = src->metrics_len;
+    bool ok = dup_bytes((void **)&dst->config, src->config, 0, true) &&
+              dup_bytes((void **)&dst->trainer, src->trainer, src->trainer_len, false) &&
+              dup_bytes((void **)&dst->metrics, src->metrics, src->metrics_len, false) &&
+              dup_bytes((void **)&dst->source, src->source, 0, true) &&
+              dup_bytes((void **)&dst->classes, src->classes, 0, true) &&
+              dup_bytes((void **)&dst->names, src->names, 0, true) &&
+              dup_bytes((void **)&dst->model_version, src->model_version, 0, true);
+    if (ok) return SF_OK;
+    sf_checkpoint_free(dst);
+    return SF_ERR_NO_MEMORY;
 }
 
 void sf_checkpoint_free(sf_checkpoint *c)

@@ -1,7 +1,8 @@
 /*
  * stream_checkpoint.c — a streaming run's checkpoints: the trainer state,
  * the metrics and the source positions of one batch boundary written
- * together (then the upstream commit), and resuming from them.
+ * together (then the upstream commit, or with exactly-once the Kafka
+ * transaction of stream_txn.c), and resuming from them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,11 +66,16 @@ sf_status sf_run_checkpoint(sf_run *r)
     c.classes = r->K ? join_doubles(r->classes, r->K) : NULL;
     c.names = r->schema.columns ? join_columns(&r->schema) : NULL;
     c.model_version = r->version;
+    /* Exactly-once: the previous generation stays until this one's
+     * transaction (its predictions and these offsets) is committed. */
+    if (st == SF_OK && root && r->o->exactly_once)
+        st = sf_checkpoint_rotate(r->o->checkpoint_dir, r->err, sizeof r->err);
     if (st == SF_OK && root)
         st = sf_checkpoint_write(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
     st = sf_ranks_agree(r, st);
     /* Only now is it safe to tell the broker these records are done. */
-    if (st == SF_OK) st = r->source->ops->commit(r->source, at);
+    if (st == SF_OK)
+        st = r->o->exactly_once ? sf_txn_commit(r, at, &c) : r->source->ops->commit(r->source, at);
     free(c.trainer);
     free(c.metrics);
     free(c.classes);
@@ -118,7 +124,9 @@ sf_status sf_run_restore(sf_run *r, bool *resumed)
 {
     *resumed = false;
     sf_checkpoint c;
-    sf_status st = sf_checkpoint_read(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
+    sf_status st = r->o->exactly_once
+                       ? sf_txn_pick(r, &c)
+                       : sf_checkpoint_read(r->o->checkpoint_dir, &c, r->err, sizeof r->err);
     /* Spread over ranks: the same file on every rank, before the model it
      * holds is rebuilt (collective). */
     sf_status ast = sf_ranks_agree_checkpoint(r, st, st == SF_OK ? c.batches : 0);

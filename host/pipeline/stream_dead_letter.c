@@ -6,7 +6,8 @@
  *
  * Records are found bad where batches are filled: with the pipeline on the
  * filling thread, so the count and the message go into the batch's sf_fill
- * and the sink is written under its lock.
+ * and the sink is written under its lock. Exactly-once runs (one thread) put
+ * Kafka dead letters into the transaction of their batch (stream_txn.c).
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -62,8 +63,10 @@ static void bad(sf_run *r, uint64_t *skipped, char *err, const sf_record_pos *po
     }
     char *text = cJSON_PrintUnformatted(o);
     if (text) {
-        /* A failed write stays in the sink and fails the next flush. */
+        /* A failed write stays in the sink and fails the next flush (and,
+         * exactly-once, aborts the transaction it belongs to). */
         pthread_mutex_lock(&r->dead_letter_lock);
+        if (r->dead_letter_in_txn) (void)sf_txn_begin(r);
         sf_sink_write(r->dead_letter, rec ? rec->key : NULL, rec ? rec->key_len : 0, text,
                       strlen(text));
         pthread_mutex_unlock(&r->dead_letter_lock);

@@ -3,11 +3,13 @@
  * batch, warm up or predict-score-update, write outputs, checkpoint, repeat;
  * and the calls other threads make while it runs (stop, model, counters).
  *
- * Exactly-once bookkeeping: a checkpoint holds the trainer state, the
- * metrics and the source positions of the same batch boundary; upstream
- * offsets are committed only after it is durable. Predictions are written
- * before the checkpoint, so after a crash the records since the last
- * checkpoint are predicted again (at-least-once for predictions).
+ * Bookkeeping: a checkpoint holds the trainer state, the metrics and the
+ * source positions of the same batch boundary; upstream offsets are
+ * committed only after it is durable, so the model learns each record once.
+ * Predictions are written before the checkpoint, so after a crash the
+ * records since the last checkpoint are predicted again (at-least-once for
+ * predictions) — unless exactly_once puts them and the offsets in one Kafka
+ * transaction per checkpoint (stream_txn.c).
  *
  * After the warm-up the next batch is filled on a second thread while this
  * one is learned (stream_prefetch.c) unless the options say pipeline =
@@ -75,6 +77,7 @@ static sf_status stream_step(sf_run *r)
 {
     sf_batch *b = &r->batch;
     sf_status st = sf_run_predict_learn(r);
+    if (st == SF_OK && r->o->exactly_once) st = sf_txn_begin(r);
     if (st == SF_OK) st = sf_run_write_predictions(r);
     if (st == SF_OK) sf_stream_metrics_add(&r->metrics, b->y, r->pred, r->proba, b->rows);
     if (st == SF_OK) st = sf_run_refit_maybe(r);
@@ -231,6 +234,9 @@ static sf_status run_batch(sf_run *r)
     if (st == SF_OK) {
         pthread_mutex_lock(&r->lock);
         st = process_batch(r);
+        /* Exactly-once: a failed transaction is aborted and its batches
+         * read again from the committed state. */
+        if (st != SF_OK && r->o->exactly_once) st = sf_txn_recover(r, st);
         publish_locked(r, true);
         pthread_mutex_unlock(&r->lock);
         if (st == SF_OK) sf_run_emit_batch(r);
@@ -325,7 +331,9 @@ sf_status sf_stream_run(sf_stream *r)
     }
     if (r->ranks.size > 1) st = run_ranks(r);
     while (r->ranks.size == 1 && st == SF_OK && !should_stop(r)) {
-        if (!r->prefetch && r->trainer && r->o->pipeline) st = sf_prefetch_start(r);
+        /* Exactly-once reads on this thread: a rewind must find no batch ahead. */
+        if (!r->prefetch && r->trainer && r->o->pipeline && !r->o->exactly_once)
+            st = sf_prefetch_start(r);
         if (st == SF_OK) st = run_batch(r);
         sf_run_progress(r, false);
     }

@@ -9,6 +9,7 @@
  *   stream_checkpoint.c  checkpoints and resuming
  *   stream_output.c      predictions, metrics, the model file
  *   stream_dead_letter.c bad records
+ *   stream_txn.c         exactly-once: the Kafka transaction of each checkpoint
  *   stream_state.c       log, stop flag, configuration, trainer set-up, flush
  *   stream_ranks.c       a run spread over MPI ranks: agreements, gathers
  */
@@ -19,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 
+#include "checkpoint.h"
 #include "clock.h"
 #include "latency_histogram.h"
 #include "prediction_format.h"
@@ -84,6 +86,7 @@ typedef struct sf_deferred_log {
 } sf_deferred_log;
 
 struct sf_prefetch;
+struct sf_txn;
 
 /* A run spread over MPI ranks (stream_ranks.c); size 1: one process. */
 typedef struct sf_run_ranks {
@@ -116,6 +119,9 @@ struct sf_stream {
     char err[512];
     sf_source *source;
     sf_sink *predictions, *dead_letter;
+    /* exactly-once: dead letters share the predictions' producer and go into
+     * the same transactions */
+    bool dead_letter_in_txn;
     /* The dead-letter sink: written where batches are filled, flushed by the
      * run's thread. Once per bad record, never on the good path. */
     pthread_mutex_t dead_letter_lock;
@@ -184,6 +190,7 @@ struct sf_stream {
     size_t refit_rows;
     double refit_online_loss, refit_exact_loss;
     sf_run_ranks ranks;
+    struct sf_txn *txn; /* exactly-once: the transactional producer's state */
 };
 typedef struct sf_stream sf_run;
 
@@ -266,6 +273,27 @@ sf_status sf_ranks_positions(sf_run *r, sf_status st, const char *blob, char **m
 sf_status sf_ranks_same_model(sf_run *r);
 void sf_ranks_write_metrics(const sf_run *r, FILE *f); /* rank 0's "ranks":[...], */
 void sf_ranks_free(sf_run *r);
+/* stream_txn.c: exactly-once runs (o->exactly_once).
+ * check: the options allow it (a message in r->err otherwise);
+ * id: the transactional.id (group, topics) into buf;
+ * open: after the sinks: init_transactions on the predictions' producer;
+ * begin: a transaction is open (opened now if none);
+ * pick: on resume, the checkpoint generation whose positions the group's
+ *   committed offsets name (the newest when the broker keeps none);
+ * commit: send the offsets of `at` and commit the transaction; c (the
+ *   checkpoint written just before) is then the committed generation;
+ * recover: after a failure `why` in a transaction: abort it, go back to the
+ *   committed generation (model, metrics, counters, source positions) and
+ *   return SF_OK to go on; `why` (or the fatal error) when it cannot;
+ * close: abort a transaction left open, free. */
+sf_status sf_txn_check(sf_run *r);
+void sf_txn_id(const sf_stream_options *o, char *buf, size_t len);
+sf_status sf_txn_open(sf_run *r);
+sf_status sf_txn_begin(sf_run *r);
+sf_status sf_txn_pick(sf_run *r, sf_checkpoint *c);
+sf_status sf_txn_commit(sf_run *r, const sf_source_state *at, const sf_checkpoint *c);
+sf_status sf_txn_recover(sf_run *r, sf_status why);
+void sf_txn_close(sf_run *r);
 
 /* stream_dead_letter.c: a bad record met while filling f (counted in f). */
 void sf_run_bad_record(sf_run *r, sf_fill *f, const sf_record *rec, const char *why);

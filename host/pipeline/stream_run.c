@@ -116,11 +116,14 @@ static sf_status make_dir(const char *dir, char *err, size_t errlen)
  * beginning of its source. */
 static sf_status reset_checkpoint(sf_run *r)
 {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/checkpoint.bin", r->o->checkpoint_dir);
-    if (unlink(path) != 0 && errno != ENOENT) {
-        snprintf(r->err, sizeof r->err, "cannot delete '%.400s': %s", path, strerror(errno));
-        return SF_ERR_IO;
+    static const char *const names[] = {"checkpoint.bin", "checkpoint.prev.bin"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", r->o->checkpoint_dir, names[i]);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(r->err, sizeof r->err, "cannot delete '%.400s': %s", path, strerror(errno));
+            return SF_ERR_IO;
+        }
     }
     sf_run_log(r, SF_LOG_INFO, "starting over: no checkpoint in '%s'", r->o->checkpoint_dir);
     return SF_OK;
@@ -152,6 +155,12 @@ sf_status sf_run_open(sf_run *r)
     r->start_us = sf_clock_mono_us();
     sf_status st = sf_ranks_open(r);
     bool root = r->ranks.rank == 0; /* writes what is written once */
+    if (st == SF_OK && o->exactly_once && r->ranks.size > 1) {
+        snprintf(r->err, sizeof r->err, "exactly-once is not supported across MPI ranks");
+        st = SF_ERR_UNSUPPORTED;
+    } else if (st == SF_OK && o->exactly_once) {
+        st = sf_txn_check(r);
+    }
     if (st == SF_OK) st = parse_classes(r);
     if (st == SF_OK) st = open_schema(r);
     if (st == SF_OK && o->checkpoint_dir) st = make_dir(o->checkpoint_dir, r->err, sizeof r->err);
@@ -187,16 +196,35 @@ sf_status sf_run_open(sf_run *r)
         st = SF_ERR_INVALID_ARGUMENT;
     }
     if (st == SF_OK) st = sf_source_open(&so, &r->source, r->err, sizeof r->err);
+    /* Exactly-once: the predictions' producer is transactional; Kafka dead
+     * letters on the same brokers use it too (in the same transactions),
+     * others keep their own, outside the transactions. */
+    char txn_id[256] = "";
+    if (st == SF_OK && o->exactly_once) sf_txn_id(o, txn_id, sizeof txn_id);
     sf_kafka_settings producer = {.shared = o->kafka_conf, .own = o->producer_conf};
     char uri[4096]; /* spread over ranks: a file per rank */
+    sf_kafka_settings txn_producer = producer;
+    txn_producer.transactional_id = o->exactly_once ? txn_id : NULL;
     if (st == SF_OK && o->predictions) {
         sf_ranks_output_uri(r, o->predictions, uri, sizeof uri);
-        st = sf_sink_open(uri, &producer, &r->predictions, r->err, sizeof r->err);
+        st = sf_sink_open(uri, &txn_producer, &r->predictions, r->err, sizeof r->err);
     }
-    if (st == SF_OK && o->dead_letter) {
+    if (st == SF_OK && o->dead_letter && o->exactly_once) {
+        st =
+            sf_sink_open_on(o->dead_letter, r->predictions, &r->dead_letter, r->err, sizeof r->err);
+        r->dead_letter_in_txn = st == SF_OK;
+        if (st == SF_ERR_UNSUPPORTED) {
+            sf_run_log(r, SF_LOG_WARN, "exactly-once: dead letters outside the transactions (%s)",
+                       r->err);
+            r->err[0] = 0;
+            st = SF_OK;
+        }
+    }
+    if (st == SF_OK && o->dead_letter && !r->dead_letter) {
         sf_ranks_output_uri(r, o->dead_letter, uri, sizeof uri);
         st = sf_sink_open(uri, &producer, &r->dead_letter, r->err, sizeof r->err);
     }
+    if (st == SF_OK && o->exactly_once) st = sf_txn_open(r);
     if (st == SF_OK && o->metrics_out && root) {
         r->metrics_file = fopen(o->metrics_out, r->resumed ? "a" : "w");
         if (!r->metrics_file) {
@@ -237,9 +265,10 @@ void sf_run_progress(sf_run *r, bool final)
  * error message) stays for sf_stream_destroy. */
 void sf_run_close(sf_run *r)
 {
+    sf_txn_close(r); /* before the producer goes */
     if (r->source) r->source->ops->destroy(r->source);
+    sf_sink_destroy(r->dead_letter); /* first: it may use the predictions' producer */
     sf_sink_destroy(r->predictions);
-    sf_sink_destroy(r->dead_letter);
     if (r->metrics_file) fclose(r->metrics_file);
     if (r->have_schema) sf_schema_free(&r->schema);
     pthread_mutex_lock(&r->lock);

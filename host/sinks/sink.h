@@ -17,6 +17,10 @@ typedef struct sf_sink sf_sink;
  * kafka: the user's librdkafka settings (kafka_conf.h), or NULL. */
 sf_status sf_sink_open(const char *uri, const sf_kafka_settings *kafka, sf_sink **out, char *err,
                        size_t errlen);
+/* A Kafka output on the producer of the Kafka sink `with`, so that its
+ * messages go into with's transactions: SF_ERR_UNSUPPORTED (err says why)
+ * when uri is not a Kafka topic on the same brokers. Destroy it first. */
+sf_status sf_sink_open_on(const char *uri, sf_sink *with, sf_sink **out, char *err, size_t errlen);
 /* One record: a Kafka message (key may be NULL) or `value` plus a newline. */
 sf_status sf_sink_write(sf_sink *s, const char *key, size_t key_len, const char *value,
                         size_t value_len);
@@ -37,5 +41,14 @@ sf_status sf_sink_flush(sf_sink *s, int timeout_ms);
 void sf_sink_destroy(sf_sink *s);
 /* Why the last call on this sink failed (empty when it did not). */
 const char *sf_sink_error(const sf_sink *s);
+/* Kafka: the failures so far are forgotten (after the transaction they
+ * belonged to was aborted). Files: nothing. */
+void sf_sink_forget_failures(sf_sink *s);
+#ifdef STREAMFIT_HAVE_KAFKA
+#include <librdkafka/rdkafka.h>
+/* The librdkafka producer of a Kafka sink (owned by it), NULL for others:
+ * for the transactions of an exactly-once run (stream_txn.c). */
+rd_kafka_t *sf_sink_producer(sf_sink *s);
+#endif
 
 #endif

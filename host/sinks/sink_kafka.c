@@ -21,8 +21,9 @@
 
 struct sink_kafka {
     rd_kafka_t *rk;
+    bool borrowed; /* rk is another sink's (sf_sink_kafka_open_on) */
     rd_kafka_topic_t *rkt;
-    char *topic;
+    char *topic, *brokers;
     unsigned writes;
     rd_kafka_message_t *msgs; /* a batch for rd_kafka_produce_batch */
     size_t msgs_cap;
@@ -38,7 +39,8 @@ struct sink_kafka {
 static void on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
     (void)rk;
-    sink_kafka *s = opaque;
+    /* Each message names its sink: sinks may share a producer. */
+    sink_kafka *s = m->_private ? m->_private : opaque;
     if (!m->err) return;
     if (s->failed++ == 0)
         snprintf(s->error, sizeof s->error, "kafka: delivery to '%s' failed: %s%s%s", s->topic,
@@ -84,7 +86,15 @@ sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, s
         free(s);
         return SF_ERR_NO_MEMORY;
     }
-    const char *fixed[] = {"bootstrap.servers", brokers, NULL};
+    s->brokers = strdup(brokers);
+    if (!s->brokers) {
+        free(brokers);
+        sf_sink_kafka_destroy(s);
+        return SF_ERR_NO_MEMORY;
+    }
+    const char *txn_id = kafka ? kafka->transactional_id : NULL;
+    const char *fixed[] = {"bootstrap.servers", brokers, txn_id ? "transactional.id" : NULL, txn_id,
+                           NULL};
     rd_kafka_conf_t *conf = sf_kafka_conf_build(SF_KAFKA_PRODUCER, NULL, kafka, fixed, err, errlen);
     free(brokers);
     if (!conf) {
@@ -114,15 +124,48 @@ sf_status sf_sink_kafka_open(const char *spec, const sf_kafka_settings *kafka, s
     return SF_OK;
 }
 
+sf_status sf_sink_kafka_open_on(sink_kafka *owner, const char *spec, sink_kafka **out, char *err,
+                                size_t errlen)
+{
+    const char *slash = strchr(spec, '/');
+    if (!slash || slash == spec || !slash[1] || strchr(slash + 1, '/')) {
+        snprintf(err, errlen,
+                 "output 'kafka://%s' needs brokers and a topic (kafka://HOST:PORT/TOPIC)", spec);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    if (strlen(owner->brokers) != (size_t)(slash - spec) ||
+        strncmp(owner->brokers, spec, (size_t)(slash - spec)) != 0) {
+        snprintf(err, errlen, "output 'kafka://%s' is on other brokers than '%s'", spec,
+                 owner->brokers);
+        return SF_ERR_UNSUPPORTED;
+    }
+    sink_kafka *s = calloc(1, sizeof *s);
+    if (!s || !(s->topic = strdup(slash + 1)) || !(s->brokers = strdup(owner->brokers))) {
+        sf_sink_kafka_destroy(s);
+        return SF_ERR_NO_MEMORY;
+    }
+    s->rk = owner->rk;
+    s->borrowed = true;
+    s->rkt = rd_kafka_topic_new(s->rk, s->topic, NULL);
+    if (!s->rkt) {
+        snprintf(err, errlen, "kafka: topic '%s': %s", s->topic,
+                 rd_kafka_err2str(rd_kafka_last_error()));
+        sf_sink_kafka_destroy(s);
+        return SF_ERR_INVALID_ARGUMENT;
+    }
+    *out = s;
+    return SF_OK;
+}
+
 sf_status sf_sink_kafka_write(sink_kafka *s, const char *key, size_t key_len, const char *value,
                               size_t value_len)
 {
     if (s->failed) return SF_ERR_IO;
     for (;;) {
-        rd_kafka_resp_err_t e =
-            rd_kafka_producev(s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_KEY(key, key ? key_len : 0),
-                              RD_KAFKA_V_VALUE((void *)value, value_len),
-                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+        rd_kafka_resp_err_t e = rd_kafka_producev(
+            s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_KEY(key, key ? key_len : 0),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(s), RD_KAFKA_V_END);
         if (!e) break;
         if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
             snprintf(s->error, sizeof s->error, "kafka: cannot produce to '%s': %s", s->topic,
@@ -144,6 +187,7 @@ static sf_status produce_with_header(sink_kafka *s, const char *key, size_t key_
         rd_kafka_resp_err_t e = rd_kafka_producev(
             s->rk, RD_KAFKA_V_RKT(s->rkt), RD_KAFKA_V_KEY(key, key ? key_len : 0),
             RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_OPAQUE(s),
             RD_KAFKA_V_HEADER(s->header_name, s->header_value, (ssize_t)strlen(s->header_value)),
             RD_KAFKA_V_END);
         if (!e) return SF_OK;
@@ -208,6 +252,7 @@ sf_status sf_sink_kafka_write_batch(sink_kafka *s, const char *text, const size_
     for (size_t i = 0; i < n; i++) {
         rd_kafka_message_t *m = &s->msgs[i];
         memset(m, 0, sizeof *m);
+        m->_private = s;
         m->payload = (void *)(text + off[i]);
         m->len = len[i];
         if (keys && key_off[i] != SIZE_MAX) {
@@ -262,16 +307,25 @@ sf_status sf_sink_kafka_flush(sink_kafka *s, int timeout_ms)
 
 const char *sf_sink_kafka_error(const sink_kafka *s) { return s ? s->error : ""; }
 
+rd_kafka_t *sf_sink_kafka_producer(sink_kafka *s) { return s->rk; }
+
+void sf_sink_kafka_forget_failures(sink_kafka *s)
+{
+    s->failed = 0;
+    s->error[0] = 0;
+}
+
 void sf_sink_kafka_destroy(sink_kafka *s)
 {
     if (!s) return;
     if (s->rkt) rd_kafka_topic_destroy(s->rkt);
-    if (s->rk) {
+    if (s->rk && !s->borrowed) {
         rd_kafka_flush(s->rk, SINK_DESTROY_FLUSH_MS);
         rd_kafka_destroy(s->rk);
     }
     free(s->msgs);
     free(s->topic);
+    free(s->brokers);
     free(s->header_name);
     free(s->header_value);
     free(s);

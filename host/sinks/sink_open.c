@@ -59,6 +59,32 @@ sf_status sf_sink_open(const char *uri, const sf_kafka_settings *kafka, sf_sink 
     return SF_OK;
 }
 
+sf_status sf_sink_open_on(const char *uri, sf_sink *with, sf_sink **out, char *err, size_t errlen)
+{
+    if (err && errlen) err[0] = '\0';
+    if (!out) return SF_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+#ifdef STREAMFIT_HAVE_KAFKA
+    if (!uri || strncmp(uri, "kafka://", 8) != 0 || !with || !with->kafka) {
+        snprintf(err, errlen, "'%s' is not a Kafka output beside another", uri ? uri : "");
+        return SF_ERR_UNSUPPORTED;
+    }
+    sf_sink *s = calloc(1, sizeof *s);
+    if (!s) return SF_ERR_NO_MEMORY;
+    sf_status st = sf_sink_kafka_open_on(with->kafka, uri + 8, &s->kafka, err, errlen);
+    if (st != SF_OK) {
+        free(s);
+        return st;
+    }
+    *out = s;
+    return SF_OK;
+#else
+    (void)with;
+    snprintf(err, errlen, "cannot write to '%s': this build has no Kafka support", uri);
+    return SF_ERR_UNSUPPORTED;
+#endif
+}
+
 sf_status sf_sink_write(sf_sink *s, const char *key, size_t key_len, const char *value,
                         size_t value_len)
 {
@@ -129,3 +155,19 @@ void sf_sink_destroy(sf_sink *s)
     sf_sink_file_destroy(s->file);
     free(s);
 }
+
+void sf_sink_forget_failures(sf_sink *s)
+{
+#ifdef STREAMFIT_HAVE_KAFKA
+    if (s && s->kafka) sf_sink_kafka_forget_failures(s->kafka);
+#else
+    (void)s;
+#endif
+}
+
+#ifdef STREAMFIT_HAVE_KAFKA
+rd_kafka_t *sf_sink_producer(sf_sink *s)
+{
+    return s && s->kafka ? sf_sink_kafka_producer(s->kafka) : NULL;
+}
+#endif

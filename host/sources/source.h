@@ -82,6 +82,12 @@ typedef struct sf_source_ops {
      * the brokers are unreachable now. */
     size_t (*partitions)(sf_source *s, sf_source_partition *out, size_t max);
     bool (*down)(sf_source *s);
+    /* Optional (Kafka), for exactly-once runs, on the thread that polls:
+     * read again from the positions of a state blob (an aborted transaction's
+     * records); and the consumer (an rd_kafka_t) whose group metadata goes
+     * with the offsets a transaction commits. */
+    sf_status (*rewind)(sf_source *s, const char *blob, char *err, size_t errlen);
+    void *(*kafka_consumer)(sf_source *s);
 } sf_source_ops;
 
 struct sf_source {

@@ -660,6 +660,45 @@ static sf_status kafka_commit(sf_source *s, const sf_source_state *st)
     return SF_ERR_IO;
 }
 
+static sf_status parse_resume(kafka_source *ks, const char *blob, char *err, size_t errlen);
+
+/* Back to the positions of `blob` (an aborted transaction's records are read
+ * again): every assigned partition restarts there, or at the start offset
+ * when the blob does not name it; what was fetched beyond is dropped. */
+static sf_status kafka_rewind(sf_source *s, const char *blob, char *err, size_t errlen)
+{
+    kafka_source *ks = (kafka_source *)s;
+    release_held(ks);
+    for (size_t p = 0; p < ks->nparts; p++)
+        ks->parts[p].next = -1;
+    sf_status st = parse_resume(ks, blob, err, errlen);
+    if (st != SF_OK) return st;
+    rd_kafka_topic_partition_list_t *list = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_assignment(ks->rk, &list);
+    rd_kafka_error_t *error = NULL;
+    for (int i = 0; !e && i < list->cnt; i++) {
+        rd_kafka_topic_partition_t *tp = &list->elems[i];
+        const kpart *kp = part_get(ks, tp->partition);
+        tp->offset = kp && kp->next >= 0 ? kp->next : ks->start_offset;
+    }
+    if (!e && list->cnt > 0) {
+        if (ks->group && strcmp(rd_kafka_rebalance_protocol(ks->rk), "COOPERATIVE") == 0) {
+            error = rd_kafka_incremental_unassign(ks->rk, list);
+            if (!error) error = rd_kafka_incremental_assign(ks->rk, list);
+        } else {
+            e = rd_kafka_assign(ks->rk, list);
+        }
+    }
+    if (list) rd_kafka_topic_partition_list_destroy(list);
+    if (!error && !e) return SF_OK;
+    snprintf(err, errlen, "kafka: cannot go back to the committed positions: %s",
+             error ? rd_kafka_error_string(error) : rd_kafka_err2str(e));
+    if (error) rd_kafka_error_destroy(error);
+    return SF_ERR_IO;
+}
+
+static void *kafka_consumer(sf_source *s) { return ((kafka_source *)s)->rk; }
+
 static void kafka_destroy(sf_source *s)
 {
     kafka_source *ks = (kafka_source *)s;
@@ -711,6 +750,8 @@ static const sf_source_ops kafka_ops = {
     .destroy = kafka_destroy,
     .partitions = kafka_partitions,
     .down = kafka_down,
+    .rewind = kafka_rewind,
+    .kafka_consumer = kafka_consumer,
 };
 
 /* ---- opening ---- */
