@@ -946,6 +946,67 @@ class TestThreadsAndBatches(unittest.TestCase):
             self.assertLessEqual(rel_err(a, c), 1e-9)
 
 
+class TestNistStream(unittest.TestCase):
+    """streamfit stream on ill-conditioned NIST sets fed in tiny batches after
+    a short warm-up: the stream keeps exact (double-double) sums from its
+    warm-up on, so its model keeps the digits a file fit gets (Wampler5 to
+    LRE 9, Filip to 7, whatever the warm-up and batch sizes), also across a
+    checkpoint and resume; a well-conditioned stream drops the sums and its
+    model is that of merged co-moments, bit for bit."""
+
+    def stream(self, name, warmup, batch, out, *extra):
+        path = tmp(out)
+        if os.path.exists(path):
+            os.unlink(path)
+        run("stream", "--source", "file:" + data("nist", name + ".csv"), "--model", "ols",
+            "--device", "cpu", "--warmup-rows", warmup, "--batch-rows", batch, "--batch-ms",
+            "60000", "--quiet", "--model-out", path, *extra, check_rc=0)
+        return read_json(path)
+
+    def check_lre(self, name, warmup, batch, min_lre):
+        ref = read_json(data("nist", name + ".json"))
+        m = self.stream(name, warmup, batch, "%s_w%d_b%d.json" % (name, warmup, batch))
+        self.assertEqual(m["rows_seen"], ref["n_obs"])
+        for i, (f, c) in enumerate(zip(model_vector(m), ref["coefficients"])):
+            self.assertGreaterEqual(lre(f, c), min_lre,
+                                    "%s warm-up %d, batches of %d, coefficient %d: fit %.17g, "
+                                    "certified %.17g" % (name, warmup, batch, i, f, c))
+
+    def test_wampler5(self):
+        # A warm-up of 6 rows is too short to judge (2 (d + 1) = 12 rows): the
+        # stream does; 12 rows are judged at the end of the warm-up.
+        for warmup in (6, 12):
+            for batch in (3, 1):
+                self.check_lre("Wampler5", warmup, batch, 9.0)
+
+    def test_filip(self):
+        for warmup in (22, 41):
+            for batch in (3, 1):
+                self.check_lre("Filip", warmup, batch, 7.0)
+
+    def test_resume_bit_for_bit(self):
+        full = self.stream("Filip", 22, 3, "filip_full.json")
+        ck = tmp("filip_ck")
+        part = self.stream("Filip", 22, 3, "filip_part.json", "--checkpoint-dir", ck,
+                           "--max-rows", 52)
+        self.assertEqual(part["rows_seen"], 52)
+        resumed = self.stream("Filip", 22, 3, "filip_resumed.json", "--checkpoint-dir", ck)
+        self.assertEqual(resumed["rows_seen"], 82)
+        self.assertEqual(model_vector(resumed), model_vector(full))
+
+    def test_well_conditioned_unchanged(self):
+        X, y, _ = gen_regression(31, 3000, 6, scales=[1.0, 10.0, 0.1, 3.0, 1.0, 2.0])
+        src = regression_csv("wellcond.csv", X, y)
+        models = {}
+        for solver in ("auto", "cholesky"):
+            out = tmp("wellcond_%s.json" % solver)
+            run("stream", "--source", "file:" + src, "--model", "ols", "--device", "cpu",
+                "--warmup-rows", 200, "--batch-rows", 7, "--batch-ms", 60000, "--quiet",
+                "--solver", solver, "--model-out", out, check_rc=0)
+            models[solver] = model_vector(read_json(out))
+        self.assertEqual(models["auto"], models["cholesky"])
+
+
 # ---------------------------------------------------------------- main
 
 

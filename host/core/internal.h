@@ -107,7 +107,8 @@ struct sf_trainer {
     /* Least squares streaming without an R factor: the one warning that the
      * condition estimate asked for the QR path it cannot take was given. */
     bool warned_no_r;
-    /* Least squares streaming from the start on few features, one rank: the
+    /* Least squares streaming from the start (or after a warm-up,
+     * sf_trainer_stream_after_warmup) on few features, one rank: the
      * exact sums of the rows (exact_gram.h; trainer.c keeps them while the
      * stream is ill-conditioned), and whether that was decided already. */
     sf_exact_gram *exact;
@@ -120,6 +121,14 @@ struct sf_trainer {
 /* Merge what the staging ring has folded on the device into t->mom (the
  * only wait on the device in a least-squares feed); a no-op without a ring. */
 sf_status sf_trainer_drain(sf_trainer *t);
+
+/* Before the first rows of a trainer that keeps batches: it streams after its
+ * warm-up (the stream command). Least squares under the auto solver on few
+ * features then keeps exact sums of the warm-up's rows too, which
+ * sf_trainer_end_warmup keeps for the stream when the warm-up is
+ * ill-conditioned (trainer.c). A file fit never calls it: it refines with its
+ * rows instead. */
+sf_status sf_trainer_stream_after_warmup(sf_trainer *t);
 
 /* Model fitting, one file per family. */
 sf_status sf_lsq_fit(sf_trainer *t, sf_model *m);

@@ -179,33 +179,53 @@ static sf_status add_statistics(sf_trainer *t, const sf_dbatch *b)
     return SF_OK;
 }
 
-/* The exact sums take the batch's host rows (X, y) while they are kept.
- * Once the stream has enough rows to judge, a well-conditioned one drops
- * them (their p^2 / 2 double-double multiply-adds a row would only slow it
- * down); an ill-conditioned one keeps them from then on. */
+/* The stream's exact sums take rows (X, y): forgotten first as the
+ * co-moments are (decay), then added. */
+static void exact_add_rows(sf_trainer *t, const double *X, const double *y, size_t rows)
+{
+    if (t->mom.decay != 1.0) sf_exact_gram_scale(t->exact, t->mom.decay);
+    sf_exact_gram_add_rows(t->exact, X, y, rows);
+}
+
+/* The judgement on the exact sums, given the condition estimate of the
+ * statistics (st: whether there is one): a well-conditioned stream drops them
+ * (their p^2 / 2 double-double multiply-adds a row would only slow it down);
+ * an ill-conditioned one keeps them from then on. true when they are kept. */
+static bool keep_exact_if_ill(sf_trainer *t, sf_status st, double rcond)
+{
+    if (st != SF_OK) /* the co-moments have the rows: go on with them alone */
+        sf_logf(t->ctx, SF_LOG_WARN,
+                "least squares: no condition estimate (%s): the stream's exact sums are dropped",
+                sf_strerror(st));
+    if (st != SF_OK || rcond >= SF_LSQ_RCOND_QR) {
+        sf_exact_gram_destroy(t->exact);
+        t->exact = NULL;
+        return false;
+    }
+    t->exact_judged = true;
+    sf_logf(t->ctx, SF_LOG_INFO,
+            "least squares: condition estimate %.2g after %llu rows: keeping exact "
+            "(double-double) sums of the stream",
+            rcond, (unsigned long long)t->rows);
+    return true;
+}
+
+/* Whether the stream has enough rows to judge its exact sums. */
+static bool exact_can_judge(const sf_trainer *t)
+{
+    return !t->exact_judged && t->rows >= 2 * (t->d + 1);
+}
+
+/* The exact sums take the batch's host rows (X, y) while they are kept;
+ * once the stream has enough rows, its condition decides whether they stay. */
 static void add_exact(sf_trainer *t, const double *X, const double *y, size_t rows)
 {
-    if (!t->exact_judged && t->rows >= 2 * (t->d + 1)) {
+    if (exact_can_judge(t)) {
         double rcond = 1;
         sf_status st = sf_lsq_rcond(t, &t->mom, &rcond);
-        if (st != SF_OK) /* the co-moments have the batch: go on with them alone */
-            sf_logf(t->ctx, SF_LOG_WARN,
-                    "least squares: no condition estimate (%s): the stream's exact sums are "
-                    "dropped",
-                    sf_strerror(st));
-        if (st != SF_OK || rcond >= SF_LSQ_RCOND_QR) {
-            sf_exact_gram_destroy(t->exact);
-            t->exact = NULL;
-            return;
-        }
-        t->exact_judged = true;
-        sf_logf(t->ctx, SF_LOG_INFO,
-                "least squares: condition estimate %.2g after %llu rows: keeping exact "
-                "(double-double) sums of the stream",
-                rcond, (unsigned long long)t->rows);
+        if (!keep_exact_if_ill(t, st, rcond)) return;
     }
-    if (t->mom.decay != 1.0) sf_exact_gram_scale(t->exact, t->mom.decay); /* as mom does */
-    sf_exact_gram_add_rows(t->exact, X, y, rows);
+    exact_add_rows(t, X, y, rows);
 }
 
 /* Learn from one device batch (the host rows X, y behind it): its statistics
@@ -361,6 +381,7 @@ static sf_status ingest_one(sf_trainer *t, const double *X, const double *y, siz
             return st;
         }
         *merged = true;
+        if (t->exact) exact_add_rows(t, X, y, rows); /* a warm-up streamed after */
         t->rows += rows;
         t->live_valid = false;
         return borrow ? keep_borrowed(t, b, X, y, rows) : keep_batch(t, b);
@@ -680,6 +701,19 @@ static void free_batches(sf_trainer *t)
     t->n_batches = 0;
 }
 
+sf_status sf_trainer_stream_after_warmup(sf_trainer *t)
+{
+    if (!t) return SF_ERR_INVALID_ARGUMENT;
+    /* Only a warm-up still to come, on one rank, with the solver left to the
+     * trainer, can pick its statistics: as for a stream from the start. */
+    if (!is_least_squares(t->par.model) || !t->par.keep_batches ||
+        t->par.solver != SF_SOLVER_AUTO || t->d > SF_EXACT_GRAM_MAX_FEATURES || t->exact ||
+        t->span_ranks || t->rows > 0)
+        return SF_OK;
+    t->exact = sf_exact_gram_create(t->d);
+    return t->exact ? SF_OK : SF_ERR_NO_MEMORY;
+}
+
 sf_status sf_trainer_end_warmup(sf_trainer *t)
 {
     if (!t) return SF_ERR_INVALID_ARGUMENT;
@@ -690,10 +724,10 @@ sf_status sf_trainer_end_warmup(sf_trainer *t)
      * the solver is qr or the condition estimate asks for it (auto). Otherwise
      * every later batch is a co-moment merge and the solve a Cholesky. */
     bool keep_r = false;
+    double rcond = 1;
     if (is_least_squares(t->par.model) && t->n_batches) {
         keep_r = t->par.solver == SF_SOLVER_QR;
         if (t->par.solver == SF_SOLVER_AUTO) {
-            double rcond = 1;
             st = sf_lsq_rcond(t, &t->mom, &rcond);
             keep_r = st == SF_OK && rcond < SF_LSQ_RCOND_QR;
         }
@@ -703,6 +737,14 @@ sf_status sf_trainer_end_warmup(sf_trainer *t)
                     "batches merge co-moments");
             keep_r = false;
         }
+    }
+    /* The exact sums of a warm-up that streams on (sf_trainer_stream_after_
+     * warmup) are judged on its condition, as a stream from the start judges
+     * them (a warm-up too short to tell leaves that to the stream); kept,
+     * they serve later solves better than an R factor would. */
+    if (st == SF_OK && t->exact && t->par.keep_batches) {
+        if (exact_can_judge(t) && t->n_batches) keep_exact_if_ill(t, SF_OK, rcond);
+        if (t->exact) keep_r = false;
     }
     if (st == SF_OK && keep_r) st = sf_moments_build_r(t->be, &t->mom, t->batches, t->n_batches);
     t->live_valid = false;

@@ -110,6 +110,8 @@ sf_status sf_run_start_trainer(sf_run *r)
     p.keep_batches = true;
     sf_status st = sf_trainer_create(r->ctx, &p, r->schema.d, r->K, &r->trainer);
     if (st == SF_OK && r->ranks.size > 1) st = sf_trainer_span_ranks(r->trainer);
+    if (st == SF_OK && r->ranks.size == 1) /* it streams after (exact sums: one process) */
+        st = sf_trainer_stream_after_warmup(r->trainer);
     if (st == SF_OK && !r->metrics.ring_y)
         st = sf_stream_metrics_init(&r->metrics, r->K, r->o->window);
     if (st == SF_OK && is_classifier(r) && r->o->refit_every && r->o->refit_window) {
