@@ -39,14 +39,21 @@
 /* Rows per block in products over a batch (a few hundred KiB of buffers). */
 #define SF_CPU_BLOCK_ROWS 4096
 
+/* Only a change is passed on: OpenBLAS restarts a stopped worker pool in
+ * openblas_set_num_threads (see sf_backend_cpu_create). */
+static void set_blas_threads(int n)
+{
+    if (openblas_get_num_threads() != n) openblas_set_num_threads(n);
+}
+
 static void blas_threads_for(const sf_backend *be, size_t d)
 {
-    openblas_set_num_threads(d >= SF_CPU_BLAS_THREADS_MIN_D ? be->threads : 1);
+    set_blas_threads(d >= SF_CPU_BLAS_THREADS_MIN_D ? be->threads : 1);
 }
 
 static void dense_threads_for(const sf_backend *be, size_t n)
 {
-    openblas_set_num_threads(n >= SF_CPU_DENSE_THREADS_MIN_N ? be->threads : 1);
+    set_blas_threads(n >= SF_CPU_DENSE_THREADS_MIN_N ? be->threads : 1);
 }
 
 /* Cores not busy with other work, from the 1-minute load average (which
@@ -687,13 +694,26 @@ static const sf_backend_ops cpu_ops = {
     .ring_async = false,
 };
 
+/* OpenBLAS's pthreads build starts its worker threads when it is loaded, and
+ * an idle worker spins on sched_yield for about 2^28 cycles (~0.1 s) before it
+ * sleeps: the whole of a short fit. On 2 cores it takes turns with the
+ * backend's own row threads: a 200,000 x 16 logistic fit took 27 ms or 80 ms
+ * from run to run (27 ms every time with OPENBLAS_THREAD_TIMEOUT=4, which only
+ * works from the environment, read when the library loads). Its fork handler,
+ * blas_thread_shutdown_, stops the workers; OpenBLAS starts them again (as in
+ * a forked child) at the next openblas_set_num_threads or threaded call, so
+ * the backend asks for them only where they pay (set_blas_threads). Weak:
+ * another BLAS without it is left as it is. */
+extern int blas_thread_shutdown_(void) __attribute__((weak));
+
 sf_status sf_backend_cpu_create(int threads, sf_backend **out)
 {
     sf_backend *be = calloc(1, sizeof *be);
     if (!be) return SF_ERR_NO_MEMORY;
     be->ops = &cpu_ops;
     be->threads = threads > 0 ? threads : openblas_get_num_procs();
-    openblas_set_num_threads(be->threads);
+    set_blas_threads(1); /* each operation sets what it needs */
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
     *out = be;
     return SF_OK;
 }
