@@ -706,6 +706,14 @@ static const sf_backend_ops cpu_ops = {
  * another BLAS without it is left as it is. */
 extern int blas_thread_shutdown_(void) __attribute__((weak));
 
+/* The pool is stopped as soon as the library is loaded too: a program parses
+ * its input before it makes a backend, and the parse's threads would take
+ * turns with the spinning workers. */
+__attribute__((constructor)) static void stop_blas_pool_at_load(void)
+{
+    if (blas_thread_shutdown_) blas_thread_shutdown_();
+}
+
 sf_status sf_backend_cpu_create(int threads, sf_backend **out)
 {
     sf_backend *be = calloc(1, sizeof *be);

@@ -57,6 +57,10 @@ size_t sf_class_labels_distinct(const double *y, size_t n, double **out)
 
 long sf_class_index(const double *classes, size_t K, double label)
 {
+    if (K <= 2) { /* binary labels: compares that compile to selects, no branch to mispredict */
+        long first = K > 0 && classes[0] == label ? 0 : -1;
+        return K == 2 && classes[1] == label ? 1 : first;
+    }
     size_t lo = 0, hi = K;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
