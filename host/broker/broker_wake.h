@@ -13,7 +13,10 @@
  * millisecond, opens and closes a TCP connection to a mock broker: any event
  * on its sockets ends the thread's poll, and the next turn of its loop serves
  * the queue. While every broker is down nothing it polls can be reached from
- * outside, and a control that lost its signal waits for the 1 s timeout.
+ * outside; for that case begin() also starts a control no sooner than 200 us
+ * after the last answer, time for the thread to finish the turn that sent it,
+ * which closes the window in nearly every case (a control that still loses
+ * its signal then waits for the 1 s timeout).
  */
 #ifndef STREAMFIT_BROKER_WAKE_H
 #define STREAMFIT_BROKER_WAKE_H
