@@ -3,7 +3,7 @@
 broker's fault controls (`streamfit broker --brokers 3 --control`, librdkafka's
 mock cluster) and kcat as the independent producer and reader.
 
-Usage: test_broker_faults.py STREAMFIT   (exit 77: kcat missing, or no Kafka)
+Usage: test_broker_faults.py STREAMFIT [TEST...]   (exit 77: kcat missing, or no Kafka)
 
 Each scenario streams N keyed records that kcat produces at a steady rate
 while the fault happens mid-run, predictions to a Kafka topic, and checks
@@ -24,11 +24,18 @@ chosen number of batches): after each kill the stream restarts from its
 checkpoint, and every run ends with a model bit-identical to an uninterrupted
 one, for least squares and logistic; at least 3 in 4 kills must land while
 the stream runs.
+
+And the broker's own controls: 100 --topic of 32 partitions each, all listed
+by kcat -L; 80 fault commands written at once, all answered, and 80 that
+take the only broker down and up; a bad topic name is a usage error. Each
+has a deadline (20 s) that a lost wake-up of the mock cluster's thread, up to
+1 s per control, would overrun.
 """
 
 import json
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -63,15 +70,15 @@ def rows(seed, n, logistic=False):
 class Broker:
     """`streamfit broker --brokers 3 --control`: faults are lines on its stdin."""
 
-    def __init__(self, *topics, partitions=4):
-        args = [EXE, "broker", "--port", "0", "--brokers", "3", "--partitions", str(partitions),
-                "--control"]
+    def __init__(self, *topics, partitions=4, brokers=3, start_timeout=15):
+        args = [EXE, "broker", "--port", "0", "--brokers", str(brokers), "--partitions",
+                str(partitions), "--control"]
         for t in topics:
             args += ["--topic", t]
         self.errf = open(path("broker.err"), "a")
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      stderr=self.errf, text=True, bufsize=1)
-        ready, _, _ = select.select([self.proc.stdout], [], [], 15)
+        ready, _, _ = select.select([self.proc.stdout], [], [], start_timeout)
         self.bootstrap = self.proc.stdout.readline().strip() if ready else ""
         if not self.bootstrap:
             self.stop()
@@ -83,6 +90,20 @@ class Broker:
         answer = self.proc.stdout.readline().strip()
         if answer != "ok: " + command:
             raise AssertionError(f"broker fault '{command}': {answer}")
+
+    def faults_at_once(self, commands, timeout):
+        """Write all `commands` in one go; every answer must come within `timeout` s."""
+        self.proc.stdin.write("".join(c + "\n" for c in commands))
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        for command in commands:
+            ready, _, _ = select.select([self.proc.stdout], [], [],
+                                        max(0.0, deadline - time.monotonic()))
+            if not ready:
+                raise AssertionError(f"no answer to '{command}' within {timeout} s")
+            answer = self.proc.stdout.readline().strip()
+            if answer != "ok: " + command:
+                raise AssertionError(f"broker fault '{command}': {answer}")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -212,6 +233,48 @@ class BrokerFaults(unittest.TestCase):
                                      (4.0, "rtt 1 0"), (4.0, "rtt 2 0"), (4.0, "rtt 3 0")])
 
 
+class Controls(unittest.TestCase):
+    """The mock cluster's controls answer promptly: topic creation at start,
+    fault commands back to back."""
+
+    def test_100_topics_of_32_partitions(self):
+        topics = [f"t{i:03d}" for i in range(100)]
+        b = Broker(*topics, partitions=32, brokers=1, start_timeout=20)
+        try:
+            r = subprocess.run(["kcat", "-L", "-b", b.bootstrap], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            listed = dict(re.findall(r'topic "([^"]+)" with (\d+) partitions', r.stdout))
+            for t in topics:
+                self.assertEqual(listed.get(t), "32", f"topic {t}: {listed.get(t)} partitions")
+            print("  100 topics of 32 partitions listed by kcat -L", flush=True)
+        finally:
+            b.stop()
+
+    def test_80_faults_at_once(self):
+        b = Broker("a")
+        try:
+            commands = []
+            for i in range(20):
+                commands += [f"rtt 1 {i}", f"leader a 0 {1 + i % 3}", "down 3", "up 3"]
+            b.faults_at_once(commands, timeout=20)
+        finally:
+            b.stop()
+
+    def test_only_broker_down_and_up_40_times(self):
+        b = Broker("a", brokers=1)
+        try:
+            b.faults_at_once(["down 1", "up 1"] * 40, timeout=20)
+        finally:
+            b.stop()
+
+    def test_bad_topic_name(self):
+        r = subprocess.run([EXE, "broker", "--port", "0", "--topic", "ok", "--topic", "bad name"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("invalid topic name 'bad name'", r.stderr)
+
+
 class Kills(unittest.TestCase):
     def kill_runs(self, model, kills, seed):
         recs = rows(21, 40000, logistic=(model == "logistic"))
@@ -299,7 +362,8 @@ def main():
         return 77
     with tempfile.TemporaryDirectory(prefix="streamfit-faults-") as t:
         TMP = t
-        prog = unittest.main(argv=[sys.argv[0], "-v"], exit=False)
+        # Further arguments pick tests by name (e.g. Controls), as unittest's own do.
+        prog = unittest.main(argv=[sys.argv[0], "-v", *sys.argv[2:]], exit=False)
         return 0 if prog.result.wasSuccessful() else 1
 
 

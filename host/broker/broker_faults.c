@@ -13,6 +13,10 @@
  *                                     with ERROR, a Kafka error name such as
  *                                     NOT_LEADER_FOR_PARTITION
  *   clear REQUEST                     drop the errors still queued for it
+ *
+ * The first three wait for the cluster's thread and are bracketed with
+ * sf_broker_control_begin / _end (broker_wake.h); the error stacks are set
+ * under the cluster's lock, without the thread.
  */
 #ifdef STREAMFIT_HAVE_KAFKA
 
@@ -104,16 +108,22 @@ sf_status sf_broker_fault(sf_broker *b, const char *command, char *err, size_t e
     long id = 0, v = 0, part = 0;
     if (n == 2 && (strcmp(words[0], "down") == 0 || strcmp(words[0], "up") == 0)) {
         if (!parse_int(words[1], 1, 64, &id)) return fail(err, errlen, "bad broker id", command);
+        sf_broker_control_begin(b);
         e = words[0][0] == 'd' ? rd_kafka_mock_broker_set_down(mc, (int32_t)id)
                                : rd_kafka_mock_broker_set_up(mc, (int32_t)id);
+        sf_broker_control_end(b);
     } else if (n == 3 && strcmp(words[0], "rtt") == 0) {
         if (!parse_int(words[1], 1, 64, &id) || !parse_int(words[2], 0, 600000, &v))
             return fail(err, errlen, "usage: rtt BROKER MS", command);
+        sf_broker_control_begin(b);
         e = rd_kafka_mock_broker_set_rtt(mc, (int32_t)id, (int)v);
+        sf_broker_control_end(b);
     } else if (n == 4 && strcmp(words[0], "leader") == 0) {
         if (!parse_int(words[2], 0, 100000, &part) || !parse_int(words[3], 1, 64, &id))
             return fail(err, errlen, "usage: leader TOPIC PARTITION BROKER", command);
+        sf_broker_control_begin(b);
         e = rd_kafka_mock_partition_set_leader(mc, words[1], (int32_t)part, (int32_t)id);
+        sf_broker_control_end(b);
     } else if (n == 4 && strcmp(words[0], "errors") == 0) {
         int16_t key;
         rd_kafka_resp_err_t code;

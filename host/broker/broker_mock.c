@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "broker_mock.h"
+#include "broker_wake.h"
 
 #define FWD_BUF (64 * 1024) /* bytes in flight per direction per connection */
 #define FWD_MAX_CONNS 4096
@@ -45,6 +46,7 @@ typedef struct fwd_conn {
 struct sf_broker {
     rd_kafka_t *rk;
     rd_kafka_mock_cluster_t *mc;
+    sf_mock_waker *waker; /* serves controls the cluster's thread would sleep on */
     int partitions;
     int replication;
     char *bootstrap;
@@ -267,10 +269,11 @@ sf_status sf_broker_start(int port, int partitions, int brokers, sf_broker **out
         sf_broker_stop(b);
         return SF_ERR_IO;
     }
-    sf_status st = SF_OK;
-    if (port > 0) {
+    sf_status st =
+        sf_mock_waker_start(rd_kafka_mock_cluster_bootstraps(b->mc), &b->waker, err, errlen);
+    if (st == SF_OK && port > 0) {
         st = start_forwarder(b, port, err, errlen);
-    } else if (!(b->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(b->mc)))) {
+    } else if (st == SF_OK && !(b->bootstrap = strdup(rd_kafka_mock_cluster_bootstraps(b->mc)))) {
         st = SF_ERR_NO_MEMORY;
     }
     if (st != SF_OK) {
@@ -300,8 +303,10 @@ sf_status sf_broker_create_topic(sf_broker *b, const char *topic, int partitions
 {
     if (!b || !topic || !valid_topic(topic) || partitions < 0 || partitions > 100000)
         return SF_ERR_INVALID_ARGUMENT;
+    sf_broker_control_begin(b);
     rd_kafka_resp_err_t e = rd_kafka_mock_topic_create(
         b->mc, topic, partitions ? partitions : b->partitions, b->replication);
+    sf_broker_control_end(b);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return SF_OK;
     if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS || e == RD_KAFKA_RESP_ERR_TOPIC_EXCEPTION)
         return SF_ERR_INVALID_ARGUMENT;
@@ -309,6 +314,16 @@ sf_status sf_broker_create_topic(sf_broker *b, const char *topic, int partitions
 }
 
 struct rd_kafka_mock_cluster_s *sf_broker_cluster(sf_broker *b) { return b ? b->mc : NULL; }
+
+void sf_broker_control_begin(sf_broker *b)
+{
+    if (b) sf_mock_waker_begin(b->waker);
+}
+
+void sf_broker_control_end(sf_broker *b)
+{
+    if (b) sf_mock_waker_end(b->waker);
+}
 
 void sf_broker_stop(sf_broker *b)
 {
@@ -326,7 +341,12 @@ void sf_broker_stop(sf_broker *b)
     if (b->listen_fd >= 0) close(b->listen_fd);
     if (b->wake[0] >= 0) close(b->wake[0]);
     if (b->wake[1] >= 0) close(b->wake[1]);
-    if (b->mc) rd_kafka_mock_cluster_destroy(b->mc);
+    if (b->mc) {
+        sf_broker_control_begin(b); /* the shutdown is a control too */
+        rd_kafka_mock_cluster_destroy(b->mc);
+        sf_broker_control_end(b);
+    }
+    sf_mock_waker_stop(b->waker);
     if (b->rk) rd_kafka_destroy(b->rk);
     free(b->bootstrap);
     free(b);

@@ -33,6 +33,10 @@ sf_status sf_broker_create_topic(sf_broker *b, const char *topic, int partitions
 sf_status sf_broker_fault(sf_broker *b, const char *command, char *err, size_t errlen);
 /* The librdkafka mock cluster behind the broker (for broker_faults.c). */
 struct rd_kafka_mock_cluster_s *sf_broker_cluster(sf_broker *b);
+/* Bracket every rd_kafka_mock_* call that waits for the cluster's thread, so
+ * that it is answered promptly (broker_wake.h says why). */
+void sf_broker_control_begin(sf_broker *b);
+void sf_broker_control_end(sf_broker *b);
 
 /* Stop forwarding and serving; all data is gone. stop(NULL) does nothing. */
 void sf_broker_stop(sf_broker *b);

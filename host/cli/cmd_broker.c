@@ -257,6 +257,9 @@ int cmd_broker(int argc, char **argv)
     for (size_t i = 0; i < ntopics; i++)
         watch_known(&watch, topics[i]);
     free(topics);
+    /* control_step polls the descriptor: lines that stdio had read ahead
+     * would wait there unseen, so stdin is read without a buffer. */
+    if (control) setvbuf(stdin, NULL, _IONBF, 0);
     double last_watch = sf_clock_mono_s();
     for (;;) {
         /* With --control, wait on stdin and look for signals between lines. */
